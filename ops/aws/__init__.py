@@ -1,0 +1,1 @@
+"""AWS resources with boto3, one module per concern: desired / actual / plan / apply."""

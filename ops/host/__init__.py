@@ -1,0 +1,1 @@
+"""The environment's host over SSH (Fabric): connecting, facts, Docker, system settings."""

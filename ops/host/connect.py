@@ -1,0 +1,71 @@
+"""One verified SSH connection per host: known_hosts is checked, never silently extended."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import paramiko
+from fabric import Config, Connection
+
+from ops.errors import OpsError
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """The key's SHA256 fingerprint, as `ssh-keygen -l` prints it."""
+    digest = base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
+    return f"{key.get_name()} SHA256:{digest}"
+
+
+class RefuseUnknown(paramiko.MissingHostKeyPolicy):
+    """Refuse a host whose key is not in known_hosts, saying how to check and accept it."""
+
+    def __init__(self, known_hosts: Path) -> None:
+        self.known_hosts = known_hosts
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str,
+                         key: paramiko.PKey) -> None:
+        host = hostname.strip("[]").split("]:")[0]
+        raise OpsError(
+            f"{hostname} is not a known host: it offers {fingerprint(key)}",
+            hint="compare that fingerprint with the one the host printed (for EC2: "
+            "`aws ec2 get-console-output --instance-id ID`), then accept it with: "
+            f"ssh-keyscan -t {key.get_name()} {host} >> {self.known_hosts}",
+        )
+
+
+def connect(address: str, *, user: str, key: Path, known_hosts: Path, port: int = 22,
+            timeout: float = 15) -> Connection:
+    """An open Fabric connection whose host key was verified against `known_hosts`.
+
+    Remote commands never read this process's stdin: nothing waits on a prompt.
+    """
+    connection = Connection(
+        host=address, user=user, port=port, connect_timeout=timeout,
+        config=Config(overrides={"run": {"in_stream": False}}),
+        connect_kwargs={"key_filename": str(key.expanduser()), "look_for_keys": False,
+                        "allow_agent": False},
+    )
+    client = connection.client
+    known = known_hosts.expanduser()
+    client._host_keys = paramiko.HostKeys()
+    if known.exists():
+        client.load_host_keys(str(known))
+    client.set_missing_host_key_policy(RefuseUnknown(known))
+    try:
+        connection.open()
+    except paramiko.BadHostKeyException as exc:
+        raise OpsError(
+            f"{address}'s host key CHANGED: it now offers {fingerprint(exc.key)}",
+            hint="this can be an attack or a rebuilt host; check it before removing the old "
+            f"entry with: ssh-keygen -R {address} -f {known}",
+        ) from None
+    except paramiko.AuthenticationException:
+        raise OpsError(f"{user}@{address} refused the key {key}",
+                       hint="check host.ssh_user and host.ssh_private_key") from None
+    except (OSError, paramiko.SSHException) as exc:
+        raise OpsError(f"cannot connect to {address}:{port}: {exc}",
+                       hint="check the host's address, that it is running, "
+                       "and its security group") from None
+    return connection

@@ -1,0 +1,142 @@
+"""The lab's host images: Debian 13 with systemd and sshd, built locally and cached.
+
+`base` is a debootstrap root filesystem imported as an image (no registry needed); the others
+add packages to it. Each is built once and reused until `inv lab.down --images`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from ops import console
+from ops.errors import OpsError
+from ops.lab.state import LABEL
+
+REPO = "openlmis-ops-lab"
+SUITE = "trixie"
+MIRROR = "http://deb.debian.org/debian"
+BASE_PACKAGES = (
+    "openssh-server,sudo,ca-certificates,curl,gnupg,iproute2,procps,python3,"
+    "systemd,systemd-sysv,dbus,zstd"
+)
+DERIVED = {
+    "docker": ["docker.io", "docker-cli", "docker-compose"],
+    "postgres": ["postgresql", "postgresql-17-postgis-3"],
+}
+
+# Each container makes its own SSH host keys on first boot: an image shares none.
+HOSTKEY_UNIT = """[Unit]
+Description=Generate this host's SSH host keys
+Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def tag(kind: str) -> str:
+    return f"{REPO}:{SUITE}" if kind == "base" else f"{REPO}:{SUITE}-{kind}"
+
+
+def ensure(client: docker.DockerClient, kind: str) -> str:
+    """The image's tag, building it (and the base it derives from) when missing."""
+    name = tag(kind)
+    if _exists(client, name):
+        return name
+    if kind == "base":
+        _build_base(client, name)
+    else:
+        _derive(client, ensure(client, "base"), name, DERIVED[kind])
+    return name
+
+
+def remove_all(client: docker.DockerClient) -> list[str]:
+    removed = []
+    for kind in [*DERIVED, "base"]:
+        if _exists(client, tag(kind)):
+            client.images.remove(tag(kind), force=True)
+            removed.append(tag(kind))
+    return removed
+
+
+def _exists(client: docker.DockerClient, name: str) -> bool:
+    try:
+        client.images.get(name)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def _build_base(client: docker.DockerClient, name: str) -> None:
+    if not shutil.which("debootstrap"):
+        raise OpsError("debootstrap is not installed", hint="run: make setup")
+    with tempfile.TemporaryDirectory(prefix="lab-rootfs-") as tmp:
+        root = Path(tmp) / "root"
+        console.step(f"building {name} with debootstrap (about a minute, once)")
+        with console.console.status(f"debootstrap {SUITE}"):
+            run = subprocess.run(
+                ["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", SUITE,
+                 str(root), MIRROR],
+                capture_output=True, text=True,
+            )
+        if run.returncode != 0:
+            raise OpsError(f"debootstrap failed:\n{run.stdout[-2000:]}{run.stderr[-2000:]}",
+                           hint="check that the Debian mirror is reachable, then run again")
+        _prepare_rootfs(root)
+        archive = Path(tmp) / "root.tar"
+        subprocess.run(["tar", "-C", str(root), "-cf", str(archive), "."], check=True)
+        client.api.import_image_from_file(
+            str(archive), repository=REPO, tag=SUITE, changes=['CMD ["/sbin/init"]']
+        )
+    console.ok(f"built {name}")
+
+
+def _prepare_rootfs(root: Path) -> None:
+    for key in (root / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+    unit = root / "etc/systemd/system/ssh-hostkeys.service"
+    unit.write_text(HOSTKEY_UNIT)
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    (wants / "ssh-hostkeys.service").symlink_to("/etc/systemd/system/ssh-hostkeys.service")
+    # Units that only make noise (or hold the dpkg lock) inside a container.
+    for masked in ("apt-daily.timer", "apt-daily-upgrade.timer", "systemd-modules-load.service",
+                   "getty@tty1.service", "console-getty.service"):
+        link = root / "etc/systemd/system" / masked
+        link.unlink(missing_ok=True)
+        link.symlink_to("/dev/null")
+    (root / "etc/hostname").write_text("lab-host\n")
+
+
+def _derive(client: docker.DockerClient, base: str, name: str, packages: list[str]) -> None:
+    console.step(f"building {name}: {' '.join(packages)} (once)")
+    script = (
+        "set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; "
+        f"apt-get install -y -qq --no-install-recommends {' '.join(packages)} >/dev/null; "
+        "apt-get clean; rm -rf /var/lib/apt/lists/*"
+    )
+    container = client.containers.run(base, ["bash", "-c", script], detach=True,
+                                       labels={LABEL: "build"})
+    try:
+        with console.console.status(f"installing {', '.join(packages)}"):
+            code = container.wait()["StatusCode"]
+        if code != 0:
+            logs = container.logs().decode(errors="replace")[-2000:]
+            raise OpsError(f"building {name} failed:\n{logs}",
+                           hint="check that the Debian mirror is reachable, then run again")
+        container.commit(repository=REPO, tag=name.split(":")[1],
+                         changes=['CMD ["/sbin/init"]'])
+    finally:
+        container.remove(force=True)
+    console.ok(f"built {name}")

@@ -1,0 +1,116 @@
+"""Bring the lab up, take it down, say what runs — and bind emulated resources to stand-ins.
+
+Binding is what lets commands chain as on AWS: the EC2 instance that `provision` creates in the
+emulator is served by a lab host made for it on first use, every RDS instance by the lab's
+PostgreSQL, and S3 by the emulator itself.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+
+import docker
+import docker.errors
+
+from ops import console
+from ops.errors import OpsError
+from ops.lab import database, hosts, images
+from ops.lab.emulator import Emulator
+from ops.lab.hosts import LabHost
+from ops.lab.state import LABEL, LabState
+
+DB_HOST = "db"
+DB_PASSWORD_SECRET = "db_master_password"
+
+
+@dataclass(frozen=True)
+class Lab:
+    state: LabState
+    client: docker.DockerClient
+
+    @classmethod
+    def connect(cls, state: LabState | None = None) -> Lab:
+        try:
+            client = docker.from_env()
+            client.ping()
+        except docker.errors.DockerException:
+            raise OpsError("no Docker engine is reachable",
+                           hint="run: make setup (installs and starts one)") from None
+        return cls(state or LabState.current(), client)
+
+    # --- up / down / status ------------------------------------------------------------
+
+    def up(self) -> dict[str, str]:
+        """Network, emulator, images and the database host. Fast when already up."""
+        gateway = self._network()
+        url = Emulator(self.state).start(gateway)
+        console.ok(f"AWS emulator at {url}")
+        db = self.database()
+        console.ok(f"PostgreSQL {database.DATABASE} at {db.address}:5432")
+        return {"emulator": url, "database": db.address}
+
+    def down(self, *, images_too: bool = False) -> list[str]:
+        """Remove every container, the network, the emulator and the lab's files."""
+        removed = []
+        for container in hosts.listed(self.client, self.state):
+            hosts.remove(container)
+            removed.append(f"container {container.name}")
+        if Emulator(self.state).stop():
+            removed.append("AWS emulator")
+        try:
+            self.client.networks.get(self.state.network).remove()
+            removed.append(f"network {self.state.network}")
+        except docker.errors.NotFound:
+            pass
+        if images_too:
+            removed += [f"image {name}" for name in images.remove_all(self.client)]
+        if self.state.dir.exists():
+            shutil.rmtree(self.state.dir)
+            removed.append(f"lab files in {self.state.dir}")
+        return removed
+
+    def status(self) -> list[dict[str, str]]:
+        rows = [{"name": "AWS emulator", "state": "running" if (u := Emulator(self.state).url())
+                 else "stopped", "address": u or ""}]
+        for container in hosts.listed(self.client, self.state):
+            networks = container.attrs["NetworkSettings"]["Networks"]
+            address = networks.get(self.state.network, {}).get("IPAddress", "")
+            role = container.labels.get(f"{LABEL}.role", "")
+            rows.append({"name": container.name, "state": f"{container.status} ({role})",
+                         "address": address})
+        return rows
+
+    # --- stand-ins -----------------------------------------------------------------------
+
+    def database(self) -> LabHost:
+        """The PostgreSQL host (started and configured when needed)."""
+        image = images.ensure(self.client, "postgres")
+        self._network()
+        host = hosts.start(self.client, self.state, DB_HOST, image, role="database")
+        container = hosts.find(self.client, self.state, DB_HOST)
+        assert container is not None
+        if not self.state.read("database").get("configured"):
+            database.configure(container, self.state.secret(DB_PASSWORD_SECRET))
+            self.state.write("database", {"configured": True, "address": host.address})
+        return host
+
+    def host(self, name: str, *, docker_ready: bool = False) -> LabHost:
+        """A host by name: bare (as EC2 gives it) or with Docker installed (for shared tests)."""
+        image = images.ensure(self.client, "docker" if docker_ready else "base")
+        self._network()
+        return hosts.start(self.client, self.state, name, image, role="host")
+
+    def host_for_instance(self, instance_id: str) -> LabHost:
+        """The lab host serving an emulated EC2 instance, made bare on first use."""
+        return self.host(instance_id)
+
+    def _network(self) -> str:
+        """The lab's own bridge network; returns its gateway, where the emulator listens."""
+        try:
+            network = self.client.networks.get(self.state.network)
+        except docker.errors.NotFound:
+            network = self.client.networks.create(self.state.network, driver="bridge",
+                                                  labels={LABEL: self.state.name})
+            network.reload()
+        return network.attrs["IPAM"]["Config"][0]["Gateway"]

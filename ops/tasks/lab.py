@@ -1,0 +1,45 @@
+"""The embedded local lab: an AWS emulator, SSH hosts and PostgreSQL on this machine."""
+
+from invoke import task
+
+from ops import console
+from ops.lab.lab import Lab
+from ops.tasks.common import not_implemented, operation
+
+
+@task
+@operation
+def up(c):
+    """Start the lab (AWS emulator, network, PostgreSQL); fast when it already runs."""
+    Lab.connect().up()
+    _show(Lab.connect())
+
+
+@task(help={"images": "also remove the cached host images (rebuilt on the next up)"})
+@operation
+def down(c, images=False):
+    """Remove everything the lab made: containers, network, emulator, its files."""
+    removed = Lab.connect().down(images_too=images)
+    for item in removed:
+        console.say(f"- removed {item}", "red")
+    console.ok("lab is down" if removed else "lab was not up: no changes")
+
+
+@task
+@operation
+def status(c):
+    """Show what the lab runs, with addresses."""
+    _show(Lab.connect())
+
+
+@task
+@operation
+def rehearse(c):
+    """The whole lifecycle on the lab, step by step, ending with a table of results."""
+    not_implemented("lab.rehearse")
+
+
+def _show(lab: Lab) -> None:
+    rows = lab.status()
+    console.table(f"lab {lab.state.name} ({lab.state.dir})", ["component", "state", "address"],
+                  [(r["name"], r["state"], r["address"]) for r in rows])

@@ -1,0 +1,16 @@
+"""Test tiers follow the directories: tests/unit (pure), tests/aws (emulator), tests/lab (lab)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = Path(item.fspath).relative_to(HERE).parts[0]
+        if tier in ("unit", "aws", "lab"):
+            item.add_marker(getattr(pytest.mark, tier))

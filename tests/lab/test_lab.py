@@ -1,0 +1,107 @@
+"""The lab itself: emulator, SSH hosts (Fabric, host keys) and PostgreSQL, for real."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from ops import config
+from ops.aws.session import client
+from ops.errors import OpsError
+from ops.host.connect import connect
+from ops.lab import hosts
+from ops.lab.lab import DB_PASSWORD_SECRET, Lab
+
+
+def test_up_is_idempotent_and_status_shows_addresses(lab: Lab) -> None:
+    first = lab.up()
+    assert lab.up() == first
+    rows = {r["name"]: r for r in lab.status()}
+    assert rows["AWS emulator"]["state"] == "running"
+    assert rows[f"{lab.state.name}-db"]["address"] == first["database"]
+
+
+def test_fabric_runs_a_command_on_a_bare_host(lab: Lab) -> None:
+    host = lab.host("bare1")
+    with connect(host.address, user=host.user, key=host.key,
+                 known_hosts=host.known_hosts) as conn:
+        result = conn.run("cat /etc/debian_version; systemctl is-active ssh; "
+                          "command -v docker || echo no-docker", hide=True)
+    lines = result.stdout.split()
+    assert lines[0].startswith("13.")
+    assert lines[1:] == ["active", "no-docker"]
+
+
+def test_unknown_host_key_is_refused_with_its_fingerprint(lab: Lab, tmp_path) -> None:
+    host = lab.host("bare1")
+    with pytest.raises(OpsError) as caught:
+        connect(host.address, user=host.user, key=host.key, known_hosts=tmp_path / "none")
+    assert f"{host.address} is not a known host: it offers ssh-ed25519 SHA256:" in str(caught.value)
+    assert "ssh-keyscan" in caught.value.hint
+
+
+def test_each_host_has_its_own_host_key(lab: Lab) -> None:
+    lab.host("bare1")
+    lab.host("bare2")
+    keys = [line.split()[2] for line in lab.state.known_hosts.read_text().splitlines()]
+    assert len(keys) == len(set(keys)) >= 3
+
+
+def test_hosts_reach_the_emulator_and_the_database(lab: Lab) -> None:
+    host = lab.host("bare1")
+    url = lab.up()["emulator"]
+    db = lab.up()["database"]
+    with connect(host.address, user=host.user, key=host.key,
+                 known_hosts=host.known_hosts) as conn:
+        code = conn.run(f"curl -s -o /dev/null -w '%{{http_code}}' {url}/moto-api/",
+                        hide=True).stdout
+        port = conn.run(f"timeout 3 bash -c '</dev/tcp/{db}/5432' && echo open", hide=True)
+    assert code == "200"
+    assert port.stdout.strip() == "open"
+
+
+def test_lab_postgres_serves_open_lmis_with_extensions(lab: Lab) -> None:
+    address = lab.up()["database"]
+    password = lab.state.secret(DB_PASSWORD_SECRET)
+    with psycopg.connect(host=address, dbname="open_lmis", user="postgres",
+                         password=password, connect_timeout=5) as conn:
+        version = conn.execute("SHOW server_version_num").fetchone()[0]
+        extensions = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
+    assert int(version) >= 170000
+    assert {"uuid-ossp", "postgis"} <= extensions
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(host=address, dbname="open_lmis", user="postgres",
+                        password="wrong", connect_timeout=5)
+
+
+def test_lab_environment_points_boto3_at_the_emulator(lab: Lab) -> None:
+    env = config.load("lab")
+    s3 = client(env, "s3")
+    assert s3.meta.endpoint_url == lab.up()["emulator"]
+    s3.create_bucket(Bucket="lab-tier-check")
+    assert "lab-tier-check" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_emulated_instance_is_served_by_a_lab_host(lab: Lab) -> None:
+    env = config.load("lab")
+    ec2 = client(env, "ec2")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
+    host = lab.host_for_instance(instance["InstanceId"])
+    assert lab.host_for_instance(instance["InstanceId"]) == host
+    with connect(host.address, user=host.user, key=host.key,
+                 known_hosts=host.known_hosts) as conn:
+        assert conn.run("hostname", hide=True).stdout.strip() == instance["InstanceId"]
+
+
+def test_down_removes_what_the_lab_made_and_nothing_else(lab: Lab, tmp_path) -> None:
+    from ops.lab.state import LabState
+
+    other = Lab.connect(LabState(dir=tmp_path / "other", name="openlmis-test-other"))
+    other.host("solo")
+    removed = other.down()
+    assert "container openlmis-test-other-solo" in removed
+    assert "network openlmis-test-other" in removed
+    assert not hosts.listed(other.client, other.state)
+    assert hosts.find(lab.client, lab.state, "bare1") is not None
+    assert other.down() == []

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import pytest
+
+from ops import config, console, secrets
+from ops.config import ROOT
+from ops.plan import Action, Change, Plan
+
+
+def test_resolved_secret_is_masked_everywhere(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = config.load(path=ROOT / "config/example.yml")
+    env = env.model_copy(update={"database": env.database.model_copy(
+        update={"master_password": "env:UNIT_SECRET"})})
+    monkeypatch.setenv("UNIT_SECRET", "pa55-w0rd-xyz")
+    assert secrets.resolve(env, "database.master_password", "env:UNIT_SECRET") == "pa55-w0rd-xyz"
+    console.say("connecting with pa55-w0rd-xyz")
+    console.table("t", ["k"], [["url postgres://u:pa55-w0rd-xyz@h"]])
+    console.emit_json({"password": "pa55-w0rd-xyz"})
+    out = capsys.readouterr().out
+    assert "pa55-w0rd-xyz" not in out
+    assert out.count("****") == 3
+
+
+def test_plan_renders_one_line_per_change() -> None:
+    plan = Plan()
+    assert plan.lines() == ["no changes"] and not plan
+    plan.add(Change(Action.CREATE, "security group app", "HTTP from the load balancer"))
+    plan.add(Change(Action.UPDATE, "parameter max_connections", "100 → 200 (static)"))
+    assert plan.lines() == [
+        "+ security group app: HTTP from the load balancer",
+        "~ parameter max_connections: 100 → 200 (static)",
+    ]
+    assert len(plan) == 2
