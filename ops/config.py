@@ -94,6 +94,7 @@ class HostConfig(Section):
     ssh_user: str = "ubuntu"
     ssh_public_key: Path = Path("~/.ssh/id_ed25519.pub")
     ssh_private_key: Path = Path("~/.ssh/id_ed25519")
+    known_hosts: Path = Path("~/.ssh/known_hosts")
     address: str | None = None
     swap_gb: int = Field(4, ge=0)
     docker_source: Literal["official", "distro"] = "official"

@@ -18,7 +18,8 @@ from ops.lab.state import LabState
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     saved = {k: os.environ.get(k) for k in ("OPS_LAB_DIR", "OPS_LAB_NAME")}
-    state = LabState(dir=tmp_path_factory.mktemp("lab"), name="openlmis-test")
+    name = os.environ.get("OPS_TEST_LAB_NAME", "openlmis-test")
+    state = LabState(dir=tmp_path_factory.mktemp("lab"), name=name)
     os.environ.update(OPS_LAB_DIR=str(state.dir), OPS_LAB_NAME=state.name)
     lab = Lab.connect(state)
     lab.down()

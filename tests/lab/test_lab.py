@@ -97,11 +97,12 @@ def test_emulated_instance_is_served_by_a_lab_host(lab: Lab) -> None:
 def test_down_removes_what_the_lab_made_and_nothing_else(lab: Lab, tmp_path) -> None:
     from ops.lab.state import LabState
 
-    other = Lab.connect(LabState(dir=tmp_path / "other", name="openlmis-test-other"))
+    name = f"{lab.state.name}-other"
+    other = Lab.connect(LabState(dir=tmp_path / "other", name=name))
     other.host("solo")
     removed = other.down()
-    assert "container openlmis-test-other-solo" in removed
-    assert "network openlmis-test-other" in removed
+    assert f"container {name}-solo" in removed
+    assert f"network {name}" in removed
     assert not hosts.listed(other.client, other.state)
     assert hosts.find(lab.client, lab.state, "bare1") is not None
     assert other.down() == []

@@ -1,0 +1,41 @@
+"""How the toolkit finds its own resources again: every one carries these tags."""
+
+from __future__ import annotations
+
+from ops.config import Environment
+
+PROJECT = "openlmis:project"
+ENVIRONMENT = "openlmis:environment"
+ROLE = "openlmis:role"
+
+
+def tags(env: Environment, role: str, name: str | None = None) -> dict[str, str]:
+    """The tags of one resource of `env` playing `role` (host, database, vpc, ...)."""
+    return {
+        "Name": name or f"{env.prefix}-{role}",
+        PROJECT: env.project,
+        ENVIRONMENT: env.name,
+        ROLE: role,
+    }
+
+
+def as_list(values: dict[str, str]) -> list[dict[str, str]]:
+    """Tags in the [{'Key': ..., 'Value': ...}] form most AWS APIs take."""
+    return [{"Key": k, "Value": v} for k, v in values.items()]
+
+
+def filters(env: Environment, role: str | None = None) -> list[dict[str, object]]:
+    """EC2 describe filters matching the environment's resources (of one role)."""
+    found = [{"Name": f"tag:{PROJECT}", "Values": [env.project]},
+             {"Name": f"tag:{ENVIRONMENT}", "Values": [env.name]}]
+    if role:
+        found.append({"Name": f"tag:{ROLE}", "Values": [role]})
+    return found
+
+
+def db_instance_id(env: Environment) -> str:
+    return f"{env.prefix}-db"
+
+
+def db_parameter_group(env: Environment) -> str:
+    return f"{env.prefix}-postgres{env.database.engine_version.split('.')[0]}"
