@@ -3,8 +3,10 @@
 from invoke import task
 
 from ops import console
+from ops.errors import OpsError
+from ops.lab import rehearsal
 from ops.lab.lab import Lab
-from ops.tasks.common import not_implemented, operation
+from ops.tasks.common import operation
 
 
 @task
@@ -36,7 +38,12 @@ def status(c):
 @operation
 def rehearse(c):
     """The whole lifecycle on the lab, step by step, ending with a table of results."""
-    not_implemented("lab.rehearse")
+    results = rehearsal.rehearse()
+    rehearsal.show(results)
+    failed = [r.step for r in results if r.ok is False]
+    if failed:
+        raise OpsError(f"the rehearsal failed at: {', '.join(failed)}")
+    console.ok(f"all {len(results)} steps passed")
 
 
 def _show(lab: Lab) -> None:
