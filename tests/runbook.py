@@ -1,0 +1,51 @@
+"""Runbooks as tests: extract the fenced commands of a Markdown runbook and run them.
+
+A block fenced as ```sh is run; ```sh manual marks a step that happens outside (a registrar,
+the AWS console) and is skipped. `--env NAME` in a command is replaced by the test's environment.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+_FENCE = re.compile(r"^```(\S*)([^\n]*)\n(.*?)^```", re.M | re.S)
+_ENV = re.compile(r"--env[ =]\S+")
+
+
+@dataclass(frozen=True)
+class Block:
+    line: int
+    commands: str
+    manual: bool
+
+
+def extract(text: str) -> list[Block]:
+    """Every sh block of a runbook, in order, with its line number."""
+    return [
+        Block(text.count("\n", 0, m.start()) + 1, m.group(3), "manual" in m.group(2).split())
+        for m in _FENCE.finditer(text)
+        if m.group(1) in ("sh", "bash")
+    ]
+
+
+def for_env(commands: str, env: str) -> str:
+    return _ENV.sub(f"--env {env}", commands)
+
+
+def run(path: Path, env: str, *, cwd: Path, environ: dict[str, str], timeout: float = 900) -> None:
+    """Run a runbook's commands in order; AssertionError naming the first one that fails."""
+    for block in extract(path.read_text()):
+        if block.manual:
+            continue
+        script = for_env(block.commands, env)
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=environ,
+            input=f"{env}\n", capture_output=True, text=True, timeout=timeout,
+        )
+        assert done.returncode == 0, (
+            f"{path.name}:{block.line}: exit {done.returncode} from\n{script}\n"
+            f"--- output ---\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )

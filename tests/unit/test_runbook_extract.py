@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from tests.runbook import extract, for_env
+
+TEXT = """# A runbook
+
+Check first:
+
+```sh
+inv status --env prod
+```
+
+At your registrar:
+
+```sh manual
+# create the CNAME records printed above
+```
+
+```python
+print("not a command")
+```
+"""
+
+
+def test_sh_blocks_are_extracted_in_order_with_manual_marked() -> None:
+    blocks = extract(TEXT)
+    assert [(b.line, b.manual) for b in blocks] == [(5, False), (11, True)]
+    assert blocks[0].commands == "inv status --env prod\n"
+
+
+def test_environment_is_substituted() -> None:
+    assert for_env("inv deploy --env prod --plan; inv status --env=qa", "lab") == (
+        "inv deploy --env lab --plan; inv status --env lab"
+    )
