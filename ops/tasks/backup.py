@@ -2,7 +2,9 @@
 
 from invoke import task
 
-from ops.tasks.common import ENV_HELP, load, not_implemented, operation
+from ops import console
+from ops.db import backup, catalog, restore, verify
+from ops.tasks.common import ENV_HELP, load, operation
 
 
 @task(help={"env": ENV_HELP, "method": "snapshot, dump or both (default)",
@@ -10,34 +12,50 @@ from ops.tasks.common import ENV_HELP, load, not_implemented, operation
 @operation
 def backup_db(c, env=None, method="both", reason=""):
     """Back up the database: an RDS snapshot and/or a logical dump to the backups bucket."""
-    load(env)
-    not_implemented("backup-db")
+    backup.backup_db(load(env), method=method, reason=reason)
 
 
 @task(help={"env": ENV_HELP, "from": "backup id to restore (see list-backups)",
             "yes": "do not ask to type the environment's name",
-            "force": "allow restoring over a production-tier database"})
+            "force": "allow restoring over a production-tier database",
+            "auto-revert": "if a dump restore fails, restore the safety copy automatically"})
 @operation
-def restore_db(c, env=None, from_=None, yes=False, force=False):
+def restore_db(c, env=None, from_=None, yes=False, force=False, auto_revert=False):
     """Restore the database from a snapshot or a dump, keeping a safety copy."""
-    load(env)
-    not_implemented("restore-db")
+    if not from_:
+        console.error("--from BACKUP_ID is required (see: inv list-backups)")
+        raise SystemExit(1)
+    restore.restore_db(load(env), from_, yes=yes, force=force, auto_revert=auto_revert)
 
 
 @task(help={"env": ENV_HELP, "backup": "backup id (default: the newest)"})
 @operation
 def verify_backup(c, env=None, backup=None):
     """Restore drill: check a backup's checksums, restore it to scratch and compare."""
-    load(env)
-    not_implemented("verify-backup")
+    environment = load(env)
+    result = verify.verify(environment, catalog.find(environment, backup))
+    if not result.ok:
+        raise SystemExit(1)
 
 
 @task(help={"env": ENV_HELP, "json": "print machine-readable JSON only"})
 @operation
 def list_backups(c, env=None, json_=False):
     """List snapshots and dumps, newest first, with their verification state."""
-    load(env)
-    not_implemented("list-backups")
+    if json_:
+        console.json_mode()
+    found = catalog.backups(load(env))
+    if json_:
+        console.emit_json([b.as_dict() for b in found])
+        return
+    console.table(f"backups ({len(found)})", ["id", "kind", "time", "size", "release",
+                                              "verification", "reason"],
+                  [(b.id, b.kind, f"{b.time:%Y-%m-%d %H:%M:%S}", _size(b.size), b.release,
+                    b.state, b.reason) for b in found])
+
+
+def _size(size: int | None) -> str:
+    return "" if size is None else f"{size / 2**20:.1f} MiB"
 
 
 TASKS = [backup_db, restore_db, verify_backup, list_backups]

@@ -1,0 +1,1 @@
+"""Database operations: sizing, parameter tuning, backups."""

@@ -1,0 +1,115 @@
+"""backup-db: a logical dump taken on the host and/or an RDS snapshot, then retention.
+
+The dump: pg_dump directory format, parallel jobs, zstd (not CPU-bound gzip), in one
+REPEATABLE READ snapshot shared with the manifest's row counts. It is written to a private
+directory on the host after checking the free space there (at least the database's size,
+an upper bound for a compressed dump), then streamed file by file to the backups bucket.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from ops import console
+from ops.config import Environment
+from ops.db import catalog, dumps, remote, snapshots
+from ops.db.manifest import Manifest, new_dump_id, now
+from ops.db.remote import DbHost
+from ops.errors import OpsError
+
+COMPRESSION = "zstd:3"
+
+
+def dump_script(host: DbHost, directory: str, jobs: int) -> str:
+    """A psql script: export a snapshot, pg_dump within it, count rows within it."""
+    d = shlex.quote(directory)
+    dump = (f"pg_dump -Fd -j {jobs} -Z {COMPRESSION} -d {shlex.quote(host.db.name)} "
+            f'--snapshot="$(cat {d}/snapshot)" -f {d}/dump 2> {d}/dump.err '
+            f"&& touch {d}/dump.ok")
+    return "\n".join([
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;",
+        f"SELECT pg_export_snapshot() \\g {directory}/snapshot",
+        "SELECT current_setting('server_version'), pg_database_size(current_database())",
+        f"\\g {directory}/info",
+        f"\\! {dump}",
+        remote.ROW_COUNTS_SQL,
+        f"\\g {directory}/counts",
+        "COMMIT;",
+        "",
+    ])
+
+
+def take_dump(env: Environment, host: DbHost, reason: str) -> Manifest:
+    """Dump the database to the bucket with its manifest; the manifest."""
+    dumps.ensure_bucket(env)
+    backup_id = new_dump_id(now())
+    directory = f"{host.work}/{backup_id}"
+    size = int(host.sql("SELECT pg_database_size(current_database())", what="sizing"))
+    free = host.free_bytes(host.work)
+    if free < size:
+        raise OpsError(f"{host.conn.host} has {free >> 20} MiB free in {remote.WORK_ROOT}, "
+                       f"the database is {size >> 20} MiB",
+                       hint="grow the host's disk or free space there, then run again")
+    console.step(f"dumping {host.db.name} ({size >> 20} MiB) on {host.conn.host} "
+                 f"with {env.backups.dump_jobs} jobs")
+    host.run(f"install -d -m 700 {shlex.quote(directory)}", what="preparing the dump")
+    host.put(dump_script(host, directory, env.backups.dump_jobs).encode(),
+             f"{directory}/dump.sql")
+    host.run(f"psql -X -At -v ON_ERROR_STOP=1 -d {shlex.quote(host.db.name)} "
+             f"-f {shlex.quote(directory)}/dump.sql", what="the dump transaction")
+    code, err = host.run(f"test -f {shlex.quote(directory)}/dump.ok || "
+                         f"{{ tail -c 1500 {shlex.quote(directory)}/dump.err; exit 1; }}",
+                         what="pg_dump", warn=True)
+    if code:
+        raise OpsError(f"pg_dump failed on {host.conn.host}: {console.scrub(err.strip())}")
+    _, info = host.run(f"cat {shlex.quote(directory)}/info", what="reading the dump's info")
+    version, _, db_size = info.strip().partition("|")
+    _, counts = host.run(f"cat {shlex.quote(directory)}/counts", what="reading row counts")
+    _, listing = host.run(f"cd {shlex.quote(directory)}/dump && sha256sum -- *",
+                          what="hashing the dump")
+    on_host = {name.lstrip("*"): digest for digest, name in
+               (line.split(None, 1) for line in listing.splitlines() if line.strip())}
+    try:
+        console.step(f"uploading {len(on_host)} files to s3://{env.bucket}/dumps/{backup_id}/")
+        files = dumps.upload(env, host, f"{directory}/dump", backup_id, sorted(on_host))
+        changed = [n for n, e in files.items() if e.sha256 != on_host[n]]
+        if changed:
+            raise OpsError(f"files changed while uploading: {', '.join(changed)}",
+                           hint="run the backup again")
+        manifest = Manifest(id=backup_id, time=now().isoformat(), environment=env.name,
+                            database=host.db.name, server_version=version,
+                            database_size=int(db_size), release=host.release(),
+                            reason=reason, tables=remote.parse_counts(counts), files=files)
+        dumps.write_manifest(env, manifest)
+    finally:
+        host.run(f"rm -rf {shlex.quote(directory)}", what="cleaning up", warn=True)
+    console.ok(f"dump {backup_id}: {len(manifest.tables)} tables, "
+               f"{sum(manifest.tables.values())} rows, {manifest.archive_size >> 20} MiB "
+               f"archive from a {manifest.database_size >> 20} MiB database")
+    return manifest
+
+
+def backup_db(env: Environment, *, method: str, reason: str) -> list[str]:
+    """Take the backups `method` asks for, then apply retention; the new backups' ids."""
+    if method not in ("snapshot", "dump", "both"):
+        raise OpsError(f"--method {method!r}: use snapshot, dump or both")
+    taken: list[str] = []
+    snapshot = method in ("snapshot", "both")
+    if snapshot and env.kind == "lab" and not snapshots.exists(env):
+        if method == "snapshot":
+            snapshots.source(env)  # raises: no RDS instance to snapshot
+        console.warn(f"{env.name} has no emulated RDS instance (run: inv provision): "
+                     "no snapshot, dump only")
+        snapshot = False
+    if snapshot:
+        snapshots.source(env)
+    release = "none"
+    if method in ("dump", "both"):
+        with remote.session(env) as host:
+            manifest = take_dump(env, host, reason)
+            release = manifest.release
+        taken.append(manifest.id)
+    if snapshot:
+        taken.append(snapshots.create(env, reason=reason, release=release))
+    catalog.prune(env)
+    return taken

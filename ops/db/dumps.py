@@ -1,0 +1,140 @@
+"""Dumps in the backups bucket: dumps/<id>/data/<file>, manifest.json (written last, so its
+presence means complete) and verification.json. Files stream between host and S3 through this
+process over SFTP, hashed in transit: nothing is staged on the operator's disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any, BinaryIO
+
+from ops import console
+from ops.aws.session import client
+from ops.config import Environment
+from ops.db.manifest import DUMP, Backup, FileEntry, Manifest, Verification
+from ops.db.remote import DbHost
+from ops.errors import OpsError
+
+CHUNK = 1 << 20
+
+
+def s3(env: Environment) -> Any:
+    return client(env, "s3")
+
+
+def ensure_bucket(env: Environment) -> None:
+    """The backups bucket must exist; in the lab it is created, on AWS that is provision's job."""
+    bucket = s3(env)
+    try:
+        bucket.head_bucket(Bucket=env.bucket)
+    except bucket.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+        if env.kind != "lab":
+            raise OpsError(f"the backups bucket {env.bucket} does not exist",
+                           hint="run: inv provision (it creates the bucket)") from None
+        bucket.create_bucket(Bucket=env.bucket)
+        console.ok(f"created the lab's backups bucket {env.bucket}")
+
+
+class _Hashing:
+    """A read-only file wrapper that hashes and counts what passes through it."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw, self.digest, self.size = raw, hashlib.sha256(), 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+
+def upload(env: Environment, host: DbHost, directory: str, backup_id: str,
+           names: list[str]) -> dict[str, FileEntry]:
+    """Stream each file of `directory` on the host to the bucket; their sha256 and size."""
+    bucket, sftp, entries = s3(env), host.conn.sftp(), {}
+    for name in names:
+        with sftp.open(f"{directory}/{name}", "rb") as remote:
+            remote.prefetch()
+            reader = _Hashing(remote)
+            bucket.upload_fileobj(reader, env.bucket, f"dumps/{backup_id}/data/{name}")
+        entries[name] = FileEntry(reader.digest.hexdigest(), reader.size)
+    return entries
+
+
+def download(env: Environment, host: DbHost, manifest: Manifest, directory: str) -> list[str]:
+    """Stream every file of a dump to `directory` on the host; the checksum problems found."""
+    bucket, sftp, problems = s3(env), host.conn.sftp(), []
+    for name, entry in sorted(manifest.files.items()):
+        key = f"dumps/{manifest.id}/data/{name}"
+        try:
+            body = bucket.get_object(Bucket=env.bucket, Key=key)["Body"]
+        except bucket.exceptions.NoSuchKey:
+            problems.append(f"{name}: missing from the bucket")
+            continue
+        reader = _Hashing(body)
+        with sftp.open(f"{directory}/{name}", "wb") as remote:
+            remote.set_pipelined(True)
+            while chunk := reader.read(CHUNK):
+                remote.write(chunk)
+        if reader.size != entry.size:
+            problems.append(f"{name}: {reader.size} bytes, the manifest says {entry.size}")
+        elif reader.digest.hexdigest() != entry.sha256:
+            problems.append(f"{name}: sha256 differs from the manifest")
+    return problems
+
+
+def write_manifest(env: Environment, manifest: Manifest) -> None:
+    s3(env).put_object(Bucket=env.bucket, Key=f"dumps/{manifest.id}/manifest.json",
+                       Body=manifest.to_json().encode())
+
+
+def manifest(env: Environment, backup_id: str) -> Manifest:
+    bucket = s3(env)
+    try:
+        body = bucket.get_object(Bucket=env.bucket, Key=f"dumps/{backup_id}/manifest.json")["Body"]
+    except bucket.exceptions.NoSuchKey:
+        raise OpsError(f"{env.name} has no complete dump {backup_id} in {env.bucket}",
+                       hint="see: inv list-backups") from None
+    return Manifest.from_json(body.read().decode())
+
+
+def record(env: Environment, backup_id: str, result: Verification) -> None:
+    s3(env).put_object(Bucket=env.bucket, Key=f"dumps/{backup_id}/verification.json",
+                       Body=result.to_json().encode())
+
+
+def listed(env: Environment) -> list[Backup]:
+    """Every complete dump in the bucket (none when the bucket does not exist)."""
+    bucket = s3(env)
+    try:
+        pages = list(bucket.get_paginator("list_objects_v2").paginate(
+            Bucket=env.bucket, Prefix="dumps/"))
+    except bucket.exceptions.NoSuchBucket:
+        return []
+    keys = {o["Key"] for page in pages for o in page.get("Contents", [])}
+    found = []
+    for key in sorted(k for k in keys if k.endswith("/manifest.json")):
+        backup_id = key.split("/")[1]
+        m = manifest(env, backup_id)
+        verification = None
+        if f"dumps/{backup_id}/verification.json" in keys:
+            text = bucket.get_object(Bucket=env.bucket,
+                                     Key=f"dumps/{backup_id}/verification.json")["Body"].read()
+            verification = Verification.from_json(text.decode())
+
+        found.append(Backup(id=backup_id, kind=DUMP, time=datetime.fromisoformat(m.time),
+                            size=m.archive_size, release=m.release, reason=m.reason,
+                            verification=verification))
+    return found
+
+
+def delete(env: Environment, backup_id: str) -> None:
+    bucket = s3(env)
+    pages = bucket.get_paginator("list_objects_v2").paginate(Bucket=env.bucket,
+                                                            Prefix=f"dumps/{backup_id}/")
+    keys = [{"Key": o["Key"]} for page in pages for o in page.get("Contents", [])]
+    for start in range(0, len(keys), 1000):
+        bucket.delete_objects(Bucket=env.bucket, Delete={"Objects": keys[start:start + 1000]})

@@ -1,0 +1,163 @@
+"""PostgreSQL client work on the environment's host, where the database is reachable.
+
+The password reaches the host only as a 0600 pgpass file written over SFTP into a private
+temporary directory (removed on exit): never in a command line, output or exception text.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from fabric import Connection
+
+from ops import console, secrets, targets
+from ops.config import Environment
+from ops.errors import OpsError
+from ops.host.connect import connect
+
+WORK_ROOT = "/var/tmp/openlmis-db"
+
+# Every user table (not the extensions' own), with an exact row count, in one statement.
+ROW_COUNTS_SQL = """
+SELECT format('%I.%I', n.nspname, c.relname),
+       (xpath('/row/c/text()', query_to_xml(
+           format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname),
+           false, true, '')))[1]::text::bigint
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1
+""".strip()
+
+
+@dataclass
+class DbHost:
+    """An open connection to the host plus the libpq settings to reach the database."""
+
+    conn: Connection
+    db: targets.DatabaseTarget
+    work: str
+    bindir: str = ""
+
+    @property
+    def libpq(self) -> str:
+        """Shell prefix exporting the (non-secret) connection settings."""
+        path = f"PATH={shlex.quote(self.bindir)}:$PATH " if self.bindir else ""
+        return (f"export {path}PGPASSFILE={shlex.quote(self.work)}/pgpass "
+                f"PGHOST={shlex.quote(self.db.address)} PGPORT={self.db.port} "
+                f"PGUSER={shlex.quote(self.db.user)} PGCONNECT_TIMEOUT=10; ")
+
+    def run(self, script: str, *, what: str, warn: bool = False) -> tuple[int, str]:
+        """Run a bash script with the libpq settings; OpsError naming `what` on failure."""
+        result = self.conn.run(f"bash -o pipefail -c {shlex.quote(self.libpq + script)}",
+                               hide=True, warn=True)
+        if result.exited != 0 and not warn:
+            detail = console.scrub((result.stderr or result.stdout).strip()[-1500:])
+            raise OpsError(f"{what} failed on {self.conn.host}: {detail}")
+        return result.exited, result.stdout
+
+    def sql(self, query: str, *, database: str | None = None, what: str = "a query") -> str:
+        """Run SQL with psql (unaligned, tuples only, stop on error); its output."""
+        dbname = shlex.quote(database or self.db.name)
+        return self.run(f"psql -X -At -v ON_ERROR_STOP=1 -d {dbname} -c {shlex.quote(query)}",
+                        what=what)[1]
+
+    def row_counts(self, database: str | None = None) -> dict[str, int]:
+        out = self.sql(ROW_COUNTS_SQL, database=database, what="counting rows")
+        return parse_counts(out)
+
+    def server_major(self) -> int:
+        return int(self.sql("SHOW server_version_num", what="reading the server version")) // 10000
+
+    def release(self) -> str:
+        """The live release: the target of /opt/openlmis/current, else 'none'."""
+        _, out = self.run("readlink /opt/openlmis/current || true", what="reading the release")
+        return out.strip().rstrip("/").rsplit("/", 1)[-1] or "none"
+
+    def free_bytes(self, path: str) -> int:
+        _, out = self.run(f"df -B1 --output=avail {shlex.quote(path)} | tail -1",
+                          what="checking free space")
+        return int(out.strip())
+
+    def put(self, data: bytes, path: str, mode: int = 0o600) -> None:
+        sftp = self.conn.sftp()
+        with sftp.open(path, "wb") as handle:
+            handle.chmod(mode)
+            handle.write(data)
+
+
+def parse_counts(text: str) -> dict[str, int]:
+    """psql -At output of ROW_COUNTS_SQL ('schema.table|count' lines) as a dict."""
+    counts = {}
+    for line in text.splitlines():
+        if line.strip():
+            name, _, count = line.rpartition("|")
+            counts[name] = int(count)
+    return counts
+
+
+def pgpass_line(db: targets.DatabaseTarget, password: str) -> str:
+    """One ~/.pgpass line; ':' and '\\' escaped as libpq requires."""
+    def esc(value: str) -> str:
+        return value.replace("\\", "\\\\").replace(":", "\\:")
+    return f"{esc(db.address)}:{db.port}:*:{esc(db.user)}:{esc(password)}\n"
+
+
+def client_major(version_output: str) -> int | None:
+    """The major version in `pg_dump --version` output, None when absent."""
+    found = re.search(r"\(PostgreSQL\)\s+(\d+)", version_output)
+    return int(found.group(1)) if found else None
+
+
+@contextmanager
+def session(env: Environment) -> Iterator[DbHost]:
+    """Connect to the host, ensure a PostgreSQL client >= the server's, write the pgpass file."""
+    password = secrets.resolve(env, "database.master_password", env.database.master_password)
+    db = targets.database(env)
+    where = targets.host(env)
+    with connect(where.address, user=where.user, key=where.key,
+                 known_hosts=where.known_hosts) as conn:
+        work = conn.run(f"mkdir -p {WORK_ROOT} && chmod 700 {WORK_ROOT} && "
+                        f"mktemp -d {WORK_ROOT}/session.XXXXXX", hide=True).stdout.strip()
+        host = DbHost(conn, db, work)
+        try:
+            host.put(pgpass_line(db, password).encode(), f"{work}/pgpass")
+            ensure_client(host)
+            yield host
+        finally:
+            conn.run(f"rm -rf {shlex.quote(work)}", hide=True, warn=True)
+
+
+def ensure_client(host: DbHost) -> None:
+    """pg_dump/pg_restore/psql at least the server's major version; installed if not. Idempotent.
+
+    Without any client yet, the distribution's default one is installed first to ask the
+    server its version.
+    """
+    _, out = host.run("pg_dump --version 2>/dev/null || true", what="checking pg_dump")
+    if client_major(out) is None:
+        _install(host, "postgresql-client")
+        _, out = host.run("pg_dump --version", what="checking pg_dump")
+    server, client = host.server_major(), client_major(out) or 0
+    if client < server:
+        _install(host, f"postgresql-client-{server}")
+        _, out = host.run(f"/usr/lib/postgresql/{server}/bin/pg_dump --version",
+                          what="checking pg_dump")
+    bindir = f"/usr/lib/postgresql/{max(server, client)}/bin"
+    if host.run(f"test -x {bindir}/pg_dump", what="finding pg_dump", warn=True)[0] == 0:
+        host.bindir = bindir
+
+
+def _install(host: DbHost, package: str) -> None:
+    console.step(f"installing {package} on {host.conn.host}")
+    host.run("export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && "
+             f"apt-get install -y -qq --no-install-recommends {shlex.quote(package)} >/dev/null",
+             what=f"installing {package} (the database client must be at least the server's "
+             "major version)")

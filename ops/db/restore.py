@@ -1,0 +1,191 @@
+"""restore-db from a dump, and the host-side restore steps verify-backup shares.
+
+Order: checksums (nothing touched before they pass) → safety copy → stop services →
+recreate schemas → pg_restore -j → extensions → start services → row counts. Extensions
+(postgis, uuid-ossp, any the archive has) are created if missing and never dropped.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+
+from ops import console
+from ops.config import Environment
+from ops.db import dumps, remote, snapshots
+from ops.db.backup import take_dump
+from ops.db.manifest import DUMP, Manifest, count_differences, kind_of
+from ops.db.remote import DbHost
+from ops.errors import OpsError
+
+REQUIRED_EXTENSIONS = ("uuid-ossp", "postgis")
+
+# Drop every schema and public-schema object that no extension owns: the database is then
+# empty of application data while its extensions stay untouched.
+RECREATE_SQL = r"""
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT n.nspname FROM pg_namespace n
+    WHERE n.nspname NOT IN ('public', 'pg_catalog', 'information_schema')
+      AND n.nspname NOT LIKE 'pg\_%'
+      AND NOT EXISTS (SELECT 1 FROM pg_extension e WHERE e.extnamespace = n.oid)
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass
+                      AND d.objid = n.oid AND d.deptype = 'e')
+  LOOP EXECUTE format('DROP SCHEMA %I CASCADE', r.nspname); END LOOP;
+  FOR r IN SELECT c.oid::regclass AS obj, c.relkind FROM pg_class c
+    WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                      AND d.objid = c.oid AND d.deptype = 'e')
+  LOOP EXECUTE format('DROP %s IF EXISTS %s CASCADE', CASE r.relkind WHEN 'v' THEN 'VIEW'
+      WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE'
+      ELSE 'TABLE' END, r.obj); END LOOP;
+  FOR r IN SELECT p.oid::regprocedure AS obj, p.prokind FROM pg_proc p
+    WHERE p.pronamespace = 'public'::regnamespace
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                      AND d.objid = p.oid AND d.deptype = 'e')
+  LOOP EXECUTE format('DROP %s IF EXISTS %s CASCADE', CASE r.prokind WHEN 'p' THEN 'PROCEDURE'
+      WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END, r.obj); END LOOP;
+  FOR r IN SELECT t.oid::regtype AS obj FROM pg_type t
+    WHERE t.typnamespace = 'public'::regnamespace AND t.typtype IN ('c', 'd', 'e', 'r')
+      AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
+                      AND d.objid = t.oid AND d.deptype = 'e')
+  LOOP EXECUTE format('DROP TYPE IF EXISTS %s CASCADE', r.obj); END LOOP;
+END $$;
+""".strip()
+
+# Stop/start every compose project deployed from /opt/openlmis; none is fine.
+_PROJECTS = ("command -v docker >/dev/null && docker ps -a --format "
+             "'{{.Label \"com.docker.compose.project\"}} "
+             "{{.Label \"com.docker.compose.project.working_dir\"}}' "
+             "| awk '$2 ~ \"^/opt/openlmis\" {print $1}' | sort -u")
+
+
+def fetch(env: Environment, host: DbHost, manifest: Manifest) -> str:
+    """Download a dump to the host, checking every file; its directory. Refuses on mismatch."""
+    directory = f"{host.work}/{manifest.id}"
+    free = host.free_bytes(host.work)
+    if free < manifest.archive_size:
+        raise OpsError(f"{host.conn.host} has {free >> 20} MiB free, the dump is "
+                       f"{manifest.archive_size >> 20} MiB", hint="free space on the host")
+    host.run(f"install -d -m 700 {shlex.quote(directory)}", what="preparing the restore")
+    console.step(f"fetching {manifest.id} ({manifest.archive_size >> 20} MiB) to "
+                 f"{host.conn.host}, checking sha256 of {len(manifest.files)} files")
+    problems = dumps.download(env, host, manifest, directory)
+    if problems:
+        host.run(f"rm -rf {shlex.quote(directory)}", what="cleaning up", warn=True)
+        raise ChecksumError(manifest.id, problems)
+    return directory
+
+
+class ChecksumError(OpsError):
+    def __init__(self, backup_id: str, problems: list[str]) -> None:
+        super().__init__(f"dump {backup_id} is damaged: " + "; ".join(problems),
+                         hint="nothing was changed; restore another backup (inv list-backups)")
+        self.problems = problems
+
+
+def load(host: DbHost, directory: str, database: str, jobs: int) -> None:
+    """Into an emptied `database`: extensions, then pg_restore -j of the archive's objects.
+
+    The archive's EXTENSION entries are created here (IF NOT EXISTS) and skipped by pg_restore,
+    so an existing extension is never dropped nor needs ownership.
+    """
+    d, db = shlex.quote(directory), shlex.quote(database)
+    entry = "^[0-9]+; [0-9]+ [0-9]+"
+    toc = rf"pg_restore -l {d} | grep -vE '{entry} (COMMENT - )?EXTENSION ' > {d}/toc"
+    names = rf"pg_restore -l {d} | sed -nE 's/{entry} EXTENSION - ([^ ]+) .*/\1/p'"
+    host.run(f"{toc}; for e in {' '.join(REQUIRED_EXTENSIONS)} $({names}); do "
+             f"psql -X -q -v ON_ERROR_STOP=1 -d {db} "
+             "-c \"CREATE EXTENSION IF NOT EXISTS \\\"$e\\\"\" || exit 1; done",
+             what="creating extensions")
+    host.run(f"PGOPTIONS='-c synchronous_commit=off' pg_restore -j {jobs} --exit-on-error "
+             f"-L {d}/toc -d {db} {d}", what="pg_restore")
+
+
+def services(host: DbHost, verb: str) -> list[str]:
+    """`docker compose -p P stop|start` for each OpenLMIS project on the host; their names."""
+    _, out = host.run(f"{_PROJECTS} || true", what="finding services")
+    projects = out.split()
+    for project in projects:
+        host.run(f"docker compose -p {shlex.quote(project)} {verb}",
+                 what=f"{verb} of compose project {project}")
+    return projects
+
+
+def restore_dump(env: Environment, host: DbHost, backup_id: str, *, auto_revert: bool,
+                 safety: bool = True, interrupt: Callable[[str], None] | None = None) -> str:
+    """Restore the environment's database from a dump; the safety copy's id (or '')."""
+    manifest = dumps.manifest(env, backup_id)
+    directory = fetch(env, host, manifest)
+    safety_id = ""
+    if safety:
+        safety_id = _safety_copy(env, host, backup_id)
+    stopped: list[str] = []
+    try:
+        stopped = services(host, "stop")
+        console.step(f"recreating the schemas of {host.db.name}")
+        host.sql(RECREATE_SQL, what="recreating schemas")
+        if interrupt:
+            interrupt("recreated")
+        console.step(f"pg_restore -j {env.backups.dump_jobs} of {backup_id}")
+        load(host, directory, host.db.name, env.backups.dump_jobs)
+        host.run(f"rm -rf {shlex.quote(directory)}", what="cleaning up", warn=True)
+        diff = count_differences(manifest.tables, host.row_counts())
+        if diff:
+            raise OpsError("restored row counts differ from the manifest: " + "; ".join(diff))
+    except (OpsError, KeyboardInterrupt) as exc:
+        if not safety_id:
+            raise
+        back = f"inv restore-db --env {env.name} --from {safety_id} --yes"
+        if not auto_revert or kind_of(safety_id) != DUMP:
+            raise OpsError(f"restoring {backup_id} failed: {exc}",
+                           hint=f"the safety copy is {safety_id}; go back to it with: {back}") \
+                from None
+        console.warn(f"restoring {backup_id} failed ({exc}); reverting to {safety_id}")
+        restore_dump(env, host, safety_id, auto_revert=False, safety=False)
+        raise OpsError(f"restoring {backup_id} failed and the database was reverted to "
+                       f"{safety_id}: {exc}") from None
+    finally:
+        for project in stopped:
+            host.run(f"docker compose -p {shlex.quote(project)} start",
+                     what=f"starting compose project {project}", warn=True)
+    console.ok(f"{host.db.name} restored from {backup_id}: {len(manifest.tables)} tables, "
+               "row counts match the manifest")
+    return safety_id
+
+
+def _safety_copy(env: Environment, host: DbHost, backup_id: str) -> str:
+    """A safety dump in the lab, a safety snapshot on AWS; its id."""
+    reason = f"safety copy before restoring {backup_id}"
+    if env.kind == "lab":
+        return take_dump(env, host, reason).id
+    return snapshots.create(env, reason=reason, release=host.release())
+
+
+def confirm(env: Environment, backup_id: str, *, yes: bool, force: bool,
+            ask: Callable[[str], str] = input) -> None:
+    """Production tiers need --force; everyone types the environment's name unless --yes."""
+    if env.is_production and not force:
+        raise OpsError(f"{env.name} is a production-tier database: restoring over it needs --force")
+    if yes:
+        return
+    answer = ask(f"Restore {env.name}'s database from {backup_id}? It replaces the current "
+                 f"data (a safety copy is taken first). Type the environment name to go on: ")
+    if answer.strip() != env.name:
+        raise OpsError("not confirmed: nothing was changed")
+
+
+def restore_db(env: Environment, backup_id: str, *, yes: bool, force: bool,
+               auto_revert: bool) -> None:
+    """restore-db: from a dump (in place, safety copy first) or a snapshot (new instance)."""
+    if kind_of(backup_id) == DUMP:
+        dumps.manifest(env, backup_id)  # exists, before asking
+        confirm(env, backup_id, yes=yes, force=force)
+        with remote.session(env) as host:
+            restore_dump(env, host, backup_id, auto_revert=auto_revert)
+        return
+    snapshots.source(env)
+    confirm(env, backup_id, yes=yes, force=force)
+    snapshots.restore(env, backup_id)

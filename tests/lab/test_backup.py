@@ -1,0 +1,261 @@
+"""backup-db / verify-backup / restore-db against the lab's real PostgreSQL and a bare host.
+
+The tests use a database of their own (bk_open_lmis) on the lab server: a restore recreates
+every schema of its target, which must not touch what other lab tests keep in open_lmis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ops import config
+from ops.aws.session import client
+from ops.config import Environment
+from ops.db import backup, catalog, dumps, remote
+from ops.db.manifest import Manifest
+from ops.db.restore import ChecksumError, restore_db, restore_dump
+from ops.db.verify import verify
+from ops.errors import OpsError
+from ops.lab.lab import DB_PASSWORD_SECRET, Lab
+
+DB = "bk_open_lmis"
+
+SEED = """
+CREATE SCHEMA referencedata;
+CREATE SCHEMA requisition;
+CREATE SCHEMA fulfillment;
+CREATE TABLE referencedata.facilities (
+  id uuid PRIMARY KEY DEFAULT uuid_generate_v4(), code text UNIQUE NOT NULL, name text NOT NULL,
+  location geometry(Point, 4326), logo bytea);
+CREATE TABLE referencedata.orderables (
+  id uuid PRIMARY KEY DEFAULT uuid_generate_v4(), code text UNIQUE NOT NULL,
+  fullproductname text NOT NULL, netcontent bigint NOT NULL);
+CREATE TABLE requisition.requisitions (
+  id bigserial PRIMARY KEY, facilityid uuid NOT NULL REFERENCES referencedata.facilities,
+  status text NOT NULL, createddate timestamptz NOT NULL, draftstatusmessage text);
+CREATE TABLE requisition.requisition_line_items (
+  id bigserial PRIMARY KEY,
+  requisitionid bigint NOT NULL REFERENCES requisition.requisitions ON DELETE CASCADE,
+  orderableid uuid NOT NULL REFERENCES referencedata.orderables,
+  requestedquantity integer, remarks text);
+CREATE TABLE fulfillment.proofs_of_delivery (
+  id uuid PRIMARY KEY DEFAULT uuid_generate_v4(),
+  requisitionid bigint REFERENCES requisition.requisitions, signature bytea, receivedby text);
+CREATE VIEW requisition.totals AS
+  SELECT requisitionid, sum(requestedquantity) AS total
+  FROM requisition.requisition_line_items GROUP BY requisitionid;
+INSERT INTO referencedata.facilities (code, name, location, logo)
+  SELECT 'F' || g, 'Centre de santé n°' || g || ' — Ñandú 診療所',
+         ST_SetSRID(ST_MakePoint(30 + g / 1000.0, -2 - g / 1000.0), 4326),
+         decode(md5(g::text) || md5((g * 7)::text), 'hex')
+  FROM generate_series(1, 2000) g;
+INSERT INTO referencedata.orderables (code, fullproductname, netcontent)
+  SELECT 'P' || g, 'Paracétamol 500 mg — ' || g, g % 100 + 1 FROM generate_series(1, 3000) g;
+INSERT INTO requisition.requisitions (facilityid, status, createddate, draftstatusmessage)
+  SELECT f.id, (ARRAY['INITIATED', 'APPROVED', 'RELEASED'])[g % 3 + 1],
+         '2025-01-01'::timestamptz + g * interval '1 minute', CASE WHEN g % 5 = 0 THEN 'ok ✓' END
+  FROM generate_series(1, 40000) g
+  JOIN (SELECT id, row_number() OVER (ORDER BY code) AS n FROM referencedata.facilities) f
+    ON f.n = g % 2000 + 1;
+INSERT INTO requisition.requisition_line_items (requisitionid, orderableid, requestedquantity,
+                                                remarks)
+  SELECT r.id, o.id, (r.id * k) % 500, CASE WHEN k = 1 THEN 'première ligne' END
+  FROM requisition.requisitions r
+  CROSS JOIN generate_series(1, 6) k
+  JOIN (SELECT id, row_number() OVER (ORDER BY code) AS n FROM referencedata.orderables) o
+    ON o.n = (r.id * 13 + k) % 3000 + 1;
+INSERT INTO fulfillment.proofs_of_delivery (requisitionid, signature, receivedby)
+  SELECT id, decode(repeat(md5(id::text), 4), 'hex'), 'Reçu par Zoë ' || id
+  FROM requisition.requisitions WHERE id % 2 = 0;
+"""
+
+CHANGE = """
+UPDATE referencedata.facilities SET name = 'renamed' WHERE code LIKE 'F1%';
+DELETE FROM requisition.requisitions WHERE id % 7 = 0
+  AND id NOT IN (SELECT requisitionid FROM fulfillment.proofs_of_delivery);
+DELETE FROM fulfillment.proofs_of_delivery WHERE requisitionid % 3 = 0;
+CREATE TABLE public.added_after_backup (x int);
+DROP VIEW requisition.totals;
+"""
+
+
+def _connect(lab: Lab, dbname: str = DB) -> psycopg.Connection:
+    return psycopg.connect(host=lab.up()["database"], dbname=dbname, user="postgres",
+                           password=lab.state.secret(DB_PASSWORD_SECRET), autocommit=True)
+
+
+def checksums(lab: Lab) -> dict[str, str]:
+    """Per-table md5 of every row's text, ordered: equal contents, equal checksums."""
+    with _connect(lab) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
+            "WHERE schemaname IN ('referencedata', 'requisition', 'fulfillment', 'public') "
+            "AND tablename <> 'spatial_ref_sys' ORDER BY 1")]
+        return {t: conn.execute(f"SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, "
+                                f"'|' ORDER BY x::text)), '') FROM {t} x").fetchone()[0]
+                for t in tables}
+
+
+@pytest.fixture(scope="module")
+def env(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
+    host = lab.host("bk1")
+    path = Path(tmp_path_factory.mktemp("bkconfig")) / "bktest.yml"
+    path.write_text(f"""
+kind: lab
+domain: openlmis.lab.internal
+aws: {{region: us-east-1}}
+host: {{address: "{host.address}", ssh_user: root, ssh_private_key: "{host.key}",
+        known_hosts: "{host.known_hosts}"}}
+database: {{name: {DB}, master_password: "lab:db_master_password"}}
+mail: {{from_address: noreply@openlmis.lab.internal}}
+backups: {{keep_last: 20, dump_jobs: 2}}
+""")
+    with _connect(lab, "postgres") as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB}")
+        conn.execute(f"CREATE DATABASE {DB}")
+    with _connect(lab) as conn:
+        conn.execute('CREATE EXTENSION "uuid-ossp"; CREATE EXTENSION postgis')
+        conn.execute(SEED)
+    yield config.load(path=path)
+    with _connect(lab, "postgres") as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB}")
+
+
+@pytest.fixture(scope="module")
+def first(env: Environment) -> Manifest:
+    """The first backup of the seeded database."""
+    taken = backup.backup_db(env, method="both", reason="before the test changes")
+    return dumps.manifest(env, taken[0])
+
+
+def test_dump_manifest_describes_the_database(env: Environment, first: Manifest,
+                                              lab: Lab) -> None:
+    assert first.tables["requisition.requisitions"] == 40000
+    assert first.tables["requisition.requisition_line_items"] == 240000
+    assert "public.spatial_ref_sys" not in first.tables
+    assert sum(first.tables.values()) > 280000
+    assert first.server_version.startswith("17")
+    assert first.release == "none" and first.reason == "before the test changes"
+    assert "toc.dat" in first.files
+    assert all(len(f.sha256) == 64 for f in first.files.values())
+    assert first.archive_size < first.database_size / 3
+    listed = catalog.backups(env)
+    assert listed[0].id == first.id and listed[0].state == "unverified"
+
+
+def test_restore_brings_back_identical_contents(env: Environment, first: Manifest,
+                                                lab: Lab) -> None:
+    before = checksums(lab)
+    with _connect(lab) as conn:
+        conn.execute(CHANGE)
+    changed = checksums(lab)
+    assert changed != before
+
+    restore_db(env, first.id, yes=True, force=False, auto_revert=False)
+
+    assert checksums(lab) == before
+    with _connect(lab) as conn:
+        extensions = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
+        assert conn.execute("SELECT count(*) FROM requisition.totals").fetchone()[0] > 0
+    assert {"postgis", "uuid-ossp"} <= extensions
+    safety = [b for b in catalog.backups(env) if b.reason == f"safety copy before restoring "
+              f"{first.id}"]
+    assert len(safety) == 1
+    assert dumps.manifest(env, safety[0].id).tables["requisition.requisitions"] < 40000
+
+
+def test_verify_backup_drills_and_records(env: Environment, first: Manifest) -> None:
+    result = verify(env, catalog.find(env, first.id))
+    assert result.ok, result.detail
+    assert catalog.find(env, first.id).verified
+    with remote.session(env) as host:
+        assert "verify_" not in host.sql("SELECT string_agg(datname, ',') FROM pg_database")
+
+
+def _damaged_copy(env: Environment, manifest: Manifest, how: str) -> str:
+    """A copy of a dump under a new id with one data file truncated or altered."""
+    s3 = client(env, "s3")
+    copy_id = f"{manifest.id}-{how}"
+    victim = max((n for n in manifest.files if n != "toc.dat"),
+                 key=lambda n: manifest.files[n].size)
+    for name in manifest.files:
+        data = s3.get_object(Bucket=env.bucket,
+                             Key=f"dumps/{manifest.id}/data/{name}")["Body"].read()
+        if name == victim:
+            data = data[: len(data) // 2] if how == "truncated" else \
+                data[:100] + bytes([data[100] ^ 0xFF]) + data[101:]
+        s3.put_object(Bucket=env.bucket, Key=f"dumps/{copy_id}/data/{name}", Body=data)
+    copy = Manifest.from_json(manifest.to_json().replace(manifest.id, copy_id))
+    dumps.write_manifest(env, copy)
+    return copy_id
+
+
+@pytest.mark.parametrize("how", ["truncated", "corrupted"])
+def test_damaged_archive_is_detected_and_refused(env: Environment, first: Manifest, lab: Lab,
+                                                 how: str) -> None:
+    damaged = _damaged_copy(env, first, how)
+    result = verify(env, catalog.find(env, damaged))
+    assert not result.ok and "checksums" in result.detail
+    assert catalog.find(env, damaged).state.startswith("FAILED")
+
+    with _connect(lab) as conn:
+        conn.execute("UPDATE referencedata.orderables SET netcontent = netcontent + 1 "
+                     "WHERE code = 'P1'")
+    before = checksums(lab)
+    count = len(catalog.backups(env))
+    with pytest.raises(ChecksumError) as caught:
+        restore_db(env, damaged, yes=True, force=False, auto_revert=False)
+    assert "nothing was changed" in caught.value.hint
+    assert checksums(lab) == before
+    assert len(catalog.backups(env)) == count  # not even a safety copy was needed
+
+
+def test_interrupted_restore_leaves_a_usable_safety_copy(env: Environment, first: Manifest,
+                                                         lab: Lab) -> None:
+    with _connect(lab) as conn:
+        conn.execute("DELETE FROM requisition.requisition_line_items WHERE id % 10 = 0")
+    before = checksums(lab)
+
+    def interrupt(step: str) -> None:
+        raise KeyboardInterrupt
+
+    with remote.session(env) as host, pytest.raises(OpsError) as caught:
+        restore_dump(env, host, first.id, auto_revert=False, interrupt=interrupt)
+    safety = caught.value.hint.split("the safety copy is ")[1].split(";")[0]
+    assert f"inv restore-db --env bktest --from {safety} --yes" in caught.value.hint
+    with _connect(lab) as conn:
+        left = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = "
+                            "'requisition'").fetchone()[0]
+    assert left == 0  # the target was emptied: interrupted halfway
+
+    restore_db(env, safety, yes=True, force=False, auto_revert=False)
+    assert checksums(lab) == before
+
+
+def test_auto_revert_puts_the_safety_copy_back(env: Environment, first: Manifest,
+                                               lab: Lab) -> None:
+    before = checksums(lab)
+
+    def interrupt(step: str) -> None:
+        raise OpsError("simulated failure")
+
+    with remote.session(env) as host, pytest.raises(OpsError) as caught:
+        restore_dump(env, host, first.id, auto_revert=True, interrupt=interrupt)
+    assert "was reverted to dump-" in caught.value.message
+    assert checksums(lab) == before
+
+
+def test_confirmation_and_production_guard(env: Environment, first: Manifest) -> None:
+    from ops.db.restore import confirm
+
+    with pytest.raises(OpsError, match="not confirmed"):
+        confirm(env, first.id, yes=False, force=False, ask=lambda _: "nope")
+    confirm(env, first.id, yes=False, force=False, ask=lambda _: "bktest")
+    production = env.model_copy(update={"database": env.database.model_copy(
+        update={"tier": "production"})})
+    with pytest.raises(OpsError, match="--force"):
+        confirm(production, first.id, yes=True, force=False)
