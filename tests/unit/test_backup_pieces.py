@@ -1,0 +1,131 @@
+"""Pure pieces of backup/restore: manifests, retention selection, libpq and pg_dump details."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ops.db import retention, snapshots
+from ops.db.backup import dump_script
+from ops.db.manifest import (
+    DUMP,
+    SNAPSHOT,
+    Backup,
+    FileEntry,
+    Manifest,
+    Verification,
+    count_differences,
+    kind_of,
+    new_dump_id,
+)
+from ops.db.remote import DbHost, client_major, parse_counts, pgpass_line
+from ops.targets import DatabaseTarget
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+DB = DatabaseTarget("db.internal", 5432, "open_lmis", "postgres")
+
+
+def test_manifest_round_trips_through_json() -> None:
+    manifest = Manifest(id="dump-20261128T120000Z", time=NOW.isoformat(), environment="uat",
+                        database="open_lmis", server_version="17.2", database_size=10 << 20,
+                        release="3.19.2", reason="nightly", tables={"a.b": 3},
+                        files={"toc.dat": FileEntry("ab" * 32, 10),
+                               "3.dat.zst": FileEntry("cd" * 32, 90)})
+    again = Manifest.from_json(manifest.to_json())
+    assert again == manifest
+    assert again.archive_size == 100
+
+
+def test_ids_sort_by_time_and_tell_their_kind() -> None:
+    assert new_dump_id(NOW) == "dump-20261128T120000Z"
+    assert new_dump_id(NOW) < new_dump_id(NOW + timedelta(seconds=1))
+    assert kind_of("dump-20261128T120000Z") == DUMP
+    assert kind_of("openlmis-uat-db-20261128120000") == SNAPSHOT
+
+
+def test_count_differences_names_each_table() -> None:
+    assert count_differences({"a.x": 1, "a.y": 2}, {"a.x": 1, "a.y": 2}) == []
+    assert count_differences({"a.x": 1, "a.y": 2}, {"a.x": 0, "a.z": 5}) == [
+        "a.x: expected 1, found 0", "a.y: expected 2, found absent",
+        "a.z: expected absent, found 5"]
+
+
+def _backup(kind: str, days_old: float, verified: bool | None = None,
+            status: str = "available") -> Backup:
+    at = NOW - timedelta(days=days_old)
+    check = None if verified is None else Verification(verified, at.isoformat(), "")
+    return Backup(id=f"{kind}-{days_old}", kind=kind, time=at, verification=check,
+                  status=status)
+
+
+def test_retention_keeps_the_newest_and_the_recent() -> None:
+    backups = [_backup(DUMP, d) for d in (0, 1, 2, 40, 50)]
+    pruned = retention.to_prune(backups, keep_last=2, keep_days=30, now=NOW)
+    assert [b.id for b in pruned] == ["dump-40", "dump-50"]
+    assert retention.to_prune(backups, keep_last=5, keep_days=30, now=NOW) == []
+    assert retention.to_prune(backups, keep_last=1, keep_days=60, now=NOW) == []
+
+
+def test_retention_never_removes_the_newest_verified() -> None:
+    backups = [_backup(DUMP, 0, verified=False), _backup(DUMP, 40, verified=True),
+               _backup(DUMP, 45, verified=True), _backup(DUMP, 50)]
+    pruned = retention.to_prune(backups, keep_last=1, keep_days=30, now=NOW)
+    assert [b.id for b in pruned] == ["dump-45", "dump-50"]
+
+
+def test_retention_counts_kinds_separately_and_skips_in_progress() -> None:
+    backups = [_backup(DUMP, 40), _backup(DUMP, 41), _backup(SNAPSHOT, 42),
+               _backup(SNAPSHOT, 43), _backup(SNAPSHOT, 44, status="creating")]
+    pruned = retention.to_prune(backups, keep_last=1, keep_days=30, now=NOW)
+    assert [b.id for b in pruned] == ["dump-41", "snapshot-43"]
+
+
+def test_pgpass_line_escapes_separators() -> None:
+    assert pgpass_line(DB, r"p:a\ss") == "db.internal:5432:*:postgres:p\\:a\\\\ss\n"
+
+
+def test_client_and_count_parsing() -> None:
+    assert client_major("pg_dump (PostgreSQL) 17.12 (Debian 17.12-0+deb13u1)") == 17
+    assert client_major("") is None
+    assert parse_counts("a.b|3\n\"Weird|Name\".t|0\n") == {"a.b": 3, '"Weird|Name".t': 0}
+
+
+def test_dump_script_shares_one_snapshot_and_uses_zstd() -> None:
+    host = DbHost(conn=None, db=DB, work="/var/tmp/w")  # type: ignore[arg-type]
+    script = dump_script(host, "/var/tmp/w/dump-1", jobs=4)
+    lines = script.splitlines()
+    assert lines[0].startswith("BEGIN ISOLATION LEVEL REPEATABLE READ")
+    assert "pg_export_snapshot()" in lines[1]
+    dump = next(line for line in lines if line.startswith("\\! pg_dump"))
+    assert "-Fd -j 4 -Z zstd:3" in dump and '--snapshot="$(cat /var/tmp/w/dump-1/snapshot)"' in dump
+    assert script.index("\\! pg_dump") < script.index("query_to_xml") < script.index("COMMIT")
+
+
+def test_host_never_puts_the_password_in_a_command() -> None:
+    host = DbHost(conn=None, db=DB, work="/var/tmp/w s")  # type: ignore[arg-type]
+    assert host.libpq.startswith("export PGPASSFILE='/var/tmp/w s'/pgpass PGHOST=db.internal")
+    assert "PASSWORD" not in host.libpq
+
+
+def _instance(group: str = "pg17", sgs: tuple[str, ...] = ("sg-1", "sg-2")) -> dict:
+    return {"DBInstanceClass": "db.m6g.large",
+            "DBParameterGroups": [{"DBParameterGroupName": group}],
+            "DBSubnetGroup": {"DBSubnetGroupName": "sub"},
+            "VpcSecurityGroups": [{"VpcSecurityGroupId": s} for s in sgs]}
+
+
+def test_restored_instance_shape_is_compared() -> None:
+    want = snapshots.like(_instance())
+    assert snapshots.mismatches(want, _instance(sgs=("sg-2", "sg-1"))) == []
+    assert snapshots.mismatches(want, _instance(group="default.postgres17", sgs=("sg-0",))) == [
+        "DBParameterGroupName: wanted 'pg17', got 'default.postgres17'",
+        "security groups: wanted ['sg-1', 'sg-2'], got ['sg-0']"]
+
+
+@pytest.mark.parametrize("ok", [True, False])
+def test_snapshot_verification_tag_round_trips(ok: bool) -> None:
+    result = Verification(ok, NOW.isoformat(), "restored to scratch: available")
+    assert snapshots._parse(snapshots._tag(result)) == result
+    assert len(snapshots._tag(Verification(ok, NOW.isoformat(), "x" * 999))) == 256
+
