@@ -2,28 +2,55 @@
 
 from invoke import task
 
-from ops.tasks.common import ENV_HELP, load, not_implemented, operation
+from ops import console
+from ops.db import sizing
+from ops.db.tune import tune
+from ops.errors import OpsError
+from ops.tasks.common import ENV_HELP, load, operation
+
+UNSET = -1  # invoke needs an int default for an int flag: -1 means "from the environment"
 
 
-@task(help={"env": ENV_HELP, "products": "products (full and non-full supply)",
-            "requisitions": "requisitions, historical plus the next two periods' planned",
+@task(help={"env": ENV_HELP,
+            "products": "products, full and non-full supply (default: database.workload)",
+            "requisitions": "requisitions, historical plus the next two periods' planned "
+                            "(default: database.workload)",
             "reports_often": "reports run often",
-            "idle_most_of_day": "the system idles most of the day"})
+            "idle_most_of_day": "the system idles most of the day (burstable classes)",
+            "busy_all_day": "the system is busy all day (fixed-performance classes)"})
 @operation
-def size_db(c, env=None, products=None, requisitions=None, reports_often=None,
-            idle_most_of_day=None):
-    """Recommend the database tier, instance class and host size for a workload."""
-    load(env)
-    not_implemented("size-db")
+def size_db(c, env=None, products=UNSET, requisitions=UNSET, reports_often=False,
+            idle_most_of_day=False, busy_all_day=False):
+    """Recommend the database tier, instance class and host size for a workload.
+
+    Flags override the environment's database.workload; each choice is explained in one line.
+    """
+    environment = load(env)
+    base = environment.database.workload
+    overrides = {k: v for k, v in (("products", products), ("requisitions", requisitions))
+                 if v != UNSET}
+    if reports_often:
+        overrides["reports_often"] = True
+    if idle_most_of_day and busy_all_day:
+        raise OpsError("--idle-most-of-day and --busy-all-day contradict each other")
+    if idle_most_of_day or busy_all_day:
+        overrides["idle_most_of_day"] = idle_most_of_day
+    workload = base.model_validate({**base.model_dump(), **overrides})
+    console.say(f"{environment.name}: {workload.products} products, {workload.requisitions} "
+                f"requisitions, reports {'often' if workload.reports_often else 'rarely'}, "
+                f"{'idle most of the day' if workload.idle_most_of_day else 'busy all day'}",
+                "bold")
+    console.table("recommendation", ["choice", "value", "why"],
+                  [(c.what, c.value, c.why) for c in sizing.recommend(environment, workload)])
 
 
 @task(help={"env": ENV_HELP, "plan": "print the parameter diff and change nothing",
-            "reboot": "reboot the database when a static parameter is pending"})
+            "reboot": "reboot (lab: restart) the database when a static parameter is pending; "
+                      "asks for confirmation"})
 @operation
 def tune_db(c, env=None, plan=False, reboot=False):
     """Set the database's parameters for its class and the stack, dynamic vs static aware."""
-    load(env)
-    not_implemented("tune-db")
+    tune(load(env), plan_only=plan, reboot=reboot)
 
 
 TASKS = [size_db, tune_db]

@@ -1,0 +1,78 @@
+"""tune-db: desired → actual → plan → apply → reboot (only when asked) → verify."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ops import console
+from ops.config import Environment
+from ops.db import tuning
+from ops.db.lab_params import LabParameters
+from ops.db.rds_params import RdsParameters
+from ops.errors import OpsError
+from ops.plan import Plan
+
+
+@dataclass(frozen=True)
+class Outcome:
+    plan: Plan
+    pending_reboot: bool
+    rebooted: bool
+
+
+def ask(question: str) -> bool:
+    """Ask the operator; refuse outright when nobody is at a terminal to answer."""
+    if not sys.stdin.isatty():
+        raise OpsError(f"{question}: refusing without confirmation (stdin is not a terminal)",
+                       hint="run the command in a terminal to confirm the reboot")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def tune(env: Environment, *, plan_only: bool = False, reboot: bool = False,
+         confirm: Callable[[str], bool] = ask) -> Outcome:
+    """Bring the database's parameters to the desired ones; reboot only with `reboot`.
+
+    The lab's PostgreSQL (no RDS) follows the same rules: a static parameter needs a restart,
+    done only with `reboot`.
+    """
+    target = LabParameters(env) if env.kind == "lab" else RdsParameters(env)
+    size = tuning.sizing(target.instance_class(), env.stack.name)
+    settings = target.settings()
+    wanted = tuning.desired(size, logical_replication=env.database.logical_replication,
+                            rds=env.kind != "lab")
+    tuning.check(wanted, settings, size.memory_mib)
+    plan = tuning.diff(target.current(list(wanted)), wanted, settings)
+    console.plan_lines(f"{target.label}: {size.line()}", plan.lines())
+    pending = any(c.data["static"] for c in plan) or target.pending_reboot()
+    if plan_only:
+        if pending:
+            console.warn("static parameters need a reboot to take effect")
+        return Outcome(plan, pending, False)
+    if pending and reboot and not confirm(f"reboot {target.instance_id} (a short outage)?"):
+        raise OpsError("reboot not confirmed: nothing was changed")
+    if plan:
+        target.apply(plan)
+        static = sum(c.data["static"] for c in plan)
+        console.ok(f"applied {len(plan)} parameters: {len(plan) - static} now, "
+                   f"{static} at the next reboot")
+    if pending and not reboot:
+        console.warn(f"{target.instance_id} waits for a reboot to apply static parameters: "
+                     f"run inv tune-db --env {env.name} --reboot")
+        _verify(target, {n: v for n, v in wanted.items() if not settings[n].static})
+        return Outcome(plan, True, False)
+    if pending:
+        console.step(f"rebooting {target.instance_id}")
+        target.reboot()
+    if plan or pending:
+        _verify(target, wanted)
+    return Outcome(plan, False, pending)
+
+
+def _verify(target: LabParameters | RdsParameters, wanted: dict[str, str]) -> None:
+    wrong = target.verify(wanted)
+    if wrong:
+        raise OpsError(f"{target.instance_id} does not show the wanted {', '.join(wrong)}",
+                       hint="run inv tune-db --plan to see the difference")
+    console.ok(f"verified {len(wanted)} parameters on {target.instance_id}")

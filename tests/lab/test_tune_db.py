@@ -1,0 +1,52 @@
+"""tune-db on the lab's PostgreSQL: ALTER SYSTEM, the restart a static parameter needs, SHOW.
+
+The lab database is shared with the other lab tests: the values set here (max_connections 200,
+shared_buffers 256MB for the lab's micro class) are sane for all of them, and are left in place.
+"""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from ops import config, secrets
+from ops.db.lab_params import LabParameters
+from ops.db.tune import tune
+from ops.lab.lab import Lab
+
+
+def show(*names: str) -> dict[str, str]:
+    env = config.load("lab")
+    db = Lab.connect().database()
+    password = secrets.resolve(env, "database.master_password", env.database.master_password)
+    with psycopg.connect(host=db.address, dbname="open_lmis", user="postgres",
+                         password=password) as conn:
+        return {n: conn.execute(f"SHOW {n}").fetchone()[0] for n in names}
+
+
+def test_tune_db_restarts_for_static_parameters_and_converges(
+        lab: Lab, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    env = config.load("lab")
+    assert show("max_connections")["max_connections"] == "100"
+
+    first = tune(env)
+    assert first.pending_reboot and not first.rebooted
+    assert show("max_connections", "work_mem") == {"max_connections": "100", "work_mem": "3MB"}
+    assert "waits for a reboot" in capsys.readouterr().out
+
+    with pytest.raises(Exception, match="refusing without confirmation"):
+        tune(env, reboot=True)            # pytest's stdin is not a terminal
+
+    second = tune(env, reboot=True, confirm=lambda question: True)
+    assert second.rebooted and len(second.plan) == 0
+    assert show("max_connections", "shared_buffers") == {"max_connections": "200",
+                                                         "shared_buffers": "256MB"}
+
+    def forbidden(*args: object) -> None:
+        raise AssertionError("a converged database must not be changed")
+
+    monkeypatch.setattr(LabParameters, "apply", forbidden)
+    monkeypatch.setattr(LabParameters, "reboot", forbidden)
+    third = tune(env, reboot=True, confirm=lambda question: True)
+    assert len(third.plan) == 0 and not third.pending_reboot and not third.rebooted
+    assert "no changes" in capsys.readouterr().out
