@@ -112,3 +112,15 @@ def test_a_class_without_known_memory_is_refused_before_any_change(
     with pytest.raises(OpsError, match=r"unknown memory size for instance class 'db\.x9\.huge'"):
         tune(env)
     assert mutating(calls) == []
+
+
+def test_plan_changes_nothing_and_a_missing_database_is_named(
+        env: Environment, aws_env: Environment, calls: list[str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    outcome = tune(env, plan_only=True)
+    assert len(outcome.plan) == 5 and outcome.pending_reboot
+    assert mutating(calls) == [] and group_values(env) == {}
+    assert "~ work_mem: (default) → 12MB (dynamic: applies now)" in capsys.readouterr().out
+    with pytest.raises(OpsError, match="has no database instance openlmis-nodb-db"):
+        tune(aws_env.model_copy(update={"name": "nodb"}))
+    assert mutating(calls) == []

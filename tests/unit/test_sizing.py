@@ -66,3 +66,28 @@ def test_host_holds_the_ref_distro_limits() -> None:
     choice = sizing.host(sizing.REF_DISTRO_MEM_GIB, "ref-distro v3.19.2", "m6i.large")
     assert choice.value == "m6i.xlarge"
     assert "11.5 GiB" in choice.why and "m4.large" in choice.why and "m6i.large" in choice.why
+
+
+def test_size_db_flags_override_the_workload(capsys: pytest.CaptureFixture[str]) -> None:
+    from invoke import Program
+
+    from ops.tasks import namespace
+
+    def run(*argv: str) -> tuple[int, str]:
+        try:
+            Program(namespace=namespace(), version="test").run(["inv", "size-db", *argv])
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return code, " ".join((captured.out + captured.err).split())
+
+    code, out = run("--env", "lab")
+    assert code == 0 and "db.t4g.micro" in out and "retiring" in out
+    code, out = run("--env", "lab", "--products", "600", "--busy-all-day")
+    assert code == 0 and "600 products" in out and "db.m6g.large" in out
+    code, out = run("--env", "lab", "--requisitions", "0", "--reports-often",
+                    "--idle-most-of-day")
+    assert code == 0 and "reports run often" in out and "db.t4g.large" in out
+    code, out = run("--env", "lab", "--idle-most-of-day", "--busy-all-day")
+    assert code == 1 and "contradict" in out
