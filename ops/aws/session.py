@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -11,6 +12,8 @@ from botocore.config import Config
 from ops.config import Environment
 from ops.errors import OpsError
 
+HOOK_EVENTS = ("before-call", "after-call")
+_HOOKS: list[tuple[str, Callable[..., Any]]] = []
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, s3={"addressing_style": "path"})
 
 
@@ -37,4 +40,23 @@ def client(env: Environment, service: str) -> Any:
     """A boto3 client for `service` in the environment's account and region."""
     endpoint = emulator_url() if env.kind == "lab" else None
     session = _session(env.kind, env.aws.region, env.aws.profile, endpoint)
-    return session.client(service, endpoint_url=endpoint, config=_CONFIG)
+    made = session.client(service, endpoint_url=endpoint, config=_CONFIG)
+    for event in HOOK_EVENTS:
+        made.meta.events.register(event, _dispatch)
+    return made
+
+
+def add_hook(event: str, handler: Callable[..., Any]) -> Callable[[], None]:
+    """Call `handler` on `event` ('before-call' or 'after-call') of every client, including
+    those already made; returns a function that removes it."""
+    if event not in HOOK_EVENTS:
+        raise ValueError(f"hooks support {HOOK_EVENTS}, not {event!r}")
+    entry = (event, handler)
+    _HOOKS.append(entry)
+    return lambda: _HOOKS.remove(entry)
+
+
+def _dispatch(event_name: str, **kwargs: Any) -> None:
+    for event, handler in list(_HOOKS):
+        if event_name.startswith(f"{event}."):
+            handler(event_name=event_name, **kwargs)

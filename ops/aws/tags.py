@@ -39,3 +39,14 @@ def db_instance_id(env: Environment) -> str:
 
 def db_parameter_group(env: Environment) -> str:
     return f"{env.prefix}-postgres{env.database.engine_version.split('.')[0]}"
+
+
+def specifications(env: Environment, role: str, *types: str) -> list[dict[str, object]]:
+    """EC2 TagSpecifications tagging the resources of `types` at creation (atomic with it)."""
+    return [{"ResourceType": t, "Tags": as_list(tags(env, role))} for t in types]
+
+
+def is_ours(env: Environment, found: list[dict[str, str]] | dict[str, str]) -> bool:
+    """Whether tags read back (list of Key/Value, or a mapping) mark a resource of `env`."""
+    values = found if isinstance(found, dict) else {t["Key"]: t["Value"] for t in found}
+    return values.get(PROJECT) == env.project and values.get(ENVIRONMENT) == env.name

@@ -2,6 +2,7 @@
 
 from invoke import task
 
+from ops.aws import topology
 from ops.tasks.common import ENV_HELP, load, not_implemented, operation
 
 
@@ -9,8 +10,7 @@ from ops.tasks.common import ENV_HELP, load, not_implemented, operation
 @operation
 def provision(c, env=None, plan=False):
     """Create or converge the environment's AWS resources (network, host, RDS, TLS, mail, S3)."""
-    load(env)
-    not_implemented("provision")
+    topology.provision(load(env), dry_run=plan)
 
 
 @task(help={"env": ENV_HELP, "yes": "do not ask to type the environment's name",

@@ -1,0 +1,205 @@
+"""The host: key pair, EC2 instance (encrypted gp3 root, IMDSv2 required), Elastic IP."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ops import console
+from ops.aws import identity, tags
+from ops.aws.context import Ctx
+from ops.config import Environment
+from ops.errors import OpsError
+from ops.plan import Action, Change
+
+CANONICAL = "099720109477"
+UBUNTU = "ubuntu/images/hvm-ssd*/ubuntu-noble-24.04-amd64-server-*"
+LIVE = ["pending", "running", "stopping", "stopped"]
+# Sum of the services' mem_limit per stack, without the db container (RDS replaces it):
+# ref-distro v3.19.2 adds up to 12.8 GB, 11.5 GB without db.
+STACK_MEMORY_MIB = {"ref-distro": 11_776}
+INSTANCE_MEMORY_MIB = {"m6i.large": 8192, "m6i.xlarge": 16384, "m6i.2xlarge": 32768,
+                       "m7i.large": 8192, "m7i.xlarge": 16384, "m5.large": 8192,
+                       "m5.xlarge": 16384, "t3.large": 8192, "t3.xlarge": 16384,
+                       "r6i.large": 16384, "r6i.xlarge": 32768, "m4.large": 8192}
+
+
+def memory_warning(stack: str, instance_type: str, memory_mib: int | None) -> str | None:
+    """A warning when the stack's memory limits exceed the instance's memory (pure)."""
+    need = STACK_MEMORY_MIB.get(stack)
+    if not need or not memory_mib or need <= memory_mib:
+        return None
+    return (f"the {stack} stack's memory limits add up to {need / 1024:.1f} GiB, more than "
+            f"{instance_type}'s {memory_mib / 1024:.0f} GiB: choose a larger host.instance_type "
+            "(e.g. m6i.xlarge) or expect the kernel to kill services under load")
+
+
+def client_token(env: Environment, subnet: str) -> str:
+    """run_instances idempotency token: one per environment and network generation."""
+    return f"{env.prefix}-host-{subnet}"[:64]
+
+
+def diff(env: Environment, actual: dict[str, Any]) -> list[Change]:
+    """`actual`: key (bool), instance ({} or id, type, imds), eip ({} or id, instance)."""
+    changes = []
+    if not actual.get("key"):
+        changes.append(Change(Action.CREATE, f"key pair {env.prefix}",
+                              str(env.host.ssh_public_key), {"op": "key"}))
+    instance = actual.get("instance") or {}
+    if not instance:
+        changes.append(Change(Action.CREATE, "instance host",
+                              f"{env.host.instance_type}, {env.host.root_volume_gb} GB encrypted "
+                              "gp3, IMDSv2 required", {"op": "instance"}))
+    elif instance.get("imds") != "required":
+        changes.append(Change(Action.UPDATE, f"instance {instance['id']}", "require IMDSv2",
+                              {"op": "imds"}))
+    eip = actual.get("eip") or {}
+    if not eip:
+        changes.append(Change(Action.CREATE, "elastic ip host", data={"op": "eip"}))
+    if not eip or not instance or eip.get("instance") != instance.get("id"):
+        changes.append(Change(Action.UPDATE, "elastic ip host", "associate with the instance",
+                              {"op": "associate"}))
+    return changes
+
+
+def read(ctx: Ctx) -> dict[str, Any]:
+    ec2, env = ctx.aws("ec2"), ctx.env
+    actual: dict[str, Any] = {}
+    keys = ec2.describe_key_pairs(Filters=tags.filters(env, "key"))["KeyPairs"]
+    if keys:
+        actual["key"] = ctx.ids["key"] = keys[0]["KeyName"]
+    found = [i for r in ec2.describe_instances(
+        Filters=[*tags.filters(env, "host"),
+                 {"Name": "instance-state-name", "Values": LIVE}])["Reservations"]
+        for i in r["Instances"]]
+    if len(found) > 1:
+        raise OpsError(f"{env.name} has several host instances: "
+                       + ", ".join(i["InstanceId"] for i in found),
+                       hint="terminate the extra ones, then run provision again")
+    if found:
+        instance = found[0]
+        ctx.ids["instance"] = instance["InstanceId"]
+        actual["instance"] = {"id": instance["InstanceId"], "type": instance["InstanceType"],
+                              "state": instance["State"]["Name"],
+                              "imds": instance.get("MetadataOptions", {}).get("HttpTokens")}
+        if instance["InstanceType"] != env.host.instance_type:
+            ctx.warn(f"instance {instance['InstanceId']} is {instance['InstanceType']}, config "
+                     f"says {env.host.instance_type}: resize it in a maintenance window "
+                     "(stop, modify, start); provision does not stop a running host")
+    addresses = ec2.describe_addresses(Filters=tags.filters(env, "host-ip"))["Addresses"]
+    if addresses:
+        ctx.ids["eip"] = addresses[0]["AllocationId"]
+        actual["eip"] = {"id": addresses[0]["AllocationId"],
+                         "ip": addresses[0].get("PublicIp"),
+                         "instance": addresses[0].get("InstanceId")}
+    return actual
+
+
+def check(ctx: Ctx) -> None:
+    """Before anything changes: the key file is readable, the memory fits (warning only)."""
+    env = ctx.env
+    memory = INSTANCE_MEMORY_MIB.get(env.host.instance_type)
+    if memory is None:
+        try:
+            found = ctx.aws("ec2").describe_instance_types(
+                InstanceTypes=[env.host.instance_type])["InstanceTypes"]
+        except ClientError as exc:
+            raise OpsError(f"host.instance_type {env.host.instance_type!r} is not offered in "
+                           f"{env.aws.region}: {exc}") from None
+        memory = found[0]["MemoryInfo"]["SizeInMiB"] if found else None
+    if warning := memory_warning(env.stack.name, env.host.instance_type, memory):
+        ctx.warn(warning)
+
+
+def public_key(env: Environment) -> str:
+    """The operator's public key (the lab's own key in the lab)."""
+    if env.kind == "lab":
+        from ops.lab.state import LabState
+
+        path = LabState.current().ensure_key().with_suffix(".pub")
+    else:
+        path = env.host.ssh_public_key.expanduser()
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise OpsError(f"cannot read the SSH public key {path}: {exc.strerror}",
+                       hint="set host.ssh_public_key to your public key file") from None
+
+
+def ami(ctx: Ctx) -> dict[str, Any]:
+    """host.ami, else the newest Ubuntu 24.04 LTS; in the lab any emulated image will do."""
+    ec2, env = ctx.aws("ec2"), ctx.env
+    if env.host.ami:
+        found = ec2.describe_images(ImageIds=[env.host.ami])["Images"]
+    else:
+        found = ec2.describe_images(Owners=[CANONICAL], Filters=[
+            {"Name": "name", "Values": [UBUNTU]}, {"Name": "state", "Values": ["available"]},
+            {"Name": "architecture", "Values": ["x86_64"]}])["Images"]
+        if not found and env.kind == "lab":
+            # The emulator has no Ubuntu 24.04 image; the lab host serving the instance is the
+            # lab's own Debian image whatever the AMI says.
+            found = ec2.describe_images(Owners=[CANONICAL])["Images"]
+    if not found:
+        raise OpsError(f"no AMI found ({env.host.ami or 'Ubuntu 24.04 LTS from Canonical'}) in "
+                       f"{env.aws.region}", hint="set host.ami to an image id of the region")
+    return max(found, key=lambda i: i.get("CreationDate", ""))
+
+
+def plan(ctx: Ctx) -> list[Change]:
+    return diff(ctx.env, read(ctx))
+
+
+def apply(ctx: Ctx, change: Change) -> None:
+    ec2, env, op = ctx.aws("ec2"), ctx.env, change.data["op"]
+    if op == "key":
+        ctx.ids["key"] = ec2.import_key_pair(
+            KeyName=env.prefix, PublicKeyMaterial=public_key(env).encode(),
+            TagSpecifications=tags.specifications(env, "key", "key-pair"))["KeyName"]
+    elif op == "instance":
+        ctx.ids["instance"] = _run_instance(ctx)
+    elif op == "imds":
+        ec2.modify_instance_metadata_options(InstanceId=ctx.ids["instance"],
+                                             HttpTokens="required", HttpEndpoint="enabled")
+    elif op == "eip":
+        ctx.ids["eip"] = ec2.allocate_address(
+            Domain="vpc", TagSpecifications=tags.specifications(env, "host-ip", "elastic-ip"),
+        )["AllocationId"]
+    elif op == "associate":
+        instance = ctx.ids["instance"]
+        console.wait_for(f"instance {instance} running", lambda: _state(ec2, instance) == "running",
+                         timeout=600, interval=3, status=lambda: _state(ec2, instance))
+        ec2.associate_address(AllocationId=ctx.ids["eip"], InstanceId=instance)
+
+
+def _run_instance(ctx: Ctx) -> str:
+    ec2, env = ctx.aws("ec2"), ctx.env
+    image = ami(ctx)
+    subnet = ctx.ids["subnet.public-1"]
+    request = dict(
+        ImageId=image["ImageId"], InstanceType=env.host.instance_type, MinCount=1, MaxCount=1,
+        KeyName=ctx.ids.get("key", env.prefix), SubnetId=subnet,
+        SecurityGroupIds=[ctx.ids["sg.host"]],
+        IamInstanceProfile={"Name": identity.name(env)},
+        BlockDeviceMappings=[{"DeviceName": image.get("RootDeviceName", "/dev/sda1"), "Ebs": {
+            "VolumeSize": env.host.root_volume_gb, "VolumeType": "gp3", "Encrypted": True,
+            "DeleteOnTermination": True}}],
+        MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled",
+                         "HttpPutResponseHopLimit": 2},
+        TagSpecifications=tags.specifications(env, "host", "instance", "volume"),
+        ClientToken=client_token(env, subnet))
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return ec2.run_instances(**request)["Instances"][0]["InstanceId"]
+        except ClientError as exc:
+            # A new instance profile takes a few seconds to become usable by EC2.
+            if "iamInstanceProfile" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(5)
+
+
+def _state(ec2: Any, instance: str) -> str:
+    found = ec2.describe_instances(InstanceIds=[instance])["Reservations"]
+    return found[0]["Instances"][0]["State"]["Name"] if found else "missing"

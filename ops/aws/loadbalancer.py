@@ -1,0 +1,162 @@
+"""The application load balancer: target group (health check on the application), HTTP→HTTPS
+redirect, HTTPS listener with the certificate, idle timeout ≥ the stack's nginx timeout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ops.aws import certificates, tags
+from ops.aws.context import Ctx, DnsRecord
+from ops.config import Environment
+from ops.plan import Action, Change
+
+HEALTH = {"HealthCheckProtocol": "HTTP", "HealthCheckPort": "traffic-port",
+          "HealthCheckPath": "/api/health", "HealthCheckIntervalSeconds": 30,
+          "HealthCheckTimeoutSeconds": 10, "HealthyThresholdCount": 2,
+          "UnhealthyThresholdCount": 3, "Matcher": {"HttpCode": "200,429"}}  # 429: warning
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+REDIRECT = {"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443",
+                                                   "StatusCode": "HTTP_301"}}
+
+
+def names(env: Environment) -> tuple[str, str]:
+    """Load balancer and target group names (AWS allows 32 characters)."""
+    return f"{env.prefix}-lb"[:32], f"{env.prefix}-host"[:32]
+
+
+def idle_timeout(env: Environment) -> int:
+    return max(60, env.stack.nginx_timeout_s)
+
+
+def diff(env: Environment, actual: dict[str, Any], cert_issued: bool) -> list[Change]:
+    """`actual`: lb ({} or idle), tg ({} or health settings), registered (bool), listeners
+    (port → {'redirect': bool} or {'cert': arn, 'forward': bool})."""
+    lb_name, tg_name = names(env)
+    changes = []
+    lb = actual.get("lb")
+    if not lb:
+        changes.append(Change(Action.CREATE, f"load balancer {lb_name}",
+                              "internet-facing, public subnets", {"op": "lb"}))
+    if not lb or lb.get("idle") != idle_timeout(env):
+        changes.append(Change(Action.UPDATE, f"load balancer {lb_name}",
+                              f"idle timeout {idle_timeout(env)}s (nginx: "
+                              f"{env.stack.nginx_timeout_s}s)", {"op": "idle"}))
+    tg = actual.get("tg")
+    if not tg:
+        changes.append(Change(Action.CREATE, f"target group {tg_name}",
+                              f"HTTP:80, health check {HEALTH['HealthCheckPath']}", {"op": "tg"}))
+    elif any(tg.get(k) != v for k, v in HEALTH.items()):
+        changes.append(Change(Action.UPDATE, f"target group {tg_name}",
+                              f"health check {HEALTH['HealthCheckPath']}", {"op": "health"}))
+    if not actual.get("registered"):
+        changes.append(Change(Action.CREATE, f"target group {tg_name}", "register the host",
+                              {"op": "register"}))
+    listeners = actual.get("listeners", {})
+    if not listeners.get(80, {}).get("redirect"):
+        changes.append(Change(Action.UPDATE if 80 in listeners else Action.CREATE,
+                              "listener HTTP:80", "redirect to HTTPS", {"op": "http"}))
+    https = listeners.get(443)
+    if cert_issued and (not https or not https.get("forward")
+                        or https.get("cert") != actual.get("cert")):
+        changes.append(Change(Action.UPDATE if https else Action.CREATE, "listener HTTPS:443",
+                              f"certificate for {env.domain}, forward to {tg_name}",
+                              {"op": "https"}))
+    return changes
+
+
+def read(ctx: Ctx) -> dict[str, Any]:
+    elb, env = ctx.aws("elbv2"), ctx.env
+    lb_name, tg_name = names(env)
+    actual: dict[str, Any] = {"cert": ctx.ids.get("cert")}
+    try:
+        lb = elb.describe_load_balancers(Names=[lb_name])["LoadBalancers"][0]
+    except elb.exceptions.LoadBalancerNotFoundException:
+        lb = None
+    if lb:
+        arn = ctx.ids["lb"] = lb["LoadBalancerArn"]
+        _alias(ctx, lb)
+        attributes = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(
+            LoadBalancerArn=arn)["Attributes"]}
+        actual["lb"] = {"idle": int(attributes.get("idle_timeout.timeout_seconds", 60))}
+        actual["listeners"] = {}
+        for listener in elb.describe_listeners(LoadBalancerArn=arn)["Listeners"]:
+            action = listener["DefaultActions"][0]
+            actual["listeners"][listener["Port"]] = {
+                "arn": listener["ListenerArn"],
+                "redirect": action["Type"] == "redirect"
+                and action.get("RedirectConfig", {}).get("Protocol") == "HTTPS",
+                "forward": action["Type"] == "forward",
+                "cert": next((c["CertificateArn"] for c in listener.get("Certificates", [])),
+                             None)}
+            ctx.ids[f"listener.{listener['Port']}"] = listener["ListenerArn"]
+    try:
+        tg = elb.describe_target_groups(Names=[tg_name])["TargetGroups"][0]
+    except elb.exceptions.TargetGroupNotFoundException:
+        tg = None
+    if tg:
+        ctx.ids["tg"] = tg["TargetGroupArn"]
+        actual["tg"] = {k: tg.get(k) for k in HEALTH}
+        targets = elb.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])
+        actual["registered"] = any(t["Target"]["Id"] == ctx.ids.get("instance")
+                                   for t in targets["TargetHealthDescriptions"])
+    return actual
+
+
+def _alias(ctx: Ctx, lb: dict[str, Any]) -> None:
+    ctx.ids["lb.dns"] = lb["DNSName"]
+    ctx.record(DnsRecord(ctx.env.domain, "CNAME", lb["DNSName"],
+                         "sends the domain to the load balancer",
+                         alias_zone=lb["CanonicalHostedZoneId"]))
+
+
+def plan(ctx: Ctx) -> list[Change]:
+    cert = ctx.ids.get("cert")
+    cert_issued = bool(cert) and certificates.issued(ctx)
+    if cert and not cert_issued and not ctx.env.route53_zone_id:
+        ctx.warn(f"the certificate for {ctx.env.domain} awaits DNS validation: create the "
+                 "records listed below, then run provision again to add the HTTPS listener")
+    return diff(ctx.env, read(ctx), cert_issued or bool(ctx.env.route53_zone_id))
+
+
+def apply(ctx: Ctx, change: Change) -> None:
+    elb, env, op = ctx.aws("elbv2"), ctx.env, change.data["op"]
+    lb_name, tg_name = names(env)
+    if op == "lb":
+        lb = elb.create_load_balancer(
+            Name=lb_name, Type="application", Scheme="internet-facing", IpAddressType="ipv4",
+            Subnets=[ctx.ids["subnet.public-1"], ctx.ids["subnet.public-2"]],
+            SecurityGroups=[ctx.ids["sg.lb"]],
+            Tags=tags.as_list(tags.tags(env, "lb", lb_name)))["LoadBalancers"][0]
+        ctx.ids["lb"] = lb["LoadBalancerArn"]
+        _alias(ctx, lb)
+    elif op == "idle":
+        elb.modify_load_balancer_attributes(LoadBalancerArn=ctx.ids["lb"], Attributes=[
+            {"Key": "idle_timeout.timeout_seconds", "Value": str(idle_timeout(env))}])
+    elif op == "tg":
+        ctx.ids["tg"] = elb.create_target_group(
+            Name=tg_name, Protocol="HTTP", Port=80, VpcId=ctx.ids["vpc"], TargetType="instance",
+            Tags=tags.as_list(tags.tags(env, "targets", tg_name)), **HEALTH,
+        )["TargetGroups"][0]["TargetGroupArn"]
+    elif op == "health":
+        elb.modify_target_group(TargetGroupArn=ctx.ids["tg"], **HEALTH)
+    elif op == "register":
+        elb.register_targets(TargetGroupArn=ctx.ids["tg"],
+                             Targets=[{"Id": ctx.ids["instance"], "Port": 80}])
+    elif op == "http":
+        _listener(ctx, 80, Protocol="HTTP", DefaultActions=[REDIRECT])
+    elif op == "https":
+        certificates.wait_issued(ctx)
+        _listener(ctx, 443, Protocol="HTTPS", SslPolicy=TLS_POLICY,
+                  Certificates=[{"CertificateArn": ctx.ids["cert"]}],
+                  DefaultActions=[{"Type": "forward", "TargetGroupArn": ctx.ids["tg"]}])
+
+
+def _listener(ctx: Ctx, port: int, **settings: Any) -> None:
+    elb = ctx.aws("elbv2")
+    if arn := ctx.ids.get(f"listener.{port}"):
+        elb.modify_listener(ListenerArn=arn, Port=port, **settings)
+    else:
+        ctx.ids[f"listener.{port}"] = elb.create_listener(
+            LoadBalancerArn=ctx.ids["lb"], Port=port,
+            Tags=tags.as_list(tags.tags(ctx.env, f"listener-{port}")), **settings,
+        )["Listeners"][0]["ListenerArn"]

@@ -1,0 +1,184 @@
+"""Network: a VPC (or an existing one), two public and two private subnets, gateway, routes."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network, ip_network
+from typing import Any
+
+from ops.aws import tags
+from ops.aws.context import Ctx
+from ops.errors import OpsError
+from ops.plan import Action, Change
+
+SUBNETS = ("public-1", "public-2", "private-1", "private-2")
+
+
+def layout(cidr: IPv4Network, zones: list[str]) -> dict[str, tuple[str, str]]:
+    """Each subnet role's (CIDR, zone): the VPC in quarters, one public and one private per zone."""
+    if cidr.prefixlen > 26:
+        raise OpsError(f"network.vpc_cidr {cidr} is too small: use a /26 or larger (e.g. a /16)")
+    if len(zones) < 2:
+        raise OpsError("the region offers fewer than two availability zones")
+    quarters = list(cidr.subnets(prefixlen_diff=2))
+    return {role: (str(quarters[i]), zones[i % 2]) for i, role in enumerate(SUBNETS)}
+
+
+def overlaps(cidr: IPv4Network, others: dict[str, str]) -> list[str]:
+    """The VPCs (id → CIDR) whose range overlaps `cidr`, as 'id (cidr)'."""
+    return [f"{vpc} ({block})" for vpc, block in others.items()
+            if ip_network(block).overlaps(cidr)]
+
+
+def diff(cidr: str, zones: list[str], actual: dict[str, Any]) -> list[Change]:
+    """What the network lacks. `actual`: vpc, dns_hostnames, subnets (role → {cidr, zone}), igw,
+    igw_attached, route_table, default_route, associated (subnet roles)."""
+    changes: list[Change] = []
+    if not actual.get("vpc"):
+        changes.append(Change(Action.CREATE, "vpc", cidr, {"op": "vpc"}))
+    if not actual.get("dns_hostnames"):
+        changes.append(Change(Action.UPDATE, "vpc", "enable DNS host names", {"op": "dns"}))
+    want = layout(ip_network(cidr), zones)
+    for role, (block, zone) in want.items():
+        if role not in actual.get("subnets", {}):
+            changes.append(Change(Action.CREATE, f"subnet {role}", f"{block} in {zone}",
+                                  {"op": "subnet", "role": role, "cidr": block, "zone": zone}))
+    if not actual.get("igw"):
+        changes.append(Change(Action.CREATE, "internet gateway", data={"op": "igw"}))
+    if not actual.get("igw_attached"):
+        changes.append(Change(Action.UPDATE, "internet gateway", "attach to the vpc",
+                              {"op": "attach"}))
+    if not actual.get("route_table"):
+        changes.append(Change(Action.CREATE, "route table public", data={"op": "rt"}))
+    if not actual.get("default_route"):
+        changes.append(Change(Action.CREATE, "route 0.0.0.0/0", "via the internet gateway",
+                              {"op": "route"}))
+    for role in ("public-1", "public-2"):
+        if role not in actual.get("associated", []):
+            changes.append(Change(Action.UPDATE, f"subnet {role}", "use the public route table",
+                                  {"op": "associate", "role": role}))
+    return changes
+
+
+def zones(ctx: Ctx) -> list[str]:
+    found = ctx.aws("ec2").describe_availability_zones(
+        Filters=[{"Name": "state", "Values": ["available"]},
+                 {"Name": "zone-type", "Values": ["availability-zone"]}])["AvailabilityZones"]
+    return sorted(z["ZoneName"] for z in found)[:2]
+
+
+def read(ctx: Ctx) -> dict[str, Any]:
+    """The network as it is; sets ctx.ids vpc and subnet.<role>."""
+    ec2, env = ctx.aws("ec2"), ctx.env
+    vpcs = ec2.describe_vpcs(Filters=tags.filters(env, "vpc"))["Vpcs"]
+    if len(vpcs) > 1:
+        raise OpsError(f"several VPCs are tagged for {env.name}: "
+                       + ", ".join(v["VpcId"] for v in vpcs),
+                       hint="delete the extra ones (inv status lists them)")
+    if not vpcs:
+        return {}
+    vpc = ctx.ids["vpc"] = vpcs[0]["VpcId"]
+    actual: dict[str, Any] = {"vpc": vpc}
+    actual["dns_hostnames"] = ec2.describe_vpc_attribute(
+        VpcId=vpc, Attribute="enableDnsHostnames")["EnableDnsHostnames"]["Value"]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                            *tags.filters(env)])["Subnets"]
+    actual["subnets"] = {}
+    for subnet in subnets:
+        role = _role(subnet).removeprefix("subnet-")
+        ctx.ids[f"subnet.{role}"] = subnet["SubnetId"]
+        actual["subnets"][role] = {"cidr": subnet["CidrBlock"], "zone": subnet["AvailabilityZone"]}
+    igws = ec2.describe_internet_gateways(Filters=tags.filters(env, "igw"))["InternetGateways"]
+    if igws:
+        ctx.ids["igw"] = igws[0]["InternetGatewayId"]
+        actual["igw"] = ctx.ids["igw"]
+        actual["igw_attached"] = any(a["VpcId"] == vpc for a in igws[0].get("Attachments", []))
+    tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                                *tags.filters(env, "rt-public")])["RouteTables"]
+    if tables:
+        table = tables[0]
+        ctx.ids["rt"] = actual["route_table"] = table["RouteTableId"]
+        actual["default_route"] = any(r.get("DestinationCidrBlock") == "0.0.0.0/0"
+                                      and r.get("GatewayId", "").startswith("igw-")
+                                      for r in table["Routes"])
+        ids = {ctx.ids.get(f"subnet.{r}"): r for r in SUBNETS}
+        actual["associated"] = [ids[a["SubnetId"]] for a in table["Associations"]
+                                if a.get("SubnetId") in ids]
+    return actual
+
+
+def read_existing(ctx: Ctx) -> None:
+    """An existing VPC and subnets named in config: check them and record their ids."""
+    net, ec2 = ctx.env.network, ctx.aws("ec2")
+    if len(net.existing_public_subnet_ids) != 2 or len(net.existing_private_subnet_ids) != 2:
+        raise OpsError("network.existing_vpc_id needs two existing_public_subnet_ids and two "
+                       "existing_private_subnet_ids")
+    ids = net.existing_public_subnet_ids + net.existing_private_subnet_ids
+    try:
+        found = ec2.describe_subnets(SubnetIds=ids)["Subnets"]
+    except ec2.exceptions.ClientError as exc:
+        raise OpsError(f"the subnets named in network.existing_*_subnet_ids: {exc}") from None
+    stray = [s["SubnetId"] for s in found if s["VpcId"] != net.existing_vpc_id]
+    if stray:
+        raise OpsError(f"subnets {', '.join(stray)} are not in {net.existing_vpc_id}")
+    ctx.ids["vpc"] = net.existing_vpc_id
+    for role, subnet in zip(SUBNETS, ids, strict=True):
+        ctx.ids[f"subnet.{role}"] = subnet
+
+
+def plan(ctx: Ctx) -> list[Change]:
+    if ctx.env.network.existing_vpc_id:
+        read_existing(ctx)
+        return []
+    actual = read(ctx)
+    if not actual:
+        check_overlap(ctx)
+    return diff(str(ctx.env.network.vpc_cidr), zones(ctx), actual)
+
+
+def check_overlap(ctx: Ctx) -> None:
+    """Before a VPC is created: it must not overlap another VPC of the account."""
+    ec2 = ctx.aws("ec2")
+    others = {v["VpcId"]: v["CidrBlock"] for v in ec2.describe_vpcs()["Vpcs"]}
+    clash = overlaps(ctx.env.network.vpc_cidr, others)
+    if clash:
+        raise OpsError(f"network.vpc_cidr {ctx.env.network.vpc_cidr} overlaps "
+                       + ", ".join(clash),
+                       hint="choose another range, or set network.existing_vpc_id")
+
+
+def apply(ctx: Ctx, change: Change) -> None:
+    ec2, env, op = ctx.aws("ec2"), ctx.env, change.data["op"]
+    if op == "vpc":
+        ctx.ids["vpc"] = ec2.create_vpc(
+            CidrBlock=str(env.network.vpc_cidr),
+            TagSpecifications=tags.specifications(env, "vpc", "vpc"))["Vpc"]["VpcId"]
+    elif op == "dns":
+        ec2.modify_vpc_attribute(VpcId=ctx.ids["vpc"], EnableDnsHostnames={"Value": True})
+    elif op == "subnet":
+        role = change.data["role"]
+        ctx.ids[f"subnet.{role}"] = ec2.create_subnet(
+            VpcId=ctx.ids["vpc"], CidrBlock=change.data["cidr"],
+            AvailabilityZone=change.data["zone"],
+            TagSpecifications=tags.specifications(env, f"subnet-{role}", "subnet"),
+        )["Subnet"]["SubnetId"]
+    elif op == "igw":
+        ctx.ids["igw"] = ec2.create_internet_gateway(
+            TagSpecifications=tags.specifications(env, "igw", "internet-gateway"),
+        )["InternetGateway"]["InternetGatewayId"]
+    elif op == "attach":
+        ec2.attach_internet_gateway(InternetGatewayId=ctx.ids["igw"], VpcId=ctx.ids["vpc"])
+    elif op == "rt":
+        ctx.ids["rt"] = ec2.create_route_table(
+            VpcId=ctx.ids["vpc"],
+            TagSpecifications=tags.specifications(env, "rt-public", "route-table"),
+        )["RouteTable"]["RouteTableId"]
+    elif op == "route":
+        ec2.create_route(RouteTableId=ctx.ids["rt"], DestinationCidrBlock="0.0.0.0/0",
+                         GatewayId=ctx.ids["igw"])
+    elif op == "associate":
+        ec2.associate_route_table(RouteTableId=ctx.ids["rt"],
+                                  SubnetId=ctx.ids[f"subnet.{change.data['role']}"])
+
+
+def _role(resource: dict[str, Any]) -> str:
+    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}.get(tags.ROLE, "")

@@ -1,0 +1,103 @@
+"""The environment's whole AWS topology: check → plan (read only) → apply → verify.
+
+Areas run in dependency order; each reads what exists (recording ids in the context), plans
+its changes purely from that, and applies them. Applying re-reads each area first, so a run
+interrupted after any call converges on the next one. Slow things start early and are
+waited for last: the RDS instance is created before the host, the load balancer and mail;
+the certificate is requested (and, with a Route 53 zone, its record upserted) before the host.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import boto3
+
+from ops import console
+from ops.aws import (
+    certificates,
+    compute,
+    database,
+    dns,
+    identity,
+    loadbalancer,
+    mail,
+    network,
+    security,
+    storage,
+)
+from ops.aws.context import Ctx
+from ops.config import Environment
+from ops.errors import OpsError
+from ops.plan import Plan
+
+AREAS: list[ModuleType] = [network, security, storage, identity, database, certificates, dns,
+                           mail, compute, loadbalancer, dns]
+DB_TIMEOUT_S = 3600
+
+
+def check(ctx: Ctx) -> None:
+    """Everything that can be wrong with the input, found before the first mutating call."""
+    env = ctx.env
+    known = boto3.session.Session().get_available_regions("ec2")
+    if env.kind == "aws" and env.aws.region not in known:
+        raise OpsError(f"aws.region {env.aws.region!r} is not an AWS region",
+                       hint="e.g. eu-west-1, us-east-1, af-south-1")
+    identity = ctx.aws("sts").get_caller_identity()
+    ctx.ids["account"] = identity["Account"]
+    compute.public_key(env)
+    compute.check(ctx)
+    database.check(ctx)
+    dns.check(ctx)
+
+
+def plan(env: Environment) -> tuple[Ctx, Plan]:
+    """Check the input and read everything: the changes provision would make. Read-only."""
+    ctx = Ctx(env)
+    check(ctx)
+    found = Plan()
+    for area in AREAS:
+        for change in area.plan(ctx):
+            if change not in found.changes:
+                found.add(change)
+    return ctx, found
+
+
+def apply(env: Environment) -> Ctx:
+    """Converge: each area re-reads what exists and applies what it lacks."""
+    ctx = Ctx(env)
+    check(ctx)
+    for area in AREAS:
+        for change in area.plan(ctx):
+            console.step(change.line())
+            area.apply(ctx, change)
+    return ctx
+
+
+def verify(env: Environment) -> tuple[Ctx, Plan]:
+    """Wait for the slow parts, then read everything back: the plan must now be empty."""
+    ctx = Ctx(env)
+    console.wait_for(f"database {ctx.env.prefix}-db available", lambda: database.available(ctx),
+                     timeout=DB_TIMEOUT_S, interval=15, status=lambda: database.status(ctx))
+    return plan(env)
+
+
+def provision(env: Environment, *, dry_run: bool = False) -> Ctx:
+    """The provision task's work: print the plan; unless dry_run, apply it and verify."""
+    ctx, changes = plan(env)
+    console.plan_lines(f"{env.name}: {len(changes)} change(s)" if changes else env.name,
+                       changes.lines())
+    if changes and not dry_run:
+        apply(env)
+        ctx, left = verify(env)
+        if left:
+            raise OpsError("after provisioning, these still differ: " + "; ".join(left.lines()),
+                           hint="run provision again; if it persists, inv status shows the state")
+        console.ok(f"{env.name} provisioned")
+    for text in ctx.warnings:
+        console.warn(text)
+    pending = dns.pending(ctx) if ctx.records else []
+    if pending:
+        console.plan_lines("DNS records to create at your DNS provider:",
+                           [r.line() for r in pending])
+    return ctx
