@@ -5,14 +5,30 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from ops import console
 from ops.config import Environment
 from ops.db import tuning
-from ops.db.lab_params import LabParameters
-from ops.db.rds_params import RdsParameters
+from ops.db.pg_settings import Setting
 from ops.errors import OpsError
 from ops.plan import Plan
+
+
+class Target(Protocol):
+    """Where parameters live: an RDS parameter group, or the lab server's auto.conf."""
+
+    instance_id: str
+
+    @property
+    def label(self) -> str: ...
+    def instance_class(self) -> str: ...
+    def settings(self) -> dict[str, Setting]: ...
+    def current(self, names: list[str]) -> dict[str, str | None]: ...
+    def pending_reboot(self) -> bool: ...
+    def apply(self, plan: Plan) -> None: ...
+    def reboot(self) -> None: ...
+    def verify(self, wanted: dict[str, str]) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -37,7 +53,7 @@ def tune(env: Environment, *, plan_only: bool = False, reboot: bool = False,
     The lab's PostgreSQL (no RDS) follows the same rules: a static parameter needs a restart,
     done only with `reboot`.
     """
-    target = LabParameters(env) if env.kind == "lab" else RdsParameters(env)
+    target = _target(env)
     size = tuning.sizing(target.instance_class(), env.stack.name)
     settings = target.settings()
     wanted = tuning.desired(size, logical_replication=env.database.logical_replication,
@@ -70,7 +86,18 @@ def tune(env: Environment, *, plan_only: bool = False, reboot: bool = False,
     return Outcome(plan, False, pending)
 
 
-def _verify(target: LabParameters | RdsParameters, wanted: dict[str, str]) -> None:
+def _target(env: Environment) -> Target:
+    """The lab's PostgreSQL or the RDS parameter group (imported here: psycopg, boto3 are slow)."""
+    if env.kind == "lab":
+        from ops.db.lab_params import LabParameters
+
+        return LabParameters(env)
+    from ops.db.rds_params import RdsParameters
+
+    return RdsParameters(env)
+
+
+def _verify(target: Target, wanted: dict[str, str]) -> None:
     wrong = target.verify(wanted)
     if wrong:
         raise OpsError(f"{target.instance_id} does not show the wanted {', '.join(wrong)}",
