@@ -71,7 +71,7 @@ def tune(env: Environment, *, plan_only: bool = False, reboot: bool = False,
     if plan:
         target.apply(plan)
         static = sum(c.data["static"] for c in plan)
-        console.ok(f"applied {len(plan)} parameters: {len(plan) - static} now, "
+        console.ok(f"applied {len(plan)} parameter(s): {len(plan) - static} now, "
                    f"{static} at the next reboot")
     if pending and not reboot:
         console.warn(f"{target.instance_id} waits for a reboot to apply static parameters: "
