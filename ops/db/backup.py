@@ -13,7 +13,7 @@ import shlex
 from ops import console
 from ops.config import Environment
 from ops.db import catalog, dumps, remote, snapshots
-from ops.db.manifest import Manifest, new_dump_id, now
+from ops.db.manifest import Manifest, human, new_dump_id, now
 from ops.db.remote import DbHost
 from ops.errors import OpsError
 
@@ -50,7 +50,7 @@ def take_dump(env: Environment, host: DbHost, reason: str) -> Manifest:
         raise OpsError(f"{host.conn.host} has {free >> 20} MiB free in {remote.WORK_ROOT}, "
                        f"the database is {size >> 20} MiB",
                        hint="grow the host's disk or free space there, then run again")
-    console.step(f"dumping {host.db.name} ({size >> 20} MiB) on {host.conn.host} "
+    console.step(f"dumping {host.db.name} ({human(size)}) on {host.conn.host} "
                  f"with {env.backups.dump_jobs} jobs")
     host.run(f"install -d -m 700 {shlex.quote(directory)}", what="preparing the dump")
     host.put(dump_script(host, directory, env.backups.dump_jobs).encode(),
@@ -71,7 +71,8 @@ def take_dump(env: Environment, host: DbHost, reason: str) -> Manifest:
                (line.split(None, 1) for line in listing.splitlines() if line.strip())}
     try:
         console.step(f"uploading {len(on_host)} files to s3://{env.bucket}/dumps/{backup_id}/")
-        files = dumps.upload(env, host, f"{directory}/dump", backup_id, sorted(on_host))
+        files = dumps.upload(env, host, f"{directory}/dump", backup_id, sorted(on_host),
+                             env.backups.dump_jobs)
         changed = [n for n, e in files.items() if e.sha256 != on_host[n]]
         if changed:
             raise OpsError(f"files changed while uploading: {', '.join(changed)}",
@@ -84,8 +85,8 @@ def take_dump(env: Environment, host: DbHost, reason: str) -> Manifest:
     finally:
         host.run(f"rm -rf {shlex.quote(directory)}", what="cleaning up", warn=True)
     console.ok(f"dump {backup_id}: {len(manifest.tables)} tables, "
-               f"{sum(manifest.tables.values())} rows, {manifest.archive_size >> 20} MiB "
-               f"archive from a {manifest.database_size >> 20} MiB database")
+               f"{sum(manifest.tables.values())} rows, {human(manifest.archive_size)} "
+               f"archive from a {human(manifest.database_size)} database")
     return manifest
 
 

@@ -6,8 +6,10 @@ process over SFTP, hashed in transit: nothing is staged on the operator's disk.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from ops import console
 from ops.aws.session import client
@@ -17,6 +19,7 @@ from ops.db.remote import DbHost
 from ops.errors import OpsError
 
 CHUNK = 1 << 20
+T = TypeVar("T")
 
 
 def s3(env: Environment) -> Any:
@@ -52,38 +55,52 @@ class _Hashing:
 
 
 def upload(env: Environment, host: DbHost, directory: str, backup_id: str,
-           names: list[str]) -> dict[str, FileEntry]:
-    """Stream each file of `directory` on the host to the bucket; their sha256 and size."""
-    bucket, sftp, entries = s3(env), host.conn.sftp(), {}
-    for name in names:
-        with sftp.open(f"{directory}/{name}", "rb") as remote:
-            remote.prefetch()
-            reader = _Hashing(remote)
+           names: list[str], jobs: int) -> dict[str, FileEntry]:
+    """Stream the files of `directory` on the host to the bucket, `jobs` at a time; their
+    sha256 and size."""
+    bucket = s3(env)
+
+    def one(name: str) -> FileEntry:
+        with host.conn.client.open_sftp() as sftp, sftp.open(f"{directory}/{name}", "rb") as f:
+            f.prefetch()
+            reader = _Hashing(f)
             bucket.upload_fileobj(reader, env.bucket, f"dumps/{backup_id}/data/{name}")
-        entries[name] = FileEntry(reader.digest.hexdigest(), reader.size)
-    return entries
+        return FileEntry(reader.digest.hexdigest(), reader.size)
+
+    return dict(zip(names, _parallel(one, names, jobs), strict=True))
 
 
-def download(env: Environment, host: DbHost, manifest: Manifest, directory: str) -> list[str]:
-    """Stream every file of a dump to `directory` on the host; the checksum problems found."""
-    bucket, sftp, problems = s3(env), host.conn.sftp(), []
-    for name, entry in sorted(manifest.files.items()):
-        key = f"dumps/{manifest.id}/data/{name}"
+def download(env: Environment, host: DbHost, manifest: Manifest, directory: str,
+             jobs: int) -> list[str]:
+    """Stream every file of a dump to `directory` on the host, `jobs` at a time; the
+    checksum problems found."""
+    bucket = s3(env)
+
+    def one(name: str) -> str:
+        entry = manifest.files[name]
         try:
-            body = bucket.get_object(Bucket=env.bucket, Key=key)["Body"]
+            body = bucket.get_object(Bucket=env.bucket,
+                                     Key=f"dumps/{manifest.id}/data/{name}")["Body"]
         except bucket.exceptions.NoSuchKey:
-            problems.append(f"{name}: missing from the bucket")
-            continue
+            return f"{name}: missing from the bucket"
         reader = _Hashing(body)
-        with sftp.open(f"{directory}/{name}", "wb") as remote:
-            remote.set_pipelined(True)
+        with host.conn.client.open_sftp() as sftp, sftp.open(f"{directory}/{name}", "wb") as f:
+            f.set_pipelined(True)
             while chunk := reader.read(CHUNK):
-                remote.write(chunk)
+                f.write(chunk)
         if reader.size != entry.size:
-            problems.append(f"{name}: {reader.size} bytes, the manifest says {entry.size}")
-        elif reader.digest.hexdigest() != entry.sha256:
-            problems.append(f"{name}: sha256 differs from the manifest")
-    return problems
+            return f"{name}: {reader.size} bytes, the manifest says {entry.size}"
+        if reader.digest.hexdigest() != entry.sha256:
+            return f"{name}: sha256 differs from the manifest"
+        return ""
+
+    return [p for p in _parallel(one, sorted(manifest.files), jobs) if p]
+
+
+def _parallel(fn: Callable[[str], T], names: list[str], jobs: int) -> list[T]:
+    """fn over names with up to `jobs` threads (each opens its own SFTP channel), in order."""
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(fn, names))
 
 
 def write_manifest(env: Environment, manifest: Manifest) -> None:

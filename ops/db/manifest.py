@@ -110,6 +110,14 @@ class Backup:
                 "status": self.status, "verification": self.state}
 
 
+def human(size: int) -> str:
+    """A byte count for people: 1.4 GiB, 12.0 MiB, 512 B."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift:
+            return f"{size / (1 << shift):.1f} {unit}"
+    return f"{size} B"
+
+
 def newest_first(backups: list[Backup]) -> list[Backup]:
     return sorted(backups, key=lambda b: (b.time, b.id), reverse=True)
 

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 from ops import console
 from ops.config import Environment
-from ops.db import dumps, remote, snapshots
+from ops.db import catalog, dumps, remote, snapshots
 from ops.db.backup import take_dump
-from ops.db.manifest import DUMP, Manifest, count_differences, kind_of
+from ops.db.manifest import DUMP, Manifest, count_differences, human, kind_of
 from ops.db.remote import DbHost
 from ops.errors import OpsError
 
@@ -70,9 +70,9 @@ def fetch(env: Environment, host: DbHost, manifest: Manifest) -> str:
         raise OpsError(f"{host.conn.host} has {free >> 20} MiB free, the dump is "
                        f"{manifest.archive_size >> 20} MiB", hint="free space on the host")
     host.run(f"install -d -m 700 {shlex.quote(directory)}", what="preparing the restore")
-    console.step(f"fetching {manifest.id} ({manifest.archive_size >> 20} MiB) to "
+    console.step(f"fetching {manifest.id} ({human(manifest.archive_size)}) to "
                  f"{host.conn.host}, checking sha256 of {len(manifest.files)} files")
-    problems = dumps.download(env, host, manifest, directory)
+    problems = dumps.download(env, host, manifest, directory, env.backups.dump_jobs)
     if problems:
         host.run(f"rm -rf {shlex.quote(directory)}", what="cleaning up", warn=True)
         raise ChecksumError(manifest.id, problems)
@@ -100,8 +100,9 @@ def load(host: DbHost, directory: str, database: str, jobs: int) -> None:
              f"psql -X -q -v ON_ERROR_STOP=1 -d {db} "
              "-c \"CREATE EXTENSION IF NOT EXISTS \\\"$e\\\"\" || exit 1; done",
              what="creating extensions")
-    host.run(f"PGOPTIONS='-c synchronous_commit=off' pg_restore -j {jobs} --exit-on-error "
-             f"-L {d}/toc -d {db} {d}", what="pg_restore")
+    options = "-c synchronous_commit=off -c maintenance_work_mem=256MB"
+    host.run(f"PGOPTIONS='{options}' pg_restore -j {jobs} --exit-on-error -L {d}/toc "
+             f"-d {db} {d}", what="pg_restore")
 
 
 def services(host: DbHost, verb: str) -> list[str]:
@@ -180,8 +181,9 @@ def confirm(env: Environment, backup_id: str, *, yes: bool, force: bool,
 def restore_db(env: Environment, backup_id: str, *, yes: bool, force: bool,
                auto_revert: bool) -> None:
     """restore-db: from a dump (in place, safety copy first) or a snapshot (new instance)."""
+    confirm(env, backup_id, yes=True, force=force)  # the production guard, before any call
+    catalog.find(env, backup_id)  # it exists, before asking anything
     if kind_of(backup_id) == DUMP:
-        dumps.manifest(env, backup_id)  # exists, before asking
         confirm(env, backup_id, yes=yes, force=force)
         with remote.session(env) as host:
             restore_dump(env, host, backup_id, auto_revert=auto_revert)

@@ -1,9 +1,11 @@
 """backup-db, restore-db, verify-backup, list-backups: nothing lost."""
 
-from invoke import task
+from invoke import Exit, task
 
 from ops import console
 from ops.db import backup, catalog, restore, verify
+from ops.db.manifest import human
+from ops.errors import OpsError
 from ops.tasks.common import ENV_HELP, load, operation
 
 
@@ -23,8 +25,7 @@ def backup_db(c, env=None, method="both", reason=""):
 def restore_db(c, env=None, from_=None, yes=False, force=False, auto_revert=False):
     """Restore the database from a snapshot or a dump, keeping a safety copy."""
     if not from_:
-        console.error("--from BACKUP_ID is required (see: inv list-backups)")
-        raise SystemExit(1)
+        raise OpsError("--from BACKUP_ID is required", hint="see: inv list-backups")
     restore.restore_db(load(env), from_, yes=yes, force=force, auto_revert=auto_revert)
 
 
@@ -35,7 +36,7 @@ def verify_backup(c, env=None, backup=None):
     environment = load(env)
     result = verify.verify(environment, catalog.find(environment, backup))
     if not result.ok:
-        raise SystemExit(1)
+        raise Exit(code=1)
 
 
 @task(help={"env": ENV_HELP, "json": "print machine-readable JSON only"})
@@ -55,7 +56,7 @@ def list_backups(c, env=None, json_=False):
 
 
 def _size(size: int | None) -> str:
-    return "" if size is None else f"{size / 2**20:.1f} MiB"
+    return "" if size is None else human(size)
 
 
 TASKS = [backup_db, restore_db, verify_backup, list_backups]

@@ -42,6 +42,7 @@ CREATE TABLE requisition.requisition_line_items (
   requisitionid bigint NOT NULL REFERENCES requisition.requisitions ON DELETE CASCADE,
   orderableid uuid NOT NULL REFERENCES referencedata.orderables,
   requestedquantity integer, remarks text);
+CREATE INDEX ON requisition.requisition_line_items (requisitionid);
 CREATE TABLE fulfillment.proofs_of_delivery (
   id uuid PRIMARY KEY DEFAULT uuid_generate_v4(),
   requisitionid bigint REFERENCES requisition.requisitions, signature bytea, receivedby text);
