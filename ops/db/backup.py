@@ -104,13 +104,12 @@ def backup_db(env: Environment, *, method: str, reason: str) -> list[str]:
         snapshot = False
     if snapshot:
         snapshots.source(env)
-    release = "none"
     if method in ("dump", "both"):
         with remote.session(env) as host:
             manifest = take_dump(env, host, reason)
-            release = manifest.release
         taken.append(manifest.id)
     if snapshot:
+        release = manifest.release if taken else remote.live_release(env)
         taken.append(snapshots.create(env, reason=reason, release=release))
     catalog.prune(env)
     return taken

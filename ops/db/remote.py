@@ -37,6 +37,25 @@ ORDER BY 1
 """.strip()
 
 
+READ_RELEASE = "readlink /opt/openlmis/current || true"
+
+
+def release_name(readlink_output: str) -> str:
+    """The release a /opt/openlmis/current symlink points at; 'none' without one."""
+    return readlink_output.strip().rstrip("/").rsplit("/", 1)[-1] or "none"
+
+
+def live_release(env: Environment) -> str:
+    """The live release read over SSH alone; 'unknown' when the host cannot be reached."""
+    try:
+        where = targets.host(env)
+        with connect(where.address, user=where.user, key=where.key,
+                     known_hosts=where.known_hosts) as conn:
+            return release_name(conn.run(READ_RELEASE, hide=True).stdout)
+    except OpsError:
+        return "unknown"
+
+
 @dataclass
 class DbHost:
     """An open connection to the host plus the libpq settings to reach the database."""
@@ -78,8 +97,8 @@ class DbHost:
 
     def release(self) -> str:
         """The live release: the target of /opt/openlmis/current, else 'none'."""
-        _, out = self.run("readlink /opt/openlmis/current || true", what="reading the release")
-        return out.strip().rstrip("/").rsplit("/", 1)[-1] or "none"
+        _, out = self.run(READ_RELEASE, what="reading the release")
+        return release_name(out)
 
     def free_bytes(self, path: str) -> int:
         _, out = self.run(f"df -B1 --output=avail {shlex.quote(path)} | tail -1",

@@ -19,7 +19,7 @@ from ops.db.manifest import (
     kind_of,
     new_dump_id,
 )
-from ops.db.remote import DbHost, client_major, parse_counts, pgpass_line
+from ops.db.remote import DbHost, client_major, parse_counts, pgpass_line, release_name
 from ops.targets import DatabaseTarget
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -83,6 +83,11 @@ def test_retention_counts_kinds_separately_and_skips_in_progress() -> None:
 
 def test_pgpass_line_escapes_separators() -> None:
     assert pgpass_line(DB, r"p:a\ss") == "db.internal:5432:*:postgres:p\\:a\\\\ss\n"
+
+
+def test_release_is_the_symlink_target() -> None:
+    assert release_name("/opt/openlmis/releases/3.19.2\n") == "3.19.2"
+    assert release_name("") == "none"
 
 
 def test_client_and_count_parsing() -> None:
