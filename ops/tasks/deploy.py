@@ -2,34 +2,40 @@
 
 from invoke import task
 
-from ops.tasks.common import ENV_HELP, load, not_implemented, operation
+from ops import console
+from ops.stack import deploy as stack
+from ops.tasks.common import ENV_HELP, load, operation
+
+LOCK_HELP = "seconds to wait for another deploy's lock (default: fail at once)"
+BREAK_HELP = "break a STALE deploy lock (its holder's connection is gone)"
 
 
 @task(help={"env": ENV_HELP, "release": "release to deploy (default: stack.release in config)",
             "plan": "print what would change and change nothing",
             "push_images": "stream images the host lacks from this machine over SSH",
-            "lock_wait": "seconds to wait for another deploy's lock"})
+            "lock_wait": LOCK_HELP, "break_lock": BREAK_HELP})
 @operation
-def deploy(c, env=None, release=None, plan=False, push_images=False, lock_wait=0):
+def deploy(c, env=None, release=None, plan=False, push_images=False, lock_wait=0,
+           break_lock=False):
     """Install Docker on the host if needed, then release the stack behind a health gate."""
-    load(env)
-    not_implemented("deploy")
+    stack.deploy(load(env), name=release, plan_only=plan, push_images=push_images,
+                 lock_wait=float(lock_wait), break_lock=break_lock)
 
 
-@task(help={"env": ENV_HELP, "to": "release to return to (default: the previous one)"})
+@task(help={"env": ENV_HELP, "to": "release to return to (default: the previous one)",
+            "lock_wait": LOCK_HELP, "break_lock": BREAK_HELP})
 @operation
-def rollback(c, env=None, to=None):
+def rollback(c, env=None, to=None, lock_wait=0, break_lock=False):
     """Switch the host back to an earlier release and bring it up."""
-    load(env)
-    not_implemented("rollback")
+    stack.rollback(load(env), to=to, lock_wait=float(lock_wait), break_lock=break_lock)
 
 
-@task(help={"env": ENV_HELP, "service": "compose service whose logs to show"})
+@task(help={"env": ENV_HELP, "service": "compose service whose logs to show",
+            "lines": "how many of the last lines (default 100)"})
 @operation
-def logs(c, service, env=None):
+def logs(c, service, env=None, lines=100):
     """Show a service's recent logs from the host."""
-    load(env)
-    not_implemented("logs")
+    console.say(stack.logs(load(env), service, lines=int(lines)).rstrip())
 
 
 TASKS = [deploy, rollback, logs]

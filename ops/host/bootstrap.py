@@ -1,0 +1,63 @@
+"""The host's desired state (Docker, Compose, daemon.json, swap, PostgreSQL client) as a plan.
+
+`plan` is pure: from the environment and the host's facts, the changes needed, each carrying
+the steps that carry it out. An up-to-date host gives an empty list.
+"""
+
+from __future__ import annotations
+
+from ops.config import Environment
+from ops.host import docker, system
+from ops.host.facts import Facts
+from ops.host.remote import Step, sh
+from ops.plan import Action, Change
+
+APT = "DEBIAN_FRONTEND=noninteractive apt-get"
+
+
+def candidates(env: Environment) -> list[str]:
+    """Package names the facts command asks about."""
+    major = env.database.engine_version
+    return [*docker.candidates(), system.postgres_client("debian-13", major),
+            system.postgres_client("amzn-2023", major)]
+
+
+def plan(env: Environment, facts: Facts) -> list[Change]:
+    os, major = facts.os, env.database.engine_version
+    docker.check_supported(os)
+    changes = []
+    if facts.daemon_json_sha256 != system.daemon_json_sha256():
+        steps: list[Step] = [("run", "install -d -m 0755 /etc/docker"),
+                             ("put", system.DAEMON_JSON_PATH, system.daemon_json(), 0o644)]
+        if facts.docker_active:
+            steps.append(("run", "systemctl restart docker"))  # live-restore keeps containers
+        changes.append(Change(Action.UPDATE, system.DAEMON_JSON_PATH,
+                              "json-file logs capped at 5 x 20 MB, live-restore", {"steps": steps}))
+    wanted = [*docker.packages(os, env.host.docker_source), system.postgres_client(os, major)]
+    missing = [p for p in wanted if p not in facts.packages]
+    if missing:
+        changes.append(Change(Action.CREATE, "packages", " ".join(missing),
+                              {"steps": [("run", c) for c in _install(env, os, missing)]}))
+    if not facts.compose_version and os == "amzn-2023":
+        changes.append(Change(Action.CREATE, "docker compose plugin", docker.COMPOSE_RELEASE,
+                              {"steps": [("run", c) for c in docker.compose_plugin_commands(os)]}))
+    if not (facts.docker_enabled and facts.docker_active):
+        changes.append(Change(Action.UPDATE, "docker service", "enable and start",
+                              {"steps": [("run", "systemctl enable --now docker")]}))
+    if env.host.swap_gb and facts.swap_bytes == 0:
+        changes.append(Change(Action.CREATE, system.SWAP_FILE, f"{env.host.swap_gb} GiB swap",
+                              {"steps": [("run", c) for c in system.swap_commands(
+                                  env.host.swap_gb)]}))
+    return changes
+
+
+def _install(env: Environment, os: str, missing: list[str]) -> list[str]:
+    if os == "amzn-2023":
+        return [f"dnf install -y -q {' '.join(sh(p) for p in missing)}"]
+    source, major = env.host.docker_source, env.database.engine_version
+    return [
+        *docker.repository_commands(os, source),
+        *system.postgres_repository_commands(os, major),
+        f"{APT} update -qq",
+        f"{APT} install -y -qq --no-install-recommends {' '.join(sh(p) for p in missing)}",
+    ]

@@ -1,0 +1,112 @@
+"""Facts about a host, gathered with ONE remote command and parsed by a pure function.
+
+The command prints `key=value` lines: the OS, which of the candidate packages are installed,
+the Docker service and Compose, daemon.json's checksum, swap, this connection's session process
+(the deploy lock records it), and — when Docker runs — the stack's release state, containers
+and which images are present.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ops.host.remote import sh
+
+ROOT = "/opt/openlmis"
+
+
+@dataclass(frozen=True)
+class Container:
+    service: str
+    state: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Facts:
+    os_id: str = ""
+    os_version: str = ""
+    packages: frozenset[str] = frozenset()
+    docker_enabled: bool = False
+    docker_active: bool = False
+    compose_version: str = ""
+    daemon_json_sha256: str = ""
+    swap_bytes: int = 0
+    session_pid: int = 0
+    boot_id: str = ""
+    current: str = ""
+    releases: tuple[str, ...] = ()
+    containers: tuple[Container, ...] = ()
+    images: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def os(self) -> str:
+        """`debian-13`, `ubuntu-24.04`, `amzn-2023`…"""
+        return f"{self.os_id}-{self.os_version}"
+
+
+def command(packages: list[str], images: list[str], project: str) -> str:
+    """The one command that prints every fact (read-only)."""
+    pkgs = " ".join(sh(p) for p in packages)
+    imgs = " ".join(sh(i) for i in images)
+    return "; ".join([
+        ". /etc/os-release; echo os_id=$ID; echo os_version=$VERSION_ID",
+        # the SSH session process this command runs under (sudo or not): the lock records it
+        "p=$$; while [ \"$p\" -gt 1 ] && [ \"$(head -c 4 /proc/$p/cmdline)\" != sshd ]; do "
+        "p=$(cut -d' ' -f4 /proc/$p/stat); done; echo session_pid=$p",
+        "echo boot_id=$(cat /proc/sys/kernel/random/boot_id)",
+        f"if command -v dpkg-query >/dev/null; then for p in {pkgs}; do "
+        "dpkg-query -W -f='${db:Status-Abbrev}' \"$p\" 2>/dev/null | grep -q '^ii' "
+        "&& echo package=$p; done; "
+        f"else for p in {pkgs}; do rpm -q \"$p\" >/dev/null 2>&1 && echo package=$p; done; fi",
+        "echo docker_enabled=$(systemctl is-enabled docker 2>/dev/null)",
+        "echo docker_active=$(systemctl is-active docker 2>/dev/null)",
+        "echo compose_version=$(docker compose version --short 2>/dev/null)",
+        "echo daemon_json=$(sha256sum /etc/docker/daemon.json 2>/dev/null | cut -d' ' -f1)",
+        "echo swap_bytes=$(swapon --show=SIZE --bytes --noheadings 2>/dev/null "
+        "| awk '{s+=$1} END {print s+0}')",
+        f"echo current=$(basename \"$(readlink {ROOT}/current 2>/dev/null)\")",
+        f"ls -1t {ROOT}/releases 2>/dev/null | grep -v '\\.partial$' | sed 's/^/release=/'",
+        "systemctl is-active -q docker 2>/dev/null || exit 0",
+        f"docker ps -a --filter label=com.docker.compose.project={sh(project)} --format "
+        "'container={{.Label \"com.docker.compose.service\"}}\t{{.State}}\t{{.Status}}'",
+        f"for i in {imgs}; do printf 'image=%s\\t%s\\n' \"$i\" "
+        "\"$(docker image inspect -f '{{.Id}}' \"$i\" 2>/dev/null)\"; done" if images else "true",
+    ])
+
+
+def parse(text: str) -> Facts:
+    """Facts from the command's output."""
+    values: dict[str, str] = {}
+    packages, releases, containers, images = set(), [], [], {}
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key == "package":
+            packages.add(value)
+        elif key == "release":
+            releases.append(value)
+        elif key == "container":
+            service, state, status = [*value.split("\t"), "", ""][:3]
+            containers.append(Container(service, state, status))
+        elif key == "image":
+            name, _, image_id = value.partition("\t")
+            if image_id.strip():
+                images[name] = image_id.strip()
+        elif key:
+            values[key] = value.strip()
+    return Facts(
+        os_id=values.get("os_id", ""),
+        os_version=values.get("os_version", "").strip('"'),
+        packages=frozenset(packages),
+        docker_enabled=values.get("docker_enabled") == "enabled",
+        docker_active=values.get("docker_active") == "active",
+        compose_version=values.get("compose_version", ""),
+        daemon_json_sha256=values.get("daemon_json", ""),
+        swap_bytes=int(values.get("swap_bytes") or 0),
+        session_pid=int(values.get("session_pid") or 0),
+        boot_id=values.get("boot_id", ""),
+        current=values.get("current", ""),
+        releases=tuple(releases),
+        containers=tuple(containers),
+        images=images,
+    )

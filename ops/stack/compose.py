@@ -1,0 +1,91 @@
+"""What a stack's compose files say: services, images, healthchecks, memory limits. Pure.
+
+A stack lives in compose/<name>/: docker-compose.yml (and an optional override), a
+settings.env.template, and releases/<release>.env pinning image versions (the `.env` of the
+release). Interpolation supports ${VAR}, ${VAR:-default} and ${VAR-default}.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ops.config import ROOT
+from ops.errors import OpsError
+
+COMPOSE_FILES = ("docker-compose.yml", "docker-compose.override.yml")
+_VAR = re.compile(r"\$\{(\w+)(?:(:?-)([^}]*))?\}")
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([bkmg]?)b?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    image: str | None
+    healthcheck: bool
+    mem_limit: int  # bytes, 0 = none
+    ports: tuple[str, ...]
+
+
+def stack_dir(name: str) -> Path:
+    return ROOT / "compose" / name
+
+
+def release_env(name: str, release: str) -> str:
+    """The release's .env: compose/<stack>/releases/<release>.env."""
+    path = stack_dir(name) / "releases" / f"{release}.env"
+    if not path.is_file():
+        known = sorted(p.stem for p in path.parent.glob("*.env"))
+        raise OpsError(f"stack {name} has no release {release!r}",
+                       hint=f"known releases: {', '.join(known) or 'none'}")
+    return path.read_text()
+
+
+def parse_env(text: str) -> dict[str, str]:
+    """KEY=value lines; comments and blank lines ignored."""
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def interpolate(text: str, values: dict[str, str]) -> str:
+    def one(match: re.Match[str]) -> str:
+        name, op, default = match.groups()
+        value = values.get(name)
+        if (op == ":-" and not value) or (op == "-" and value is None):
+            return default
+        return value or ""
+
+    return _VAR.sub(one, text)
+
+
+def services(files: dict[str, str], dotenv: dict[str, str]) -> list[Service]:
+    """The services the compose files define (merged in order), interpolated with .env."""
+    merged: dict[str, dict] = {}
+    for name in COMPOSE_FILES:
+        if name in files:
+            data = yaml.safe_load(interpolate(files[name], dotenv)) or {}
+            for service, spec in (data.get("services") or {}).items():
+                merged.setdefault(service, {}).update(spec or {})
+    return [
+        Service(name, spec.get("image"), bool(spec.get("healthcheck")),
+                memory_bytes(str(spec.get("mem_limit") or "0")),
+                tuple(str(p) for p in spec.get("ports") or ()))
+        for name, spec in merged.items() if not spec.get("profiles")
+    ]
+
+
+def memory_bytes(value: str) -> int:
+    """`1.3G`, `512m`, `700M` → bytes (Docker's units are powers of 1024)."""
+    match = _SIZE.match(value.strip())
+    if not match:
+        raise OpsError(f"mem_limit {value!r} is not a size like 512m or 1.3g")
+    number, unit = match.groups()
+    return int(float(number) * 1024 ** "bkmg".index(unit.lower() or "b"))

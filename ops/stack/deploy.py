@@ -1,0 +1,336 @@
+"""deploy, rollback, logs, status: desired → facts → plan → apply → verify, over ONE connection.
+
+Apply order survives interruption: the release directory appears atomically (written as
+`<id>.partial`, then renamed), images are loaded, `current` is switched atomically, then
+`docker compose up`. A re-run finds whatever was done and converges from there.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+
+from ops import console, secrets, targets
+from ops.config import Environment
+from ops.errors import OpsError
+from ops.host import bootstrap
+from ops.host import facts as host_facts
+from ops.host.connect import connect
+from ops.host.facts import Facts
+from ops.host.remote import Remote, sh
+from ops.plan import Plan
+from ops.stack import audit, compose, health, images, lock, release, settings, sizing
+from ops.stack.compose import Service
+from ops.stack.release import CURRENT, RELEASES, Release
+
+UP = ("up", "-d", "--remove-orphans")
+
+
+@dataclass
+class Session:
+    """One deploy's view of its host: the connection, who acts, the compose project."""
+
+    env: Environment
+    remote: Remote
+    who: str
+
+    @property
+    def project(self) -> str:
+        return self.env.project
+
+    def compose(self, release_id: str, *args: str) -> str:
+        """A `docker compose` command run in a release's directory."""
+        return f"cd {sh(f'{RELEASES}/{release_id}')} && " + sh(
+            "docker", "compose", "--ansi", "never", "-p", self.project, *args)
+
+    def facts(self, images_: list[str]) -> Facts:
+        return host_facts.parse(self.remote.run(
+            host_facts.command(bootstrap.candidates(self.env), images_, self.project),
+            what="gathering facts"))
+
+    def audit(self, action: str, release_id: str, result: str, **detail: str) -> None:
+        record = audit.entry(self.who, action, release_id, result, **detail)
+        self.remote.run(audit.append_command(record), what="writing the audit log")
+
+
+def desired(env: Environment, name: str) -> Release:
+    """The release as it should be on the host (secrets resolved, never printed)."""
+    settings.check_profiles(env)
+    resolved = secrets.resolve_all(env)
+    stack = compose.stack_dir(env.stack.name)
+    dotenv = settings.dotenv(compose.release_env(env.stack.name, name), env)
+    files = release.stack_files(stack)
+    template = (stack / "settings.env.template").read_text()
+    values = settings.values(env, template, targets.database(env), resolved)
+    files[".env"] = dotenv.encode()
+    files["settings.env"] = settings.render(values)
+    texts = {k: v.decode() for k, v in files.items() if k in compose.COMPOSE_FILES}
+    return Release(name, files, compose.services(texts, compose.parse_env(dotenv)))
+
+
+@contextmanager
+def session(env: Environment) -> Iterator[Session]:
+    host = targets.host(env)
+    connection = connect(host.address, user=host.user, key=host.key,
+                         known_hosts=host.known_hosts)
+    try:
+        yield Session(env, Remote(connection, host.address),
+                      f"{getpass.getuser()}@{socket.gethostname()}")
+    finally:
+        connection.close()
+
+
+def deploy(env: Environment, *, name: str | None = None, plan_only: bool = False,
+           push_images: bool = False, lock_wait: float = 0, break_lock: bool = False) -> Plan:
+    """Bring the host to the release: Docker first, then the stack behind the health gate."""
+    wanted = desired(env, name or env.stack.release)
+    if problem := sizing.fit(wanted.services, env.host.instance_type):
+        console.warn(problem)
+    if push_images:
+        images.build_lab(env.stack.name, wanted.images)
+    local = images.local_ids(wanted.images) if push_images else None
+    with session(env) as s:
+        plan, _ = _plan(s, wanted, local)
+        console.plan_lines(f"{env.name} on {s.remote.address}: release {wanted.id}", plan.lines())
+        if plan_only:
+            return plan
+        if not plan:
+            _verify(s, wanted.services)
+            return plan
+        with _locked(s, "deploy", wanted.id, lock_wait, break_lock):
+            # another deploy may have run while we waited: plan again
+            plan, facts = _plan(s, wanted, local)
+            _apply(s, wanted, plan, facts)
+    return plan
+
+
+def _plan(s: Session, wanted: Release, local: dict[str, str] | None) -> tuple[Plan, Facts]:
+    facts = s.facts(wanted.images)
+    changes = bootstrap.plan(s.env, facts)
+    drifted = {}
+    if facts.current == wanted.id and facts.docker_active:
+        out = s.remote.run(s.compose(wanted.id, *UP, "--pull", "never", "--dry-run") + " 2>&1",
+                           what="docker compose up --dry-run")
+        drifted = release.drift(out, s.project)
+    changes += release.plan(wanted, facts, drifted=drifted, keep=s.env.stack.keep_releases,
+                            push=local)
+    return Plan(changes), facts
+
+
+def _apply(s: Session, wanted: Release, plan: Plan, facts: Facts) -> None:
+    for change in plan:
+        if "steps" in change.data:
+            with console.console.status(change.line()):
+                s.remote.apply(change.data["steps"], change.line())
+            console.ok(change.line())
+    if not s.remote.ok("docker compose version"):
+        raise OpsError(f"docker compose does not run on {s.remote.address}",
+                       hint="check the Docker packages on the host, then deploy again")
+    targets_ = {c.target for c in plan}
+    if f"release {wanted.id}" in targets_:
+        _upload(s, wanted)
+    pushed = [c.data["image"] for c in plan if "image" in c.data]
+    if pushed:
+        with console.console.status(f"pushing {', '.join(pushed)}"):
+            images.push(s.remote, pushed)
+        console.ok(f"pushed {', '.join(pushed)}")
+    if "docker compose pull" in targets_:
+        s.remote.run(s.compose(wanted.id, "pull", "--quiet"), what="docker compose pull")
+    previous = facts.current
+    _switch_and_up(s, wanted.id, pull_never=bool(pushed) or not wanted.images)
+    result = _gate(s, wanted.services)
+    if not result.healthy:
+        _recover(s, wanted, previous, result)
+    for old in release.prunable(facts.releases, wanted.id, previous, s.env.stack.keep_releases):
+        s.remote.run(f"rm -rf {sh(f'{RELEASES}/{old}')}", what=f"removing release {old}")
+    s.audit("deploy", wanted.id, "ok", previous=previous)
+    console.ok(f"release {wanted.id} is live on {s.remote.address}")
+
+
+def _upload(s: Session, wanted: Release) -> None:
+    partial = f"{wanted.dir}.partial"
+    dirs = sorted({f"{partial}/{p.rsplit('/', 1)[0]}" for p in wanted.files if "/" in p})
+    s.remote.run(f"rm -rf {sh(partial)} && install -d -m 0700 {sh(partial)} "
+                 + "".join(f"&& install -d -m 0755 {sh(d)} " for d in dirs),
+                 what="creating the release directory")
+    for path, data in wanted.files.items():
+        secret = path in release.SECRET_FILES or path == ".env"
+        s.remote.put(f"{partial}/{path}", data, 0o600 if secret else 0o644)
+    s.remote.run(f"mv -T {sh(partial)} {sh(wanted.dir)}", what="completing the release")
+    console.ok(f"uploaded release {wanted.id}")
+
+
+def _switch_and_up(s: Session, release_id: str, *, pull_never: bool = False) -> None:
+    s.remote.run(
+        f"ln -sfn {sh(f'releases/{release_id}')} {CURRENT}.new && mv -T {CURRENT}.new {CURRENT} "
+        f"&& touch {sh(f'{RELEASES}/{release_id}')}", what="switching current")
+    args = [*UP, *(["--pull", "never"] if pull_never else [])]
+    with console.console.status(f"docker compose up ({release_id})"):
+        s.remote.run(s.compose(release_id, *args), what="docker compose up")
+    console.ok(f"current → {release_id}; docker compose up done")
+
+
+def _gate(s: Session, services: list[Service]) -> health.Assessment:
+    """Wait until every healthchecked service is healthy and /api/health answers 200 (or the
+    timeout): the last assessment."""
+    command = health.command(s.project, health.http_port(services))
+    last: list[health.Assessment] = []
+
+    def check() -> bool:
+        last[:] = [health.assess(s.remote.run(command, what="health check"), services)]
+        return last[0].healthy
+
+    with suppress(OpsError):
+        console.wait_for("the release to be healthy", check, timeout=s.env.stack.health_timeout_s,
+                         status=lambda: last[0].summary() if last else "")
+    return last[0]
+
+
+def _recover(s: Session, wanted: Release, previous: str, result: health.Assessment) -> None:
+    """Show the failing services' last log lines, go back to the previous release, exit."""
+    reason = f"not healthy after {s.env.stack.health_timeout_s}s: {result.summary()}"
+    failing = [name for name in result.waiting if name != health.HEALTH_PATH]
+    if failing:
+        out = s.remote.run(s.compose(wanted.id, "logs", "--no-color", "--tail", "20", *failing),
+                           check=False)
+        console.say(f"last log lines of {', '.join(sorted(failing))}:", "bold")
+        console.say(out.rstrip())
+    s.audit("deploy", wanted.id, "failed", reason=reason)
+    if not previous or previous == wanted.id:
+        raise OpsError(f"release {wanted.id} failed its health gate ({reason}); "
+                       "there is no earlier release to return to",
+                       hint=f"look at the logs (inv logs --env {s.env.name} SERVICE), fix, "
+                       "deploy again")
+    console.warn(f"release {wanted.id} failed; rolling back to {previous}")
+    _switch_and_up(s, previous)
+    back = _gate(s, _remote_services(s, previous))
+    s.audit("rollback", previous, "ok" if back.healthy else "failed", failed=wanted.id)
+    if not back.healthy:
+        raise OpsError(f"release {wanted.id} failed ({reason}), and so did the rollback to "
+                       f"{previous}: {back.summary()}",
+                       hint=f"the stack is DOWN: look at inv logs --env {s.env.name} SERVICE")
+    raise OpsError(f"release {wanted.id} failed its health gate ({reason}); rolled "
+                   f"back: {previous} is serving again",
+                   hint="the failing services' last log lines are above; the failed release "
+                   "stays on the host for inspection")
+
+
+def _remote_services(s: Session, release_id: str) -> list[Service]:
+    """The services of a release already on the host, read from its own files."""
+    files = {}
+    for name in compose.COMPOSE_FILES:
+        path = sh(f"{RELEASES}/{release_id}/{name}")
+        files[name] = s.remote.run(f"cat {path} 2>/dev/null || true", what="reading a release")
+    dotenv = s.remote.run(f"cat {sh(f'{RELEASES}/{release_id}/.env')}", what="reading a release")
+    return compose.services({k: v for k, v in files.items() if v}, compose.parse_env(dotenv))
+
+
+def _verify(s: Session, services: list[Service]) -> None:
+    result = health.assess(s.remote.run(health.command(s.project, health.http_port(services)),
+                                        what="health check"), services)
+    if result.healthy:
+        console.ok("no changes; the stack is healthy")
+    else:
+        console.warn(f"no changes, but the stack is not healthy: {result.summary()}")
+
+
+@contextmanager
+def _locked(s: Session, action: str, release_id: str, wait: float,
+            break_lock: bool) -> Iterator[None]:
+    facts = s.facts([])
+    holder = lock.Holder(s.who, action, release_id, time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                  time.gmtime()),
+                         facts.session_pid, facts.boot_id)
+    seen: list[lock.Holder | None] = [None]
+
+    def attempt() -> bool:
+        acquired, other, stale = lock.parse_acquire(s.remote.run(lock.acquire_command(holder)))
+        seen[0] = other
+        if acquired:
+            return True
+        who = other.describe() if other else "an unknown holder"
+        if stale and break_lock:
+            console.warn(f"breaking the stale deploy lock of {who}")
+            s.remote.run(lock.release_command())
+            return attempt()
+        if stale:
+            raise OpsError(f"the deploy lock on {s.remote.address} is stale: held by {who}, "
+                           "whose connection is gone",
+                           hint="make sure no deploy is running, then break it: "
+                           f"inv deploy --env {s.env.name} --break-lock")
+        return False
+
+    acquired = attempt()
+    if not acquired and wait > 0:
+        try:
+            acquired = console.wait_for("the deploy lock", attempt, timeout=wait,
+                                        status=lambda: seen[0].describe() if seen[0] else "")
+        except OpsError as exc:
+            if not exc.message.startswith("timed out"):
+                raise
+    if not acquired:
+        who = seen[0].describe() if seen[0] else "an unknown holder"
+        raise OpsError(f"another deploy holds the lock on {s.remote.address}: {who}",
+                       hint="wait for it to finish, or pass --lock-wait SECONDS")
+    try:
+        yield
+    finally:
+        with suppress(Exception):
+            s.remote.run(lock.release_command())
+
+
+def rollback(env: Environment, *, to: str | None = None, lock_wait: float = 0,
+             break_lock: bool = False) -> str:
+    """Switch `current` back to an earlier release (default: the previous one), bring it up."""
+    with session(env) as s:
+        facts = s.facts([])
+        target = pick(facts.releases, facts.current, to)
+        with _locked(s, "rollback", target, lock_wait, break_lock):
+            _switch_and_up(s, target)
+            result = _gate(s, _remote_services(s, target))
+            s.audit("rollback", target, "ok" if result.healthy else "failed",
+                    previous=facts.current)
+            if not result.healthy:
+                raise OpsError(f"rolled back to {target}, but it is not healthy: "
+                               f"{result.summary()}",
+                               hint=f"look at: inv logs --env {env.name} SERVICE")
+        console.ok(f"rolled back: {target} is live (was {facts.current or 'none'})")
+        return target
+
+
+def pick(releases: tuple[str, ...], current: str, to: str | None) -> str:
+    """The release to roll back to: `to` (an id, or a release name: its newest), else the
+    newest one before `current`. Pure."""
+    if to:
+        found = [r for r in releases if r == to or r.startswith(f"{to}-")]
+        if not found:
+            raise OpsError(f"no release {to!r} on the host",
+                           hint=f"releases there: {', '.join(releases) or 'none'}")
+        return found[0]
+    older = [r for r in releases if r != current]
+    if not older:
+        raise OpsError("there is no earlier release on the host to roll back to")
+    return older[0]
+
+
+def logs(env: Environment, service: str, *, lines: int = 100) -> str:
+    """A service's last log lines from the live release."""
+    with session(env) as s:
+        current = s.facts([]).current
+        if not current:
+            raise OpsError(f"nothing is deployed on {s.remote.address}",
+                           hint=f"run: inv deploy --env {env.name}")
+        return s.remote.run(s.compose(current, "logs", "--no-color", "--tail", str(lines),
+                                      service), what=f"docker compose logs {service}")
+
+
+def stack_status(env: Environment) -> list[dict[str, str]]:
+    """The live release's containers: service, state, status (with health), release."""
+    with session(env) as s:
+        facts = s.facts([])
+    return [{"service": c.service, "state": c.state, "status": c.status,
+             "release": facts.current} for c in facts.containers]

@@ -1,0 +1,76 @@
+"""Images: what this machine has, and streaming the ones a host lacks over the SSH connection.
+
+`docker save … | docker load` with no registry: used with --push-images, for hosts (like the
+lab's) that cannot reach one. One stream carries every image, so shared layers travel once.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+
+import docker
+import docker.errors
+
+from ops.errors import OpsError
+from ops.host.remote import Remote
+from ops.stack.compose import stack_dir
+
+CHUNK = 1 << 20
+
+
+def local_ids(images: list[str]) -> dict[str, str]:
+    """Each image's id on this machine; OpsError naming those it lacks."""
+    client = docker.from_env()
+    ids, missing = {}, []
+    for name in images:
+        try:
+            ids[name] = client.images.get(name).id
+        except docker.errors.ImageNotFound:
+            missing.append(name)
+    if missing:
+        raise OpsError(f"this machine lacks the image(s) {', '.join(missing)} to push",
+                       hint="build or pull them here first (the lab stack builds its own)")
+    return ids
+
+
+def build_lab(stack: str, images: list[str]) -> None:
+    """The lab stack's images, built here from the lab's Debian image (no registry).
+
+    Built every time: Docker's layer cache makes an unchanged build take a second, and an
+    edited stand-in gets a new image id, which deploy then pushes.
+    """
+    context = stack_dir(stack) / "image"
+    if not context.is_dir():
+        return
+    from ops.lab import images as lab_images
+
+    client = docker.from_env()
+    base = lab_images.ensure(client, "base")
+    for name in images:
+        try:
+            client.images.build(path=str(context), tag=name, buildargs={"BASE": base}, rm=True)
+        except docker.errors.BuildError as exc:
+            raise OpsError(f"building {name} failed: {exc}",
+                           hint="check that the Debian mirror is reachable") from None
+
+
+def push(remote: Remote, images: list[str]) -> str:
+    """Stream `docker save IMAGES` into `docker load` on the host."""
+    save = subprocess.Popen(["docker", "save", *images], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert save.stdout is not None
+
+    def chunks() -> Iterator[bytes]:
+        while data := save.stdout.read(CHUNK):
+            yield data
+
+    try:
+        out = remote.stream("docker load", chunks())
+    finally:
+        save.stdout.close()
+        code = save.wait()
+    if code != 0:
+        raise OpsError(f"docker save {' '.join(images)} failed here: "
+                       f"{save.stderr.read().decode(errors='replace')[-500:]}")
+    return out

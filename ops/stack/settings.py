@@ -1,0 +1,75 @@
+"""settings.env: rendered from the stack's template, the environment's resources and secrets.
+
+Pure. Values are written single-quoted, so Compose never interpolates a `$` in a password.
+"""
+
+from __future__ import annotations
+
+from ops.config import Environment
+from ops.errors import OpsError
+from ops.stack.compose import parse_env
+from ops.targets import DatabaseTarget
+
+
+def check_profiles(env: Environment) -> None:
+    """Refuse a profile without `production` (every start wipes the schemas) unless a demo."""
+    profiles = [p.strip() for p in env.stack.spring_profiles_active.split(",")]
+    if "production" not in profiles and not env.stack.demo_may_be_wiped:
+        raise OpsError(
+            f"stack.spring_profiles_active is {env.stack.spring_profiles_active!r}: without "
+            "'production' every OpenLMIS service WIPES its database schema on each start",
+            hint="add production to stack.spring_profiles_active, or, for a demo whose data "
+            "may be lost, set stack.demo_may_be_wiped: true",
+        )
+
+
+def dotenv(release_env: str, env: Environment) -> str:
+    """The release's `.env`: its pinned versions, plus the profile for `${spring_profiles_active}`.
+
+    Upstream compose files interpolate that variable into some services' environment, which
+    overrides settings.env: left unset, those services would start WITHOUT `production`.
+    """
+    return (f"{release_env.rstrip()}\n# set by inv deploy (compose interpolates it)\n"
+            f"spring_profiles_active={env.stack.spring_profiles_active}\n")
+
+
+def values(env: Environment, template: str, db: DatabaseTarget,
+           secrets: dict[str, str]) -> dict[str, str]:
+    """Every setting: template defaults < resources and config < stack.settings < secrets.
+
+    `secrets` holds resolved values by key path (database.master_password, mail.smtp_password,
+    stack.secrets.NAME).
+    """
+    scheme = "https" if env.kind == "aws" else "http"
+    result = parse_env(template)
+    result.update({
+        "BASE_URL": f"{scheme}://{env.domain}",
+        "PUBLIC_URL": f"{scheme}://{env.domain}",
+        "VIRTUAL_HOST": env.domain,
+        "REQUIRE_SSL": "true" if env.kind == "aws" else "false",
+        "spring_profiles_active": env.stack.spring_profiles_active,
+        "NGINX_TIMEOUT": f"{env.stack.nginx_timeout_s}s",
+        "DATABASE_URL": f"jdbc:postgresql://{db.address}:{db.port}/{db.name}",
+        "POSTGRES_USER": db.user,
+        "POSTGRES_PASSWORD": secrets["database.master_password"],
+        "MAIL_ADDRESS": env.mail.from_address,
+        "MAIL_PORT": str(env.mail.smtp_port),
+    })
+    if env.kind == "aws":
+        result["MAIL_HOST"] = f"email-smtp.{env.aws.region}.amazonaws.com"
+    if "mail.smtp_password" in secrets:
+        result["MAIL_PASSWORD"] = secrets["mail.smtp_password"]
+    result.update(env.stack.settings)
+    result.update({k.removeprefix("stack.secrets."): v for k, v in secrets.items()
+                   if k.startswith("stack.secrets.")})
+    return result
+
+
+def render(settings: dict[str, str]) -> bytes:
+    lines = ["# Rendered by `inv deploy`: do not edit on the host (mode 0600, root only)."]
+    for key, value in settings.items():
+        if "\n" in value or "'" in value:
+            raise OpsError(f"setting {key} contains a newline or a single quote, which "
+                           "settings.env cannot carry")
+        lines.append(f"{key}='{value}'")
+    return ("\n".join(lines) + "\n").encode()

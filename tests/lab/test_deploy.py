@@ -1,0 +1,211 @@
+"""deploy, rollback, logs on a lab host, end to end: Docker installed by the deploy itself.
+
+One bare host serves the whole module, in order: first deploy, no-op, secrets, a broken
+release, rollback, the lock, a cut connection, an unknown host key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ops.config import ROOT
+from ops.host.connect import connect
+from ops.lab.hosts import LabHost
+from ops.lab.lab import Lab
+
+ADMIN_PASSWORD = "Adm1n-S3cret-Value-For-Tests"
+
+
+@dataclass(frozen=True)
+class Target:
+    host: LabHost
+    config_dir: Path
+    env: str = "deploytest"
+
+    def write_config(self, **host_overrides: str) -> None:
+        host = {"address": self.host.address, "ssh_user": "root",
+                "ssh_private_key": str(self.host.key), "known_hosts": str(self.host.known_hosts),
+                "docker_source": "distro", "swap_gb": 0, **host_overrides}
+        text = "\n".join([
+            "kind: lab", "domain: openlmis.lab.internal", "aws: {region: us-east-1}",
+            f"host: {json.dumps(host)}",
+            "database: {tier: dev, master_password: 'lab:db_master_password'}",
+            "mail: {from_address: noreply@openlmis.lab.internal}",
+            "stack: {name: lab, release: '1', health_timeout_s: 20, keep_releases: 3,",
+            "        secrets: {ADMIN_PASSWORD: 'env:OPS_TEST_ADMIN_PASSWORD'}}",
+        ])
+        (self.config_dir / f"{self.env}.yml").write_text(text + "\n")
+
+    def inv(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.command(*args), cwd=ROOT, env=self.environ(),
+                              capture_output=True, text=True, timeout=timeout)
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(self.command(*args), cwd=ROOT, env=self.environ(),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "invoke", args[0], "--env", self.env, *args[1:]]
+
+    def environ(self) -> dict[str, str]:
+        return {**os.environ, "OPS_CONFIG_DIR": str(self.config_dir),
+                "OPS_TEST_ADMIN_PASSWORD": ADMIN_PASSWORD, "COLUMNS": "200"}
+
+    def sh(self, command: str) -> str:
+        with connect(self.host.address, user=self.host.user, key=self.host.key,
+                     known_hosts=self.host.known_hosts) as conn:
+            return conn.run(command, hide=True, warn=True).stdout
+
+    def api_health(self) -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(f"http://{self.host.address}/api/health", timeout=5) as r:
+                return r.status, json.load(r)
+        except urllib.error.HTTPError as exc:
+            return exc.code, {}
+
+    def audit(self) -> list[dict]:
+        return [json.loads(line) for line in
+                self.sh("cat /opt/openlmis/audit.log 2>/dev/null").splitlines()]
+
+    def containers(self) -> str:
+        """Every container of the stack with its id and start time."""
+        return self.sh("docker ps -aq --filter label=com.docker.compose.project=openlmis "
+                       "| xargs -r docker inspect -f '{{.Name}} {{.Id}} {{.State.StartedAt}}' "
+                       "| sort")
+
+
+def output(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def target(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Target:
+    target = Target(lab.host("deploy-bare"), tmp_path_factory.mktemp("config"))
+    target.write_config()
+    return target
+
+
+RUNS: dict[str, str] = {}
+
+
+def test_bare_host_deploy_installs_docker_and_the_stack_answers(target: Target) -> None:
+    assert "no-docker" in target.sh("command -v docker || echo no-docker")
+    result = target.inv("deploy", "--push-images", timeout=900)
+    RUNS["first"] = output(result)
+    assert result.returncode == 0, output(result)
+    assert "+ packages: docker.io docker-cli docker-compose postgresql-client-17" in output(result)
+    status, body = target.api_health()
+    assert status == 200 and body["release"] == "1"
+    assert body["services"] == {"referencedata": "UP", "requisition": "UP"}
+    assert json.loads(target.sh("cat /etc/docker/daemon.json"))["live-restore"] is True
+    assert target.sh("stat -c %a /opt/openlmis/current/settings.env").strip() == "600"
+
+
+def test_second_deploy_changes_nothing_and_restarts_nothing(target: Target) -> None:
+    before = target.containers(), target.sh("wc -l < /var/log/dpkg.log"), target.audit()
+    result = target.inv("deploy", "--push-images")
+    RUNS["second"] = output(result)
+    assert result.returncode == 0, output(result)
+    assert "no changes" in output(result)
+    assert (target.containers(), target.sh("wc -l < /var/log/dpkg.log"), target.audit()) == before
+    RUNS["plan"] = output(target.inv("deploy", "--plan", "--release", "2"))
+    assert "~ current: 1-" in RUNS["plan"]
+
+
+def test_secrets_appear_in_no_output_log_or_audit_line(target: Target, lab: Lab) -> None:
+    secrets = [lab.state.secret("db_master_password"), ADMIN_PASSWORD]
+    settings = target.sh("cat /opt/openlmis/current/settings.env")
+    assert all(s in settings for s in secrets)  # they did reach the host, in the 0600 file
+    places = {
+        **RUNS,
+        "audit": target.sh("cat /opt/openlmis/audit.log"),
+        "service logs": target.sh("cd /opt/openlmis/current && docker compose -p openlmis logs"),
+        "journal": target.sh("journalctl --no-pager -q"),
+        "logs task": output(target.inv("logs", "diagnostics")),
+    }
+    for where, text in places.items():
+        assert text.strip(), where
+        for secret in secrets:
+            assert secret not in text, f"a secret appears in {where}"
+
+
+def test_broken_release_fails_and_the_previous_one_serves_again(target: Target) -> None:
+    result = target.inv("deploy", "--push-images", "--release", "broken")
+    RUNS["broken"] = output(result)
+    assert result.returncode != 0
+    assert re.search(r"last log lines of [a-z, ]*referencedata", output(result))
+    assert "rolled back: 1-" in output(result)
+    status, body = target.api_health()
+    assert status == 200 and body["release"] == "1"
+    last = target.audit()[-2:]
+    assert [(a["action"], a["release"].split("-")[0], a["result"]) for a in last] == [
+        ("deploy", "broken", "failed"), ("rollback", "1", "ok")]
+
+
+def test_rollback_task_returns_to_the_previous_release(target: Target) -> None:
+    assert target.inv("deploy", "--release", "2").returncode == 0
+    assert target.api_health()[1]["release"] == "2"
+    result = target.inv("rollback")
+    assert result.returncode == 0, output(result)
+    assert target.api_health()[1]["release"] == "1"
+    assert "release 1 listening" in output(target.inv("logs", "referencedata"))
+    assert target.audit()[-1]["action"] == "rollback"
+
+
+def _wait_for_lock(target: Target, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while "held" not in target.sh("test -d /opt/openlmis/deploy.lock && echo held"):
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        assert time.monotonic() < deadline, "the first deploy never took the lock"
+        time.sleep(0.2)
+
+
+def test_two_deploys_at_once_one_fails_on_the_lock_one_waits(target: Target) -> None:
+    first = target.popen("deploy", "--release", "2")
+    _wait_for_lock(target, first)
+    refused = target.inv("deploy", "--release", "2")
+    waiting = target.popen("deploy", "--release", "2", "--lock-wait", "300")
+    assert first.wait(timeout=300) == 0
+    assert waiting.wait(timeout=300) == 0, waiting.stdout.read() if waiting.stdout else ""
+    assert refused.returncode != 0
+    assert "another deploy holds the lock" in output(refused)
+    assert "(deploy 2-" in output(refused) and "@" in output(refused)
+    assert target.api_health()[1]["release"] == "2"
+
+
+def test_connection_cut_mid_deploy_then_the_next_deploy_converges(target: Target) -> None:
+    cut = target.popen("deploy", "--release", "1")
+    _wait_for_lock(target, cut)
+    cut.send_signal(signal.SIGKILL)
+    cut.wait()
+    stale = target.inv("deploy", "--release", "1")
+    assert stale.returncode != 0
+    assert "is stale" in output(stale) and "--break-lock" in output(stale)
+    result = target.inv("deploy", "--release", "1", "--break-lock")
+    assert result.returncode == 0, output(result)
+    assert target.api_health()[1]["release"] == "1"
+    assert "no changes" in output(target.inv("deploy", "--release", "1"))
+
+
+def test_unknown_host_key_is_refused_with_its_fingerprint(target: Target, tmp_path: Path) -> None:
+    try:
+        target.write_config(known_hosts=str(tmp_path / "empty"))
+        result = target.inv("deploy")
+    finally:
+        target.write_config()
+    assert result.returncode != 0
+    assert f"{target.host.address} is not a known host: it offers ssh-ed25519 SHA256:" \
+        in output(result)
+    assert "ssh-keyscan" in output(result)

@@ -1,0 +1,84 @@
+"""Compose parsing, settings.env rendering, the profile guard and memory sizing: pure."""
+
+from __future__ import annotations
+
+import pytest
+
+from ops.config import Environment
+from ops.errors import OpsError
+from ops.stack import compose, health, settings, sizing
+from ops.stack.compose import Service
+from ops.targets import DatabaseTarget
+
+DB = DatabaseTarget("db.example.internal", 5432, "open_lmis", "postgres")
+
+
+def env(kind: str = "aws", **stack: object) -> Environment:
+    return Environment.model_validate({
+        "name": "t", "kind": kind, "domain": "openlmis.example.org",
+        "database": {"master_password": "env:X"}, "mail": {"from_address": "a@b.org"},
+        "stack": stack})
+
+
+def test_interpolation_like_compose() -> None:
+    values = {"A": "1", "E": ""}
+    assert compose.interpolate("${A} ${B:-d} ${E:-d} ${E-d} ${B-d} ${B}", values) == "1 d d  d "
+
+
+def test_services_merge_override_skip_profiles_and_read_limits() -> None:
+    files = {"docker-compose.yml": "services:\n  a: {image: 'x:${V}', mem_limit: 1.3G,\n"
+             "      healthcheck: {test: [CMD, 'true']}, ports: ['${P:-80}:80']}\n"
+             "  b: {build: ., profiles: [extra]}\n  c: {image: y, mem_limit: 512m}\n",
+             "docker-compose.override.yml": "services:\n  c: {environment: {Z: '1'}}\n"}
+    found = compose.services(files, {"V": "2"})
+    assert [(s.name, s.image, s.healthcheck) for s in found] == [("a", "x:2", True),
+                                                                  ("c", "y", False)]
+    assert found[0].mem_limit == int(1.3 * 1024**3) and found[1].mem_limit == 512 * 1024**2
+
+
+def test_settings_come_from_resources_config_and_secrets() -> None:
+    e = env(settings={"TIME_ZONE_ID": "Africa/Blantyre"},
+            secrets={"ADMIN_PASSWORD": "env:ADMIN"})
+    values = settings.values(e, "TIME_ZONE_ID=UTC\nLOCALE=en\n", DB, {
+        "database.master_password": "pw$1", "stack.secrets.ADMIN_PASSWORD": "adm"})
+    assert values["DATABASE_URL"] == "jdbc:postgresql://db.example.internal:5432/open_lmis"
+    assert values["BASE_URL"] == "https://openlmis.example.org"
+    assert values["VIRTUAL_HOST"] == "openlmis.example.org"
+    assert values["REQUIRE_SSL"] == "true"
+    assert values["MAIL_HOST"] == "email-smtp.eu-west-1.amazonaws.com"
+    assert values["TIME_ZONE_ID"] == "Africa/Blantyre" and values["LOCALE"] == "en"
+    assert values["ADMIN_PASSWORD"] == "adm"
+    rendered = settings.render(values).decode()
+    assert "POSTGRES_PASSWORD='pw$1'\n" in rendered  # quoted: compose keeps the `$`
+    with pytest.raises(OpsError, match="single quote"):
+        settings.render({"X": "it's"})
+
+
+def test_profile_without_production_is_refused_unless_a_demo() -> None:
+    with pytest.raises(OpsError, match="WIPES"):
+        settings.check_profiles(env(spring_profiles_active="demo-data,refresh-db"))
+    settings.check_profiles(env(spring_profiles_active="demo-data,refresh-db",
+                                demo_may_be_wiped=True))
+    settings.check_profiles(env(spring_profiles_active="production,demo-data"))
+
+
+def test_memory_limits_against_the_instance() -> None:
+    services = [Service(f"s{i}", "x", False, 1300 * 1024**2, ()) for i in range(8)]
+    assert sizing.fit(services, "m6i.xlarge") is None
+    problem = sizing.fit(services, "m6i.large")
+    assert problem and "10.2 GiB" in problem and "m6i.xlarge (16 GiB) fits" in problem
+    assert "unknown" in (sizing.fit(services, "x9.huge") or "")
+
+
+def test_health_assessment() -> None:
+    services = [Service("nginx", "n", True, 0, ("8080:80",)), Service("svc", "s", True, 0, ()),
+                Service("plain", "p", False, 0, ()), Service("once", "o", False, 0, ())]
+    assert health.http_port(services) == 8080
+    up = ("nginx\trunning\tUp 1 minute (healthy)\nsvc\trunning\tUp 1 minute (healthy)\n"
+          "plain\trunning\tUp 1 minute\nonce\texited\tExited (0) 1 minute ago\nhttp\t200\n")
+    assert health.assess(up, services).healthy
+    down = up.replace("svc\trunning\tUp 1 minute (healthy)", "svc\trunning\tUp (unhealthy)") \
+        .replace("http\t200", "http\t503")
+    result = health.assess(down, services)
+    assert not result.healthy
+    assert result.waiting == {"svc": "unhealthy", "/api/health": "HTTP 503"}
