@@ -26,18 +26,28 @@ def diff(wanted: list[DnsRecord], existing: dict[tuple[str, str], str]) -> list[
     return changes
 
 
-def read(ctx: Ctx) -> dict[tuple[str, str], str]:
-    """The zone's records (name, type) → value; aliases by their target's DNS name."""
-    zone = ctx.env.route53_zone_id
-    found: dict[tuple[str, str], str] = {}
+def record_sets(ctx: Ctx) -> list[dict[str, Any]]:
+    """Every record set of the configured zone, as Route 53 returns them."""
     pages = ctx.aws("route53").get_paginator("list_resource_record_sets").paginate(
-        HostedZoneId=zone)
-    for page in pages:
-        for rrset in page["ResourceRecordSets"]:
-            alias = rrset.get("AliasTarget", {}).get("DNSName")
-            values = [r["Value"].strip('"') for r in rrset.get("ResourceRecords", [])]
-            found[(fqdn(rrset["Name"]), rrset["Type"])] = alias or (values[0] if values else "")
-    return found
+        HostedZoneId=ctx.env.route53_zone_id)
+    return [rrset for page in pages for rrset in page["ResourceRecordSets"]]
+
+
+def value(rrset: dict[str, Any]) -> str:
+    """A record set's value: an alias's target, else its first record (TXT unquoted)."""
+    values = [r["Value"].strip('"') for r in rrset.get("ResourceRecords", [])]
+    return rrset.get("AliasTarget", {}).get("DNSName") or (values[0] if values else "")
+
+
+def read(ctx: Ctx) -> dict[tuple[str, str], str]:
+    """The zone's records (name, type) → value."""
+    return {(fqdn(r["Name"]), r["Type"]): value(r) for r in record_sets(ctx)}
+
+
+def ours(record: DnsRecord, rrset: dict[str, Any]) -> bool:
+    """Whether a record set in the zone is the one `record` describes (same name, type, value)."""
+    return ((fqdn(record.name), _type(record)) == (rrset["Name"], rrset["Type"])
+            and value(rrset).rstrip(".") == record.value.rstrip("."))
 
 
 def check(ctx: Ctx) -> None:

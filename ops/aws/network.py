@@ -129,14 +129,13 @@ def plan(ctx: Ctx) -> list[Change]:
     if ctx.env.network.existing_vpc_id:
         read_existing(ctx)
         return []
-    actual = read(ctx)
-    if not actual:
-        check_overlap(ctx)
-    return diff(str(ctx.env.network.vpc_cidr), zones(ctx), actual)
+    return diff(str(ctx.env.network.vpc_cidr), zones(ctx), read(ctx))
 
 
-def check_overlap(ctx: Ctx) -> None:
+def check(ctx: Ctx) -> None:
     """Before a VPC is created: it must not overlap another VPC of the account."""
+    if ctx.env.network.existing_vpc_id or read(ctx):
+        return
     ec2 = ctx.aws("ec2")
     others = {v["VpcId"]: v["CidrBlock"] for v in ec2.describe_vpcs()["Vpcs"]}
     clash = overlaps(ctx.env.network.vpc_cidr, others)

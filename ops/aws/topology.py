@@ -45,16 +45,18 @@ def check(ctx: Ctx) -> None:
                        hint="e.g. eu-west-1, us-east-1, af-south-1")
     identity = ctx.aws("sts").get_caller_identity()
     ctx.ids["account"] = identity["Account"]
+    network.check(ctx)
     compute.public_key(env)
     compute.check(ctx)
     database.check(ctx)
     dns.check(ctx)
 
 
-def plan(env: Environment) -> tuple[Ctx, Plan]:
-    """Check the input and read everything: the changes provision would make. Read-only."""
+def plan(env: Environment, *, checked: bool = True) -> tuple[Ctx, Plan]:
+    """Read everything (after checking the input): the changes provision would make."""
     ctx = Ctx(env)
-    check(ctx)
+    if checked:
+        check(ctx)
     found = Plan()
     for area in AREAS:
         for change in area.plan(ctx):

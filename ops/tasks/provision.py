@@ -2,8 +2,10 @@
 
 from invoke import task
 
-from ops.aws import topology
-from ops.tasks.common import ENV_HELP, load, not_implemented, operation
+from ops import console
+from ops.aws import inventory, teardown, topology
+from ops.errors import OpsError
+from ops.tasks.common import ENV_HELP, load, operation
 
 
 @task(help={"env": ENV_HELP, "plan": "print every change and make none"})
@@ -18,16 +20,40 @@ def provision(c, env=None, plan=False):
 @operation
 def destroy(c, env=None, yes=False, force=False):
     """Remove the environment's AWS resources, after a final database snapshot."""
-    load(env)
-    not_implemented("destroy")
+    environment = load(env)
+    if environment.is_production and not force:
+        raise OpsError(f"{environment.name} is a production-tier environment: destroy refuses it",
+                       hint="add --force if you really mean to remove it")
+    if not yes:
+        typed = input(f"This removes every AWS resource of {environment.name}. "
+                      "Type the environment's name to go on: ")
+        if typed.strip() != environment.name:
+            raise OpsError("not confirmed: nothing was changed")
+    for name in teardown.destroy(environment, force=force):
+        console.ok(f"final database snapshot: {name}")
+    console.ok(f"{environment.name} destroyed")
 
 
 @task(help={"env": ENV_HELP, "json": "print machine-readable JSON only"})
 @operation
 def status(c, env=None, json_=False):
     """Show every resource of the environment with its id, state and endpoints."""
-    load(env)
-    not_implemented("status")
+    if json_:
+        console.json_mode()
+    found = inventory.collect(load(env))
+    if json_:
+        console.emit_json(found)
+        return
+    console.table(f"{found['environment']}: AWS resources", ["resource", "id", "state",
+                                                             "endpoint"],
+                  [(r["kind"], r["id"], r["state"], r["endpoint"]) for r in found["resources"]])
+    console.plan_lines("changes provision would make:", found["pending_changes"] or ["none"])
+    records = found["dns_records_to_create"]
+    if records:
+        console.plan_lines("DNS records still to create:",
+                           [f"{r['name']} {r['type']} {r['value']}" for r in records])
+    for text in found["warnings"]:
+        console.warn(text)
 
 
 TASKS = [provision, destroy, status]

@@ -1,0 +1,84 @@
+"""status: every resource of the environment with id, state and endpoints, read-only."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from ops.aws import dns, mail, topology
+from ops.aws.context import Ctx
+from ops.config import Environment
+
+KINDS = {"vpc": "vpc", "igw": "internet gateway", "rt": "route table", "key": "key pair",
+         "profile": "instance profile", "bucket": "s3 bucket", "smtp_secret": "smtp secret"}
+
+
+def collect(env: Environment) -> dict[str, Any]:
+    """The environment's resources, pending changes, DNS records to create, warnings."""
+    ctx, changes = topology.plan(env, checked=False)
+    resources = [_row(ctx, key, value) for key, value in ctx.ids.items()
+                 if not key.startswith(("listener.", "lb.", "account"))]
+    identity = mail.identity(env)
+    ses = ctx.aws("ses").get_identity_verification_attributes(
+        Identities=[identity])["VerificationAttributes"].get(identity)
+    if ses:
+        resources.append({"kind": "ses identity", "id": identity,
+                          "state": ses["VerificationStatus"], "endpoint": ""})
+    return {
+        "environment": env.name,
+        "resources": resources,
+        "pending_changes": [c.line() for c in changes],
+        "dns_records_to_create": [asdict(r) for r in dns.pending(ctx)],
+        "warnings": ctx.warnings,
+    }
+
+
+def _row(ctx: Ctx, key: str, value: str) -> dict[str, str]:
+    kind, _, role = key.partition(".")
+    row = {"kind": KINDS.get(kind, kind) + (f" {role}" if role else ""), "id": value,
+           "state": "present", "endpoint": ""}
+    describe = _DESCRIBE.get(kind)
+    if describe:
+        row.update(describe(ctx, value))
+    return row
+
+
+def _instance(ctx: Ctx, instance: str) -> dict[str, str]:
+    found = ctx.aws("ec2").describe_instances(InstanceIds=[instance])["Reservations"][0]
+    i = found["Instances"][0]
+    return {"kind": "instance host", "state": i["State"]["Name"],
+            "endpoint": f"{i.get('PublicIpAddress', '')} (private {i.get('PrivateIpAddress')})"}
+
+
+def _database(ctx: Ctx, name: str) -> dict[str, str]:
+    db = ctx.aws("rds").describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
+    endpoint = db.get("Endpoint") or {}
+    return {"kind": "rds instance", "state": db["DBInstanceStatus"],
+            "endpoint": f"{endpoint.get('Address', '')}:{endpoint.get('Port', '')}"}
+
+
+def _certificate(ctx: Ctx, arn: str) -> dict[str, str]:
+    cert = ctx.aws("acm").describe_certificate(CertificateArn=arn)["Certificate"]
+    return {"kind": "certificate", "state": cert["Status"], "endpoint": cert["DomainName"]}
+
+
+def _load_balancer(ctx: Ctx, arn: str) -> dict[str, str]:
+    lb = ctx.aws("elbv2").describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]
+    return {"kind": "load balancer", "state": lb["State"]["Code"], "endpoint": lb["DNSName"]}
+
+
+def _targets(ctx: Ctx, arn: str) -> dict[str, str]:
+    health = ctx.aws("elbv2").describe_target_health(TargetGroupArn=arn)
+    states = [f"{t['Target']['Id']} {t['TargetHealth']['State']}"
+              for t in health["TargetHealthDescriptions"]]
+    return {"kind": "target group", "state": ", ".join(states) or "no targets"}
+
+
+def _address(ctx: Ctx, allocation: str) -> dict[str, str]:
+    found = ctx.aws("ec2").describe_addresses(AllocationIds=[allocation])["Addresses"][0]
+    return {"kind": "elastic ip", "state": "associated" if found.get("InstanceId") else "free",
+            "endpoint": found.get("PublicIp", "")}
+
+
+_DESCRIBE = {"instance": _instance, "db": _database, "cert": _certificate,
+             "lb": _load_balancer, "tg": _targets, "eip": _address}
