@@ -45,8 +45,8 @@ def diff(env: Environment, actual: dict[str, Any]) -> list[Change]:
     """`actual`: key (bool), instance ({} or id, type, imds), eip ({} or id, instance)."""
     changes = []
     if not actual.get("key"):
-        changes.append(Change(Action.CREATE, f"key pair {env.prefix}",
-                              str(env.host.ssh_public_key), {"op": "key"}))
+        source = "the lab's key" if env.kind == "lab" else str(env.host.ssh_public_key)
+        changes.append(Change(Action.CREATE, f"key pair {env.prefix}", source, {"op": "key"}))
     instance = actual.get("instance") or {}
     if not instance:
         changes.append(Change(Action.CREATE, "instance host",
