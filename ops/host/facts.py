@@ -55,10 +55,10 @@ def command(packages: list[str], images: list[str], project: str) -> str:
         "p=$$; while [ \"$p\" -gt 1 ] && [ \"$(head -c 4 /proc/$p/cmdline)\" != sshd ]; do "
         "p=$(cut -d' ' -f4 /proc/$p/stat); done; echo session_pid=$p",
         "echo boot_id=$(cat /proc/sys/kernel/random/boot_id)",
-        f"if command -v dpkg-query >/dev/null; then for p in {pkgs}; do "
-        "dpkg-query -W -f='${db:Status-Abbrev}' \"$p\" 2>/dev/null | grep -q '^ii' "
-        "&& echo package=$p; done; "
-        f"else for p in {pkgs}; do rpm -q \"$p\" >/dev/null 2>&1 && echo package=$p; done; fi",
+        "if command -v dpkg-query >/dev/null; then "
+        f"dpkg-query -W -f='${{db:Status-Abbrev}} package=${{Package}}\\n' {pkgs} 2>/dev/null "
+        "| sed -n 's/^ii *//p'; "
+        f"else rpm -q --qf 'package=%{{NAME}}\\n' {pkgs} 2>/dev/null | grep '^package='; fi",
         "echo docker_enabled=$(systemctl is-enabled docker 2>/dev/null)",
         "echo docker_active=$(systemctl is-active docker 2>/dev/null)",
         "echo compose_version=$(docker compose version --short 2>/dev/null)",

@@ -104,7 +104,10 @@ def deploy(env: Environment, *, name: str | None = None, plan_only: bool = False
         with _locked(s, "deploy", wanted.id, lock_wait, break_lock):
             # another deploy may have run while we waited: plan again
             plan, facts = _plan(s, wanted, local)
-            _apply(s, wanted, plan, facts)
+            if plan:
+                _apply(s, wanted, plan, facts)
+            else:
+                console.ok("no changes: another deploy already brought the host here")
     return plan
 
 
