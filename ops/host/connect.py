@@ -18,6 +18,28 @@ def fingerprint(key: paramiko.PKey) -> str:
     return f"{key.get_name()} SHA256:{digest}"
 
 
+class UnknownHost(OpsError):
+    """A host whose key is not in known_hosts; `fingerprint` is what it offered."""
+
+    def __init__(self, message: str, *, hint: str, fingerprint: str) -> None:
+        super().__init__(message, hint=hint)
+        self.fingerprint = fingerprint
+
+
+def console_fingerprints(console_output: str) -> list[str]:
+    """The host key fingerprints cloud-init printed on an instance's console, as
+    `ssh-keygen -l` shows them (`ssh-ed25519 SHA256:…`)."""
+    found = []
+    block = console_output.partition("-----BEGIN SSH HOST KEY FINGERPRINTS-----")[2]
+    for line in block.partition("-----END SSH HOST KEY FINGERPRINTS-----")[0].splitlines():
+        words = line.split()
+        if len(words) >= 4 and words[1].startswith("SHA256:"):
+            kind = words[-1].strip("()").lower()
+            found.append(f"ssh-{kind} {words[1]}" if kind in ("ed25519", "rsa", "dss")
+                         else f"{kind} {words[1]}")
+    return found
+
+
 class RefuseUnknown(paramiko.MissingHostKeyPolicy):
     """Refuse a host whose key is not in known_hosts, saying how to check and accept it."""
 
@@ -27,8 +49,9 @@ class RefuseUnknown(paramiko.MissingHostKeyPolicy):
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str,
                          key: paramiko.PKey) -> None:
         host = hostname.strip("[]").split("]:")[0]
-        raise OpsError(
+        raise UnknownHost(
             f"{hostname} is not a known host: it offers {fingerprint(key)}",
+            fingerprint=fingerprint(key),
             hint="compare that fingerprint with the one the host printed (for EC2: "
             "`aws ec2 get-console-output --instance-id ID`), then accept it with: "
             f"ssh-keyscan -t {key.get_name()} {host} >> {self.known_hosts}",

@@ -19,7 +19,7 @@ from ops.config import Environment
 from ops.errors import OpsError
 from ops.host import bootstrap
 from ops.host import facts as host_facts
-from ops.host.connect import connect
+from ops.host.connect import UnknownHost, connect, console_fingerprints
 from ops.host.facts import Facts
 from ops.host.remote import Remote, sh
 from ops.plan import Plan
@@ -75,13 +75,35 @@ def desired(env: Environment, name: str) -> Release:
 @contextmanager
 def session(env: Environment) -> Iterator[Session]:
     host = targets.host(env)
-    connection = connect(host.address, user=host.user, key=host.key,
-                         known_hosts=host.known_hosts)
+    try:
+        connection = connect(host.address, user=host.user, key=host.key,
+                             known_hosts=host.known_hosts)
+    except UnknownHost as exc:
+        if host.instance_id and env.kind == "aws":
+            exc.hint = f"{_printed_fingerprints(env, host.instance_id, exc.fingerprint)}; " \
+                       + exc.hint
+        raise
     try:
         yield Session(env, Remote(connection, host.address),
                       f"{getpass.getuser()}@{socket.gethostname()}")
     finally:
         connection.close()
+
+
+def _printed_fingerprints(env: Environment, instance_id: str, offered: str) -> str:
+    """What the EC2 instance printed on its console, compared with what the host offered."""
+    from ops.aws.session import client
+
+    try:
+        output = client(env, "ec2").get_console_output(InstanceId=instance_id, Latest=True)
+    except Exception as exc:  # the hint is a courtesy: never hide the refusal behind it
+        return f"its console output could not be read ({type(exc).__name__})"
+    printed = console_fingerprints(output.get("Output") or "")
+    if not printed:
+        return f"instance {instance_id} printed no fingerprints (yet) on its console"
+    digests = {p.split()[-1] for p in printed}
+    verdict = "MATCHES" if offered.split()[-1] in digests else "does NOT match: do not accept it"
+    return f"instance {instance_id} printed {', '.join(printed)} — the offered key {verdict}"
 
 
 def deploy(env: Environment, *, name: str | None = None, plan_only: bool = False,

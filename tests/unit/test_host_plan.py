@@ -94,3 +94,14 @@ def test_unsupported_os_and_debian_12_without_compose_package() -> None:
 def test_swap_is_not_touched_when_some_exists_or_none_is_wanted() -> None:
     facts = Facts(**{**up_to_date().__dict__, "swap_bytes": 0})
     assert bootstrap.plan(env(docker_source="distro", swap_gb=0), facts) == []
+
+
+def test_fingerprints_from_an_ec2_console() -> None:
+    from ops.host.connect import console_fingerprints
+
+    text = ("noise\n-----BEGIN SSH HOST KEY FINGERPRINTS-----\n"
+            "256 SHA256:abcDEF0123 root@ip-10-0-0-1 (ECDSA)\n"
+            "256 SHA256:xyz987 root@ip-10-0-0-1 (ED25519)\n"
+            "-----END SSH HOST KEY FINGERPRINTS-----\nmore noise\n")
+    assert console_fingerprints(text) == ["ecdsa SHA256:abcDEF0123", "ssh-ed25519 SHA256:xyz987"]
+    assert console_fingerprints("nothing printed") == []
