@@ -1,8 +1,11 @@
 """The environment's whole AWS topology: check → plan (read only) → apply → verify.
 
-Areas run in dependency order; each reads what exists (recording ids in the context), plans
-its changes purely from that, and applies them. Applying re-reads each area first, so a run
-interrupted after any call converges on the next one. Slow things start early and are
+Areas run in dependency order; each reads what exists (recording ids in the context) and plans
+its changes purely from that. A run applies the plan it printed, then reads again and applies
+what only became known meanwhile (DNS records of new resources), then verifies. Every run
+starts from what exists, so a run interrupted after any call converges on the next one.
+Resources are found by tags or by names derived from the environment, never remembered
+locally. Slow things start early and are
 waited for last: the RDS instance is created before the host, the load balancer and mail;
 the certificate is requested (and, with a Route 53 zone, its record upserted) before the host.
 """
@@ -61,19 +64,16 @@ def plan(env: Environment, *, checked: bool = True) -> tuple[Ctx, Plan]:
     for area in AREAS:
         for change in area.plan(ctx):
             if change not in found.changes:
+                change.data["area"] = area
                 found.add(change)
     return ctx, found
 
 
-def apply(env: Environment) -> Ctx:
-    """Converge: each area re-reads what exists and applies what it lacks."""
-    ctx = Ctx(env)
-    check(ctx)
-    for area in AREAS:
-        for change in area.plan(ctx):
-            console.step(change.line())
-            area.apply(ctx, change)
-    return ctx
+def apply(ctx: Ctx, changes: Plan) -> None:
+    """Carry out planned changes in order; ids of what they create go into ctx."""
+    for change in changes:
+        console.step(change.line())
+        change.data["area"].apply(ctx, change)
 
 
 def verify(env: Environment) -> tuple[Ctx, Plan]:
@@ -90,7 +90,8 @@ def provision(env: Environment, *, dry_run: bool = False) -> Ctx:
     console.plan_lines(f"{env.name}: {len(changes)} change(s)" if changes else env.name,
                        changes.lines())
     if changes and not dry_run:
-        apply(env)
+        apply(ctx, changes)
+        apply(*plan(env, checked=False))
         ctx, left = verify(env)
         if left:
             raise OpsError("after provisioning, these still differ: " + "; ".join(left.lines()),

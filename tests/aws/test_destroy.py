@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from invoke import Context, Exit
 
 from ops.aws import calls, teardown, topology
 from ops.errors import OpsError
+from ops.tasks import provision as tasks
 from tests.aws.provisioning import boto, make_env
 
 TAGGED = [{"Name": "tag:openlmis:environment", "Values": ["awstest"]}]
@@ -59,3 +61,17 @@ def test_destroy_refuses_production_without_force(
         teardown.destroy(env)
     assert log.calls == []
 
+
+
+def test_destroy_task_asks_for_the_environment_name(
+        emulator: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env = make_env(emulator, monkeypatch, tmp_path)
+    topology.provision(env)
+    monkeypatch.setenv("OPS_CONFIG_DIR", str(tmp_path))
+    monkeypatch.setattr("builtins.input", lambda prompt: "prod")
+    with calls.watch() as log, pytest.raises(Exit):
+        tasks.destroy(Context(), env="awstest")
+    assert log.mutations == []
+    monkeypatch.setattr("builtins.input", lambda prompt: "awstest")
+    tasks.destroy(Context(), env="awstest")
+    assert boto(emulator)("rds").describe_db_instances()["DBInstances"] == []
