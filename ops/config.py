@@ -132,6 +132,7 @@ class StackConfig(Section):
     release: str = "3.19.2"
     spring_profiles_active: str = "production"
     demo_may_be_wiped: bool = False
+    push_images: bool = False
     keep_releases: int = Field(5, ge=2)
     health_timeout_s: int = Field(900, ge=10)
     nginx_timeout_s: int = Field(300, ge=1)

@@ -73,8 +73,15 @@ def listed(client: docker.DockerClient, lab: LabState) -> list[Container]:
 
 
 def start(client: docker.DockerClient, lab: LabState, name: str, image: str, role: str) -> LabHost:
-    """Start (or find running) the host `name`, reachable with the lab's key. Idempotent."""
+    """Start (or find running) the host `name`, reachable with the lab's key. Idempotent.
+
+    A running host whose key is already trusted is returned at once, without a docker exec.
+    """
     container = find(client, lab, name)
+    if container is not None and container.status == "running":
+        address = _address(container, lab)
+        if _trusted(lab.known_hosts, address):
+            return _lab_host(lab, name, address)
     if container is None:
         created = client.api.create_container(
             image,
@@ -89,9 +96,23 @@ def start(client: docker.DockerClient, lab: LabState, name: str, image: str, rol
     container.reload()
     _wait_booted(container)
     _authorize(container, lab.ensure_key())
-    address = container.attrs["NetworkSettings"]["Networks"][lab.network]["IPAddress"]
+    address = _address(container, lab)
     _trust(container, lab.known_hosts, address)
+    return _lab_host(lab, name, address)
+
+
+def _lab_host(lab: LabState, name: str, address: str) -> LabHost:
     return LabHost(name=name, address=address, key=lab.key, known_hosts=lab.known_hosts)
+
+
+def _address(container: Container, lab: LabState) -> str:
+    return container.attrs["NetworkSettings"]["Networks"][lab.network]["IPAddress"]
+
+
+def _trusted(known_hosts: Path, address: str) -> bool:
+    if not known_hosts.exists():
+        return False
+    return any(line.split(" ", 1)[0] == address for line in known_hosts.read_text().splitlines())
 
 
 def remove(container: Container) -> None:

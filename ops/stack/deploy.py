@@ -112,6 +112,7 @@ def deploy(env: Environment, *, name: str | None = None, plan_only: bool = False
     wanted = desired(env, name or env.stack.release)
     if problem := sizing.fit(wanted.services, env.host.instance_type):
         console.warn(problem)
+    push_images = push_images or env.stack.push_images
     if push_images:
         images.build_lab(env.stack.name, wanted.images)
     local = images.local_ids(wanted.images) if push_images else None

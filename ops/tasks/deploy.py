@@ -12,7 +12,8 @@ BREAK_HELP = "break a STALE deploy lock (its holder's connection is gone)"
 
 @task(help={"env": ENV_HELP, "release": "release to deploy (default: stack.release in config)",
             "plan": "print what would change and change nothing",
-            "push_images": "stream images the host lacks from this machine over SSH",
+            "push_images": "stream images the host lacks from this machine over SSH "
+                           "(default: stack.push_images)",
             "lock_wait": LOCK_HELP, "break_lock": BREAK_HELP})
 @operation
 def deploy(c, env=None, release=None, plan=False, push_images=False, lock_wait=0,
