@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ops.aws import calls, topology
+from ops.aws import calls, inventory, teardown, topology
 from ops.config import Environment
 from ops.errors import OpsError
 from tests.aws.provisioning import PASSWORD, boto, make_env
@@ -115,3 +115,39 @@ def _yaml(text: str) -> dict[str, Any]:
     import yaml
 
     return yaml.safe_load(text)
+
+
+def test_existing_vpc_is_used_and_left_in_place(emulator: str, monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    env = make_env(emulator, monkeypatch, tmp_path)
+    ec2 = boto(emulator)("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.50.{i}.0/24",
+                                 AvailabilityZone=f"eu-west-1{'ab'[i % 2]}")["Subnet"]["SubnetId"]
+               for i in range(4)]
+    env = env.model_validate({**env.model_dump(), "network": {
+        **env.network.model_dump(), "existing_vpc_id": vpc,
+        "existing_public_subnet_ids": subnets[:2], "existing_private_subnet_ids": subnets[2:]}})
+    topology.provision(env)
+    with calls.watch() as log:
+        topology.provision(env)
+    assert log.mutations == []
+    assert [v["VpcId"] for v in ec2.describe_vpcs(
+        Filters=[{"Name": "tag:openlmis:role", "Values": ["vpc"]}])["Vpcs"]] == []
+    assert {g["VpcId"] for g in ec2.describe_security_groups(
+        Filters=[{"Name": "tag:openlmis:environment", "Values": ["awstest"]}])[
+        "SecurityGroups"]} == {vpc}
+    teardown.destroy(env)
+    assert ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"]
+    assert len(ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])[
+        "Subnets"]) == 4
+
+
+def test_status_of_an_environment_not_provisioned_yet(
+        emulator: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env = make_env(emulator, monkeypatch, tmp_path)
+    with calls.watch() as log:
+        found = inventory.collect(env)
+    assert log.mutations == []
+    assert found["resources"] == []
+    assert "+ vpc: 10.40.0.0/16" in found["pending_changes"]

@@ -87,3 +87,19 @@ def test_interrupted_after_every_mutating_call_converges_without_duplicates(
     with calls.watch() as after:
         topology.provision(env)
     assert after.mutations == []
+
+
+@pytest.mark.parametrize("where", [0.5, 1.0])
+def test_fresh_account_interrupted_once_converges_on_the_next_run(
+        emulator: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, where: float) -> None:
+    """The literal case, at a middle and at the last mutating call."""
+    env = make_env(emulator, monkeypatch, tmp_path / "clean")
+    with calls.watch() as clean:
+        topology.provision(env)
+    expected = inventory(emulator)
+    env = make_env(emulator, monkeypatch, tmp_path / "interrupted")
+    k = 1 + round(where * (len(clean.mutations) - 1))
+    with calls.watch(fail_at=k), pytest.raises(InjectedFailure):
+        topology.provision(env)
+    topology.provision(env)
+    assert inventory(emulator) == expected
