@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 
 from ops import console
-from ops.aws import tags
+from ops.aws import dns, tags
 from ops.aws.context import Ctx, DnsRecord
 from ops.config import Environment
 from ops.errors import OpsError
@@ -68,6 +68,11 @@ def apply(ctx: Ctx, change: Change) -> None:
     # ACM adds the validation record a few seconds after the request.
     console.wait_for("certificate validation record", lambda: describe(ctx).get("record"),
                      timeout=180, interval=3)
+    if env.route53_zone_id:
+        # Now, not with the other records: validation takes minutes and overlaps the rest.
+        for record in ctx.records:
+            if record.purpose.startswith("validates the certificate"):
+                dns.upsert(ctx, record)
 
 
 def issued(ctx: Ctx) -> bool:

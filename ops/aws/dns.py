@@ -72,7 +72,11 @@ def plan(ctx: Ctx) -> list[Change]:
 
 
 def apply(ctx: Ctx, change: Change) -> None:
-    record: DnsRecord = change.data["record"]
+    upsert(ctx, change.data["record"])
+
+
+def upsert(ctx: Ctx, record: DnsRecord) -> None:
+    """Create or update one record in the configured zone."""
     rrset: dict[str, Any] = {"Name": fqdn(record.name), "Type": _type(record)}
     if record.alias_zone:
         rrset["AliasTarget"] = {"HostedZoneId": record.alias_zone, "DNSName": record.value,

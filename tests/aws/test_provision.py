@@ -20,8 +20,14 @@ def env(emulator: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Envir
 
 @pytest.fixture
 def provisioned(env: Environment, capsys: pytest.CaptureFixture[str]) -> Environment:
-    topology.provision(env)
+    with calls.watch() as log:
+        topology.provision(env)
     assert PASSWORD not in capsys.readouterr().out
+    # The slow parts start first: the database before the host, the certificate's validation
+    # record before anything waits for the certificate (the HTTPS listener).
+    made = log.mutations
+    assert made.index("rds.CreateDBInstance") < made.index("ec2.RunInstances")
+    assert made.index("route53.ChangeResourceRecordSets") < made.index("ec2.RunInstances")
     return env
 
 
