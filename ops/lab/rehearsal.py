@@ -6,7 +6,10 @@ stops the run, and the steps after it are reported as not run.
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,10 +64,144 @@ def database_answers(ctx: Context) -> str:
     return f"PostgreSQL {version[0] if version else '?'} serves {ctx.env.database.name}"
 
 
+def provision(ctx: Context) -> str:
+    from ops.aws import topology
+
+    topology.provision(ctx.env)
+    _, left = topology.plan(ctx.env)
+    if left:
+        raise OpsError("a second provision would still change: " + "; ".join(left.lines()))
+    return "topology converged; a second run plans no changes"
+
+
+def deploy_first(ctx: Context) -> str:
+    from ops.stack import deploy
+
+    deploy.deploy(ctx.env, name="1")
+    return _serving(ctx, "1")
+
+
+ITEMS = {f"PRODUCT-{i:03d}": f"Amoxicilline 500 mg, boîte n°{i}" for i in range(40)}
+
+
+def write_data(ctx: Context) -> str:
+    for code, name in ITEMS.items():
+        _api(ctx, "POST", "/api/requisition/items", {"code": code, "name": name})
+    ctx.notes["data"] = _api(ctx, "GET", "/api/requisition/items/sum")
+    return f"{len(ITEMS)} items written through nginx: {ctx.notes['data']['md5'][:12]}…"
+
+
+def back_up(ctx: Context) -> str:
+    from ops.db import backup
+
+    taken = backup.backup_db(ctx.env, method="both", reason="lab rehearsal")
+    ctx.notes["backups"] = taken
+    return "taken: " + ", ".join(taken)
+
+
+def verify_backup(ctx: Context) -> str:
+    from ops.db import catalog, verify
+
+    dump = ctx.notes["backups"][0]
+    result = verify.verify(ctx.env, catalog.find(ctx.env, dump))
+    if not result.ok:
+        raise OpsError(f"backup {dump} failed verification: {result.detail}")
+    return f"{dump}: {result.detail}"
+
+
+def damage_data(ctx: Context) -> str:
+    for code in list(ITEMS)[:10]:
+        _api(ctx, "DELETE", f"/api/requisition/items/{code}")
+    _api(ctx, "POST", "/api/requisition/items", {"code": "PRODUCT-010", "name": "overwritten"})
+    damaged = _api(ctx, "GET", "/api/requisition/items/sum")
+    if damaged == ctx.notes["data"]:
+        raise OpsError("the data did not change")
+    return f"10 items deleted, 1 overwritten: {damaged['count']} left"
+
+
+def restore(ctx: Context) -> str:
+    from ops.db import restore
+
+    dump = ctx.notes["backups"][0]
+    restore.restore_db(ctx.env, dump, yes=True, force=False, auto_revert=True)
+    return f"restored {dump}"
+
+
+def data_identical(ctx: Context) -> str:
+    now = _api(ctx, "GET", "/api/requisition/items/sum")
+    if now != ctx.notes["data"]:
+        raise OpsError(f"data differs after the restore: {now} != {ctx.notes['data']}")
+    return f"{now['count']} items, checksum identical to before the damage"
+
+
+def tune(ctx: Context) -> str:
+    from ops.db.tune import tune
+
+    tune(ctx.env, reboot=True, confirm=lambda question: True)
+    again = tune(ctx.env)
+    if again.plan or again.pending_reboot:
+        raise OpsError("a second tune-db would still change: " + "; ".join(again.plan.lines()))
+    return "parameters applied (restart where static); a second run plans no changes"
+
+
+def new_release(ctx: Context) -> str:
+    from ops.stack import deploy
+
+    deploy.deploy(ctx.env, name="2")
+    return _serving(ctx, "2")
+
+
+def broken_release(ctx: Context) -> str:
+    from ops.stack import deploy
+
+    try:
+        deploy.deploy(ctx.env, name="broken")
+    except OpsError as exc:
+        if "rolled back" not in str(exc):
+            raise
+    else:
+        raise OpsError("the broken release passed its health gate")
+    return "refused by the health gate, rolled back: " + _serving(ctx, "2")
+
+
+def _serving(ctx: Context, release: str) -> str:
+    health = _api(ctx, "GET", "/api/health")
+    if health.get("release") != release or health.get("status") != "UP":
+        raise OpsError(f"expected release {release} up, /api/health says {health}")
+    return f"release {release} serves /api/health: UP"
+
+
+def _api(ctx: Context, method: str, path: str, body: dict[str, str] | None = None) -> Any:
+    from ops import targets
+
+    address = ctx.notes.setdefault("address", targets.host(ctx.env).address)
+    request = urllib.request.Request(
+        f"http://{address}{path}", method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as exc:
+        return json.load(exc)
+
+
 STEPS = [
     Step("lab up", lab_up),
     Step("AWS emulator", emulator_answers),
     Step("database", database_answers),
+    Step("provision", provision),
+    Step("deploy release 1", deploy_first),
+    Step("write data through the stack", write_data),
+    Step("backup (snapshot + dump)", back_up),
+    Step("verify the backup", verify_backup),
+    Step("damage the data", damage_data),
+    Step("restore the dump", restore),
+    Step("data identical", data_identical),
+    Step("tune the database", tune),
+    Step("roll out release 2", new_release),
+    Step("broken release rolled back", broken_release),
 ]
 
 

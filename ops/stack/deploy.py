@@ -201,24 +201,25 @@ def _switch_and_up(s: Session, release_id: str, *, pull_never: bool = False) -> 
 
 
 def _gate(s: Session, services: list[Service]) -> health.Assessment:
-    """Wait until every healthchecked service is healthy and /api/health answers 200 (or the
-    timeout): the last assessment."""
+    """Wait until every healthchecked service is healthy and /api/health answers 200, a service
+    turns unhealthy, or the timeout: the last assessment."""
     command = health.command(s.project, health.http_port(services))
     last: list[health.Assessment] = []
 
     def check() -> bool:
         last[:] = [health.assess(s.remote.run(command, what="health check"), services)]
-        return last[0].healthy
+        return last[0].healthy or last[0].failed
 
     with suppress(OpsError):
-        console.wait_for("the release to be healthy", check, timeout=s.env.stack.health_timeout_s,
+        console.wait_for("the health gate's verdict", check, timeout=s.env.stack.health_timeout_s,
                          status=lambda: last[0].summary() if last else "")
     return last[0]
 
 
 def _recover(s: Session, wanted: Release, previous: str, result: health.Assessment) -> None:
     """Show the failing services' last log lines, go back to the previous release, exit."""
-    reason = f"not healthy after {s.env.stack.health_timeout_s}s: {result.summary()}"
+    reason = result.summary() if result.failed else (
+        f"not healthy after {s.env.stack.health_timeout_s}s: {result.summary()}")
     failing = [name for name in result.waiting if name != health.HEALTH_PATH]
     if failing:
         out = s.remote.run(s.compose(wanted.id, "logs", "--no-color", "--tail", "20", *failing),

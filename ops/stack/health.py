@@ -19,6 +19,11 @@ class Assessment:
     healthy: bool
     waiting: dict[str, str]  # service → what it is (starting, unhealthy, exited…)
 
+    @property
+    def failed(self) -> bool:
+        """Docker already judged a service unhealthy (past its start period): waiting is futile."""
+        return "unhealthy" in self.waiting.values()
+
     def summary(self) -> str:
         return ", ".join(f"{s} {why}" for s, why in self.waiting.items()) or "all healthy"
 

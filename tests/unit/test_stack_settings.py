@@ -82,3 +82,7 @@ def test_health_assessment() -> None:
     result = health.assess(down, services)
     assert not result.healthy
     assert result.waiting == {"svc": "unhealthy", "/api/health": "HTTP 503"}
+    assert result.failed  # Docker judged it past its start period: stop waiting
+    starting = up.replace("Up 1 minute (healthy)\nplain", "Up 2 seconds (health: starting)\nplain")
+    assert not health.assess(starting, services).healthy
+    assert not health.assess(starting, services).failed

@@ -41,6 +41,8 @@ def migrate():
                 cur.execute(f'CREATE TABLE IF NOT EXISTS "{NAME}".starts '
                             "(at timestamptz DEFAULT now(), release text)")
                 cur.execute(f'INSERT INTO "{NAME}".starts (release) VALUES (%s)', (RELEASE,))
+                cur.execute(f'CREATE TABLE IF NOT EXISTS "{NAME}".items '
+                            "(id serial PRIMARY KEY, code text UNIQUE NOT NULL, name text)")
             return
         except psycopg2.OperationalError as exc:
             print(f"{NAME}: database not ready ({type(exc).__name__}), attempt {attempt + 1}",
@@ -64,6 +66,25 @@ def health():
     return 200, body
 
 
+def items(method, rest, body):
+    """Application data, written and read through the stack: /items, /items/CODE, /items/sum."""
+    with connect() as conn, conn.cursor() as cur:
+        if method == "POST" and not rest:
+            cur.execute(f'INSERT INTO "{NAME}".items (code, name) VALUES (%s, %s) '
+                        "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name",
+                        (body["code"], body.get("name", "")))
+            return 201, {"code": body["code"]}
+        if method == "DELETE" and rest:
+            cur.execute(f'DELETE FROM "{NAME}".items WHERE code = %s', (rest,))
+            return 200, {"deleted": cur.rowcount}
+        if method == "GET" and rest == "sum":
+            cur.execute("SELECT count(*), coalesce(md5(string_agg(code || '=' || "
+                        f"coalesce(name, ''), ',' ORDER BY code)), '') FROM \"{NAME}\".items")
+            count, digest = cur.fetchone()
+            return 200, {"count": count, "md5": digest}
+    return 404, {"error": "not found"}
+
+
 def peer(name):
     try:
         with urllib.request.urlopen(f"http://{name}:8080/actuator/health", timeout=3) as r:
@@ -73,8 +94,21 @@ def peer(name):
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        if self.path in ("/actuator/health", "/api/health"):
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        self.do_GET(json.loads(self.rfile.read(length) or b"{}"))
+
+    def do_DELETE(self):
+        self.do_GET()
+
+    def do_GET(self, body=None):
+        if self.path == "/items" or self.path.startswith("/items/"):
+            rest = self.path[len("/items"):].lstrip("/")
+            try:
+                code, body = items(self.command, rest, body or {})
+            except psycopg2.Error as exc:
+                code, body = 503, {"error": type(exc).__name__}
+        elif self.path in ("/actuator/health", "/api/health"):
             try:
                 code, body = health()
             except psycopg2.Error as exc:
