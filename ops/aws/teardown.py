@@ -149,7 +149,8 @@ def _network(ctx: Ctx, _: list[str]) -> None:
         if found["IpPermissions"]:
             ec2.revoke_security_group_ingress(GroupId=group, IpPermissions=found["IpPermissions"])
     for group in groups:
-        ec2.delete_security_group(GroupId=group)
+        _when_released(f"security group {group}",
+                       lambda g=group: ec2.delete_security_group(GroupId=g))
     if ctx.env.network.existing_vpc_id:
         return
     if table := ctx.ids.get("rt"):
@@ -161,10 +162,11 @@ def _network(ctx: Ctx, _: list[str]) -> None:
         ec2.delete_route_table(RouteTableId=table)
     for role in network.SUBNETS:
         if subnet := ctx.ids.get(f"subnet.{role}"):
-            ec2.delete_subnet(SubnetId=subnet)
+            _when_released(f"subnet {subnet}", lambda s=subnet: ec2.delete_subnet(SubnetId=s))
     if gateway := ctx.ids.get("igw"):
         if vpc := ctx.ids.get("vpc"):
-            _gone(lambda: ec2.detach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc))
+            _when_released(f"internet gateway {gateway}", lambda: _gone(
+                lambda: ec2.detach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)))
         ec2.delete_internet_gateway(InternetGatewayId=gateway)
     if vpc := ctx.ids.get("vpc"):
         ec2.delete_vpc(VpcId=vpc)
@@ -180,6 +182,20 @@ def _bucket(ctx: Ctx, _: list[str]) -> None:
         console.warn(ctx.warnings[-1])
         return
     s3.delete_bucket(Bucket=name)
+
+
+def _when_released(what: str, call: Callable[[], Any]) -> None:
+    """Delete once nothing uses it: load balancer and database interfaces linger a few minutes."""
+    def attempt() -> bool:
+        try:
+            call()
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "DependencyViolation":
+                raise
+            return False
+        return True
+
+    console.wait_for(f"{what} released and deleted", attempt, timeout=900, interval=15)
 
 
 def _require_tags(ctx: Ctx, found: list[dict[str, str]], what: str) -> None:

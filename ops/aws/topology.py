@@ -46,8 +46,7 @@ def check(ctx: Ctx) -> None:
     if env.kind == "aws" and env.aws.region not in known:
         raise OpsError(f"aws.region {env.aws.region!r} is not an AWS region",
                        hint="e.g. eu-west-1, us-east-1, af-south-1")
-    identity = ctx.aws("sts").get_caller_identity()
-    ctx.ids["account"] = identity["Account"]
+    ctx.ids["account"] = ctx.aws("sts").get_caller_identity()["Account"]
     network.check(ctx)
     compute.public_key(env)
     compute.check(ctx)
