@@ -169,7 +169,19 @@ def check(ctx: Ctx) -> None:
     # An empty answer is no verdict: the emulator knows no orderable options at all, and
     # RDS lists them per full version; the pattern check still applies.
     check_class(env, offered)
-    secrets.resolve(env, "database.master_password", env.database.master_password)
+    password = secrets.resolve(env, "database.master_password", env.database.master_password)
+    if problem := password_problem(password):
+        raise OpsError(f"the secret behind database.master_password {problem}",
+                       hint="store a new value under the same reference")
+
+
+def password_problem(password: str) -> str | None:
+    """Why RDS would refuse a master password (8 to 128 printable ASCII, none of / @ " space)."""
+    if not 8 <= len(password) <= 128:
+        return "must be 8 to 128 characters long"
+    if any(c in '/@" ' or not c.isprintable() or not c.isascii() for c in password):
+        return "may not contain /, @, \", a space or non-printable characters"
+    return None
 
 
 def plan(ctx: Ctx) -> list[Change]:

@@ -22,8 +22,13 @@ def collect(env: Environment) -> dict[str, Any]:
     ses = ctx.aws("ses").get_identity_verification_attributes(
         Identities=[identity])["VerificationAttributes"].get(identity)
     if ses:
-        resources.append({"kind": "ses identity", "id": identity,
-                          "state": ses["VerificationStatus"], "endpoint": ""})
+        state = ses["VerificationStatus"]
+        if env.mail.verify_domain:
+            dkim = ctx.aws("ses").get_identity_dkim_attributes(
+                Identities=[identity])["DkimAttributes"].get(identity, {})
+            state += f", DKIM {dkim.get('DkimVerificationStatus', 'not set up')}"
+        resources.append({"kind": "ses identity", "id": identity, "state": state,
+                          "endpoint": env.mail.from_address})
     return {
         "environment": env.name,
         "resources": resources,

@@ -235,3 +235,10 @@ def test_mutating_operations() -> None:
     assert calls.is_mutating("CreateVpc") and calls.is_mutating("ModifyDBInstance")
     assert not any(calls.is_mutating(op) for op in ("DescribeVpcs", "GetRole",
                                                      "ListCertificates", "HeadBucket"))
+
+
+def test_master_password_rules() -> None:
+    assert database.password_problem("s3cret-enough") is None
+    assert "8 to 128" in (database.password_problem("short") or "")
+    assert database.password_problem("has/slash-in-it")
+    assert database.password_problem("has space in it")
