@@ -20,8 +20,9 @@ def diff(wanted: list[DnsRecord], existing: dict[tuple[str, str], str]) -> list[
     for record in wanted:
         have = existing.get((fqdn(record.name), _type(record)))
         if have is None or have.rstrip(".") != record.value.rstrip("."):
+            kind = "A alias" if record.alias_zone else record.type
             changes.append(Change(Action.UPDATE if have else Action.CREATE,
-                                  f"dns {record.name} {record.type}", record.purpose,
+                                  f"dns {record.name} {kind}", record.purpose,
                                   {"op": "upsert", "record": record}))
     return changes
 

@@ -5,9 +5,9 @@ its changes purely from that. A run applies the plan it printed, then reads agai
 what only became known meanwhile (DNS records of new resources), then verifies. Every run
 starts from what exists, so a run interrupted after any call converges on the next one.
 Resources are found by tags or by names derived from the environment, never remembered
-locally. Slow things start early and are
-waited for last: the RDS instance is created before the host, the load balancer and mail;
-the certificate is requested (and, with a Route 53 zone, its record upserted) before the host.
+locally. Slow things start early and are waited for last: the RDS instance is created before
+the host, the load balancer and mail; the certificate is requested (and, with a Route 53 zone,
+its validation record upserted) before the host; only the HTTPS listener waits for it.
 """
 
 from __future__ import annotations
