@@ -78,8 +78,8 @@ TABLES = ["referencedata.facilities", "referencedata.orderables", "requisition.r
           "requisition.requisition_line_items", "stockmanagement.stock_card_line_items"]
 
 
-def generate(lab: Lab, target: int) -> int:
-    """Fill open_lmis up to about `target` bytes; its size."""
+def generate(lab: Lab, target: int) -> None:
+    """Fill open_lmis up to about `target` bytes."""
     with psycopg.connect(host=lab.up()["database"], dbname="open_lmis", user="postgres",
                          password=lab.state.secret(DB_PASSWORD_SECRET), autocommit=True) as conn:
         conn.execute(SCHEMA)
@@ -89,19 +89,14 @@ def generate(lab: Lab, target: int) -> int:
             size = conn.execute("SELECT pg_database_size('open_lmis')").fetchone()[0]
             print(f"  generated {human(size)}", flush=True)
         conn.execute("VACUUM ANALYZE")
-        return conn.execute("SELECT pg_database_size('open_lmis')").fetchone()[0]
-
-
-def timed(fn: Callable[..., object], *args: object, **kwargs: object) -> float:
-    start = time.monotonic()
-    fn(*args, **kwargs)
-    return time.monotonic() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gb", type=float, default=1.0, help="database size to generate")
     parser.add_argument("--jobs", type=int, default=2, help="pg_dump/pg_restore jobs")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the database a previous run generated")
     args = parser.parse_args()
     lab = Lab.connect()
     host = lab.host("bench")
@@ -116,10 +111,20 @@ mail: {{from_address: noreply@openlmis.lab.internal}}
 backups: {{dump_jobs: {args.jobs}, keep_last: 100}}
 """)
     env = config.load(path=path)
-    print(f"generating ~{args.gb} GB …", flush=True)
-    db_size = generate(lab, int(args.gb * 2**30))
+    if not args.reuse:
+        print(f"generating ~{args.gb} GB …", flush=True)
+        generate(lab, int(args.gb * 2**30))
     results: dict[str, float] = {}
     with remote.session(env) as h:
+        db_size = int(h.sql("SELECT pg_database_size(current_database())"))
+
+        def timed(fn: Callable[..., object], *args: object, **kwargs: object) -> float:
+            """Wall time of one phase, each started after a checkpoint (same for all)."""
+            h.sql("CHECKPOINT")
+            start = time.monotonic()
+            fn(*args, **kwargs)
+            return time.monotonic() - start
+
         copy = " ".join(f"psql -X -q -d open_lmis -c {shlex.quote(f'COPY {t} TO STDOUT')} "
                         "> /dev/null &&" for t in TABLES) + " true"
         results["floor COPY TO STDOUT"] = timed(h.run, copy, what="COPY floor")
