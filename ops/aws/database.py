@@ -123,6 +123,7 @@ def read(ctx: Ctx) -> dict[str, Any]:
         found = rds.describe_db_subnet_groups(DBSubnetGroupName=tags.db_instance_id(env))
         actual["subnet_group"] = [s["SubnetIdentifier"]
                                   for s in found["DBSubnetGroups"][0]["Subnets"]]
+        ctx.ids["db_subnets"] = tags.db_instance_id(env)
     except rds.exceptions.DBSubnetGroupNotFoundFault:
         pass
     try:
@@ -132,6 +133,7 @@ def read(ctx: Ctx) -> dict[str, Any]:
             DBParameterGroupName=tags.db_parameter_group(env), Source="user")
         actual["parameters"] = {p["ParameterName"]: p.get("ParameterValue")
                                 for page in pages for p in page["Parameters"]}
+        ctx.ids["db_params"] = tags.db_parameter_group(env)
     except rds.exceptions.DBParameterGroupNotFoundFault:
         pass
     try:

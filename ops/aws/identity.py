@@ -54,7 +54,7 @@ def read(ctx: Ctx) -> dict[str, Any]:
     actual: dict[str, Any] = {}
     try:
         iam.get_role(RoleName=role)
-        actual["role"] = True
+        actual["role"] = ctx.ids["role"] = role
         actual["policy"] = _document(
             iam.get_role_policy(RoleName=role, PolicyName=POLICY)["PolicyDocument"])
     except iam.exceptions.NoSuchEntityException:

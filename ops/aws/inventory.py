@@ -10,7 +10,9 @@ from ops.aws.context import Ctx
 from ops.config import Environment
 
 KINDS = {"vpc": "vpc", "igw": "internet gateway", "rt": "route table", "key": "key pair",
-         "profile": "instance profile", "bucket": "s3 bucket", "smtp_secret": "smtp secret"}
+         "profile": "instance profile", "role": "iam role", "bucket": "s3 bucket",
+         "smtp_user": "iam user (smtp)", "smtp_secret": "smtp secret",
+         "db_subnets": "db subnet group", "db_params": "db parameter group"}
 
 
 def collect(env: Environment) -> dict[str, Any]:

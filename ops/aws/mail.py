@@ -105,7 +105,7 @@ def _read_credentials(ctx: Ctx) -> dict[str, Any]:
         iam.get_user(UserName=user)
     except iam.exceptions.NoSuchEntityException:
         return actual
-    actual["user"] = True
+    actual["user"] = ctx.ids["smtp_user"] = user
     with contextlib.suppress(iam.exceptions.NoSuchEntityException):
         actual["policy"] = _document(
             iam.get_user_policy(UserName=user, PolicyName=POLICY)["PolicyDocument"])
