@@ -17,7 +17,7 @@ from ops.db.manifest import Manifest, human, new_dump_id, now
 from ops.db.remote import DbHost
 from ops.errors import OpsError
 
-COMPRESSION = "zstd:3"
+COMPRESSION = "zstd:2"  # measured: level 3 doubles the dump time for 1 point of size
 
 
 def dump_script(host: DbHost, directory: str, jobs: int) -> str:

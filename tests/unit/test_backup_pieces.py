@@ -103,7 +103,7 @@ def test_dump_script_shares_one_snapshot_and_uses_zstd() -> None:
     assert lines[0].startswith("BEGIN ISOLATION LEVEL REPEATABLE READ")
     assert "pg_export_snapshot()" in lines[1]
     dump = next(line for line in lines if line.startswith("\\! pg_dump"))
-    assert "-Fd -j 4 -Z zstd:3" in dump and '--snapshot="$(cat /var/tmp/w/dump-1/snapshot)"' in dump
+    assert "-Fd -j 4 -Z zstd:2" in dump and '--snapshot="$(cat /var/tmp/w/dump-1/snapshot)"' in dump
     assert script.index("\\! pg_dump") < script.index("query_to_xml") < script.index("COMMIT")
 
 
