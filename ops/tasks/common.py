@@ -52,7 +52,3 @@ def operation(fn: F) -> F:
 
 def load(env: str | None) -> Environment:
     return config.load(env)
-
-
-def not_implemented(what: str) -> None:
-    raise OpsError(f"{what} is not implemented yet")
