@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ops.aws.session import client
+from ops.aws.session import client, emulator_url
 from ops.config import Environment
 
 _CLIENTS: dict[tuple[str | None, ...], Any] = {}
@@ -34,12 +34,15 @@ class Ctx:
     ids: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     records: list[DnsRecord] = field(default_factory=list)
+    _target: tuple[str | None, ...] = ()
 
     def aws(self, service: str) -> Any:
         """A client for `service`, shared by every run in this process with the same target."""
         env = self.env
-        key = (env.kind, env.aws.region, env.aws.profile, service,
-               os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("OPS_LAB_DIR"))
+        if not self._target:
+            endpoint = emulator_url() if env.kind == "lab" else os.environ.get("AWS_ENDPOINT_URL")
+            self._target = (env.kind, env.aws.region, env.aws.profile, endpoint)
+        key = (*self._target, service)
         if key not in _CLIENTS:
             _CLIENTS[key] = client(env, service)
         return _CLIENTS[key]

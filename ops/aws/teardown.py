@@ -120,6 +120,7 @@ def _certificate_and_mail(ctx: Ctx, _: list[str]) -> None:
     iam, user = ctx.aws("iam"), mail.smtp_user(env)
     if not _exists(lambda: iam.get_user(UserName=user)):
         return
+    _require_tags(ctx, iam.get_user(UserName=user)["User"].get("Tags", []), f"user {user}")
     for key in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]:
         iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
     _gone(lambda: iam.delete_user_policy(UserName=user, PolicyName=mail.POLICY))
