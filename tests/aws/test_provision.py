@@ -157,3 +157,35 @@ def test_status_of_an_environment_not_provisioned_yet(
     assert log.mutations == []
     assert found["resources"] == []
     assert "+ vpc: 10.40.0.0/16" in found["pending_changes"]
+
+
+def test_from_address_mail_and_operator_smtp_secret(emulator: str,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    env = make_env(emulator, monkeypatch, tmp_path, extra="backups: {keep_days: 14}\n")
+    env = env.model_validate({**env.model_dump(), "mail": {
+        **env.mail.model_dump(), "verify_domain": False, "smtp_password": "ssm:/smtp"}})
+    topology.provision(env)
+    aws = boto(emulator)
+    identities = aws("ses").list_identities()["Identities"]
+    assert identities == ["noreply@openlmis.test.example.org"]
+    assert aws("iam").list_users()["Users"] == []
+    rules = aws("s3").get_bucket_lifecycle_configuration(Bucket=env.bucket)["Rules"]
+    assert rules[0]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 14
+
+
+def test_production_tier_is_protected_until_destroy_is_forced(
+        emulator: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env = make_env(emulator, monkeypatch, tmp_path)
+    env = env.model_validate({**env.model_dump(), "database": {
+        **env.database.model_dump(), "tier": "production", "workload": {"products": 800}}})
+    topology.provision(env)
+    rds = boto(emulator)("rds")
+    db = rds.describe_db_instances(DBInstanceIdentifier="openlmis-awstest-db")["DBInstances"][0]
+    assert (db["DeletionProtection"], db["MultiAZ"]) == (True, True)
+    assert db["DBInstanceClass"] == "db.m6g.xlarge"
+    with pytest.raises(OpsError, match="production"):
+        teardown.destroy(env)
+    [snapshot] = teardown.destroy(env, force=True)
+    assert rds.describe_db_instances()["DBInstances"] == []
+    assert rds.describe_db_snapshots(DBSnapshotIdentifier=snapshot)["DBSnapshots"]
