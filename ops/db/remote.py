@@ -17,7 +17,9 @@ from fabric import Connection
 from ops import console, secrets, targets
 from ops.config import Environment
 from ops.errors import OpsError
-from ops.host.connect import connect
+from ops.host.remote import Remote
+from ops.host.session import open_host
+from ops.stack.release import CURRENT
 
 WORK_ROOT = "/var/tmp/openlmis-db"
 
@@ -37,7 +39,7 @@ ORDER BY 1
 """.strip()
 
 
-READ_RELEASE = "readlink /opt/openlmis/current || true"
+READ_RELEASE = f"readlink {CURRENT} || true"
 
 
 def release_name(readlink_output: str) -> str:
@@ -48,19 +50,17 @@ def release_name(readlink_output: str) -> str:
 def live_release(env: Environment) -> str:
     """The live release read over SSH alone; 'unknown' when the host cannot be reached."""
     try:
-        where = targets.host(env)
-        with connect(where.address, user=where.user, key=where.key,
-                     known_hosts=where.known_hosts) as conn:
-            return release_name(conn.run(READ_RELEASE, hide=True).stdout)
+        with open_host(env) as remote:
+            return release_name(remote.run(READ_RELEASE, what="reading the release"))
     except OpsError:
         return "unknown"
 
 
 @dataclass
 class DbHost:
-    """An open connection to the host plus the libpq settings to reach the database."""
+    """The host (its one runner) plus the libpq settings to reach the database."""
 
-    conn: Connection
+    remote: Remote
     db: targets.DatabaseTarget
     work: str
     bindir: str = ""
@@ -73,9 +73,16 @@ class DbHost:
                 f"PGHOST={shlex.quote(self.db.address)} PGPORT={self.db.port} "
                 f"PGUSER={shlex.quote(self.db.user)} PGCONNECT_TIMEOUT=10; ")
 
-    def run(self, script: str, *, what: str, warn: bool = False) -> tuple[int, str]:
-        """Run a bash script with the libpq settings; OpsError naming `what` on failure."""
-        result = self.conn.run(f"bash -o pipefail -c {shlex.quote(self.libpq + script)}",
+    @property
+    def conn(self) -> Connection:
+        return self.remote.connection
+
+    def run(self, script: str, *, what: str, warn: bool = False,
+            root: bool = False) -> tuple[int, str]:
+        """Run a bash script with the libpq settings (as root: through sudo unless logged in
+        as root); OpsError naming `what` on failure."""
+        command = f"bash -o pipefail -c {shlex.quote(self.libpq + script)}"
+        result = self.conn.run(self.remote.wrap(command) if root else command,
                                hide=True, warn=True)
         if result.exited != 0 and not warn:
             detail = console.scrub((result.stderr or result.stdout).strip()[-1500:])
@@ -140,12 +147,11 @@ def session(env: Environment) -> Iterator[DbHost]:
     """Connect to the host, ensure a PostgreSQL client >= the server's, write the pgpass file."""
     password = secrets.resolve(env, "database.master_password", env.database.master_password)
     db = targets.database(env)
-    where = targets.host(env)
-    with connect(where.address, user=where.user, key=where.key,
-                 known_hosts=where.known_hosts) as conn:
+    with open_host(env) as remote:
+        conn = remote.connection
         work = conn.run(f"mkdir -p {WORK_ROOT} && chmod 700 {WORK_ROOT} && "
                         f"mktemp -d {WORK_ROOT}/session.XXXXXX", hide=True).stdout.strip()
-        host = DbHost(conn, db, work)
+        host = DbHost(remote, db, work)
         try:
             host.put(pgpass_line(db, password).encode(), f"{work}/pgpass")
             ensure_client(host)
@@ -178,5 +184,5 @@ def _install(host: DbHost, package: str) -> None:
     console.step(f"installing {package} on {host.conn.host}")
     host.run("export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && "
              f"apt-get install -y -qq --no-install-recommends {shlex.quote(package)} >/dev/null",
-             what=f"installing {package} (the database client must be at least the server's "
-             "major version)")
+             root=True, what=f"installing {package} (the database client must be at least "
+             "the server's major version)")

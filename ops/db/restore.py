@@ -107,11 +107,11 @@ def load(host: DbHost, directory: str, database: str, jobs: int) -> None:
 
 def services(host: DbHost, verb: str) -> list[str]:
     """`docker compose -p P stop|start` for each OpenLMIS project on the host; their names."""
-    _, out = host.run(f"{_PROJECTS} || true", what="finding services")
+    _, out = host.run(f"{_PROJECTS} || true", what="finding services", root=True)
     projects = out.split()
     for project in projects:
         host.run(f"docker compose -p {shlex.quote(project)} {verb}",
-                 what=f"{verb} of compose project {project}")
+                 what=f"{verb} of compose project {project}", root=True)
     return projects
 
 
@@ -151,7 +151,7 @@ def restore_dump(env: Environment, host: DbHost, backup_id: str, *, auto_revert:
     finally:
         for project in stopped:
             host.run(f"docker compose -p {shlex.quote(project)} start",
-                     what=f"starting compose project {project}", warn=True)
+                     what=f"starting compose project {project}", warn=True, root=True)
     console.ok(f"{host.db.name} restored from {backup_id}: {len(manifest.tables)} tables, "
                "row counts match the manifest")
     return safety_id

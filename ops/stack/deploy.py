@@ -19,9 +19,9 @@ from ops.config import Environment
 from ops.errors import OpsError
 from ops.host import bootstrap
 from ops.host import facts as host_facts
-from ops.host.connect import UnknownHost, connect, console_fingerprints
 from ops.host.facts import Facts
 from ops.host.remote import Remote, sh
+from ops.host.session import open_host
 from ops.plan import Plan
 from ops.stack import audit, compose, health, images, lock, release, settings, sizing
 from ops.stack.compose import Service
@@ -74,36 +74,8 @@ def desired(env: Environment, name: str) -> Release:
 
 @contextmanager
 def session(env: Environment) -> Iterator[Session]:
-    host = targets.host(env)
-    try:
-        connection = connect(host.address, user=host.user, key=host.key,
-                             known_hosts=host.known_hosts)
-    except UnknownHost as exc:
-        if host.instance_id and env.kind == "aws":
-            exc.hint = f"{_printed_fingerprints(env, host.instance_id, exc.fingerprint)}; " \
-                       + exc.hint
-        raise
-    try:
-        yield Session(env, Remote(connection, host.address),
-                      f"{getpass.getuser()}@{socket.gethostname()}")
-    finally:
-        connection.close()
-
-
-def _printed_fingerprints(env: Environment, instance_id: str, offered: str) -> str:
-    """What the EC2 instance printed on its console, compared with what the host offered."""
-    from ops.aws.session import client
-
-    try:
-        output = client(env, "ec2").get_console_output(InstanceId=instance_id, Latest=True)
-    except Exception as exc:  # the hint is a courtesy: never hide the refusal behind it
-        return f"its console output could not be read ({type(exc).__name__})"
-    printed = console_fingerprints(output.get("Output") or "")
-    if not printed:
-        return f"instance {instance_id} printed no fingerprints (yet) on its console"
-    digests = {p.split()[-1] for p in printed}
-    verdict = "MATCHES" if offered.split()[-1] in digests else "does NOT match: do not accept it"
-    return f"instance {instance_id} printed {', '.join(printed)} — the offered key {verdict}"
+    with open_host(env) as remote:
+        yield Session(env, remote, f"{getpass.getuser()}@{socket.gethostname()}")
 
 
 def deploy(env: Environment, *, name: str | None = None, plan_only: bool = False,

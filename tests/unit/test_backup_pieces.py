@@ -97,7 +97,7 @@ def test_client_and_count_parsing() -> None:
 
 
 def test_dump_script_shares_one_snapshot_and_uses_zstd() -> None:
-    host = DbHost(conn=None, db=DB, work="/var/tmp/w")  # type: ignore[arg-type]
+    host = DbHost(remote=None, db=DB, work="/var/tmp/w")  # type: ignore[arg-type]
     script = dump_script(host, "/var/tmp/w/dump-1", jobs=4)
     lines = script.splitlines()
     assert lines[0].startswith("BEGIN ISOLATION LEVEL REPEATABLE READ")
@@ -108,7 +108,7 @@ def test_dump_script_shares_one_snapshot_and_uses_zstd() -> None:
 
 
 def test_host_never_puts_the_password_in_a_command() -> None:
-    host = DbHost(conn=None, db=DB, work="/var/tmp/w s")  # type: ignore[arg-type]
+    host = DbHost(remote=None, db=DB, work="/var/tmp/w s")  # type: ignore[arg-type]
     assert host.libpq.startswith("export PGPASSFILE='/var/tmp/w s'/pgpass PGHOST=db.internal")
     assert "PASSWORD" not in host.libpq
 
