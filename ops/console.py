@@ -62,6 +62,15 @@ def error(text: str) -> None:
     Console(stderr=True, highlight=False).print(escape(scrub(f"✗ {text}")), style="bold red")
 
 
+def ask(question: str) -> str:
+    """The operator's typed answer; OpsError when nobody can answer (standard input closed)."""
+    try:
+        return input(scrub(question))
+    except EOFError:
+        raise OpsError("no answer: standard input is closed",
+                       hint="answer in a terminal, or pass --yes") from None
+
+
 def plan_lines(title: str, lines: Iterable[str]) -> None:
     say(title, "bold")
     for line in lines:

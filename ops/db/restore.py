@@ -166,7 +166,7 @@ def _safety_copy(env: Environment, host: DbHost, backup_id: str) -> str:
 
 
 def confirm(env: Environment, backup_id: str, *, yes: bool, force: bool,
-            ask: Callable[[str], str] = input) -> None:
+            ask: Callable[[str], str] = console.ask) -> None:
     """Production tiers need --force; everyone types the environment's name unless --yes."""
     if env.is_production and not force:
         raise OpsError(f"{env.name} is a production-tier database: restoring over it needs --force")

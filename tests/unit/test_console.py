@@ -33,3 +33,15 @@ def test_plan_renders_one_line_per_change() -> None:
         "~ parameter max_connections: 100 → 200 (static)",
     ]
     assert len(plan) == 2
+
+
+def test_ask_without_input_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from ops.errors import OpsError
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("prod\n"))
+    assert console.ask("type the name: ") == "prod"
+    with pytest.raises(OpsError, match="standard input is closed") as caught:
+        console.ask("type the name: ")
+    assert "--yes" in caught.value.hint
