@@ -124,6 +124,7 @@ class MailConfig(Section):
     from_address: Email
     verify_domain: bool = True
     smtp_port: int = 465
+    smtp_username: str | None = None
     smtp_password: SecretRef | None = None
 
 

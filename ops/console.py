@@ -43,7 +43,8 @@ def json_mode() -> None:
 
 
 def say(text: str, style: str = "") -> None:
-    console.print(escape(scrub(text)), style=style or None)
+    """One message; never wrapped, so a plan line stays one line when output is piped."""
+    console.print(escape(scrub(text)), style=style or None, soft_wrap=True)
 
 
 def step(text: str) -> None:

@@ -17,10 +17,19 @@ from ops.errors import OpsError
 
 
 def references(env: Environment) -> dict[str, str]:
-    """Every secret the environment refers to, by key path."""
+    """Every secret the environment refers to, by key path.
+
+    Without mail.smtp_password, an AWS environment's SMTP credentials are the ones provision
+    derived for SES and keeps in Secrets Manager.
+    """
     refs = {"database.master_password": env.database.master_password}
     if env.mail.smtp_password:
         refs["mail.smtp_password"] = env.mail.smtp_password
+    elif env.kind == "aws":
+        from ops.aws.mail import secret_name
+
+        refs["mail.smtp_username"] = f"secretsmanager:{secret_name(env)}#username"
+        refs["mail.smtp_password"] = f"secretsmanager:{secret_name(env)}#password"
     refs.update({f"stack.secrets.{k}": v for k, v in env.stack.secrets.items()})
     return refs
 

@@ -37,8 +37,8 @@ def values(env: Environment, template: str, db: DatabaseTarget,
            secrets: dict[str, str]) -> dict[str, str]:
     """Every setting: template defaults < resources and config < stack.settings < secrets.
 
-    `secrets` holds resolved values by key path (database.master_password, mail.smtp_password,
-    stack.secrets.NAME).
+    `secrets` holds resolved values by key path (database.master_password,
+    mail.smtp_username, mail.smtp_password, stack.secrets.NAME).
     """
     scheme = "https" if env.kind == "aws" else "http"
     result = parse_env(template)
@@ -57,6 +57,9 @@ def values(env: Environment, template: str, db: DatabaseTarget,
     })
     if env.kind == "aws":
         result["MAIL_HOST"] = f"email-smtp.{env.aws.region}.amazonaws.com"
+    username = secrets.get("mail.smtp_username", env.mail.smtp_username)
+    if username:
+        result["MAIL_USERNAME"] = username
     if "mail.smtp_password" in secrets:
         result["MAIL_PASSWORD"] = secrets["mail.smtp_password"]
     result.update(env.stack.settings)

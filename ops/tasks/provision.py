@@ -1,9 +1,12 @@
 """provision, destroy, status: the AWS topology of an environment."""
 
+from typing import Any
+
 from invoke import task
 
 from ops import console
 from ops.aws import inventory, teardown, topology
+from ops.config import Environment
 from ops.errors import OpsError
 from ops.tasks.common import ENV_HELP, load, operation
 
@@ -25,8 +28,8 @@ def destroy(c, env=None, yes=False, force=False):
         raise OpsError(f"{environment.name} is a production-tier environment: destroy refuses it",
                        hint="add --force if you really mean to remove it")
     if not yes:
-        typed = input(f"This removes every AWS resource of {environment.name}. "
-                      "Type the environment's name to go on: ")
+        typed = console.ask(f"This removes every AWS resource of {environment.name}. "
+                            "Type the environment's name to go on: ")
         if typed.strip() != environment.name:
             raise OpsError("not confirmed: nothing was changed")
     for name in teardown.destroy(environment, force=force):
@@ -37,10 +40,13 @@ def destroy(c, env=None, yes=False, force=False):
 @task(help={"env": ENV_HELP, "json": "print machine-readable JSON only"})
 @operation
 def status(c, env=None, json_=False):
-    """Show every resource of the environment with its id, state and endpoints."""
+    """Show every resource of the environment with its id, state and endpoints, and the
+    stack's containers with their health."""
     if json_:
         console.json_mode()
-    found = inventory.collect(load(env))
+    environment = load(env)
+    found = inventory.collect(environment)
+    found["stack"] = _stack(environment)
     if json_:
         console.emit_json(found)
         return
@@ -54,6 +60,25 @@ def status(c, env=None, json_=False):
                            [f"{r['name']} {r['type']} {r['value']}" for r in records])
     for text in found["warnings"]:
         console.warn(text)
+    stack = found["stack"]
+    if stack["error"]:
+        console.warn(f"stack: {stack['error']}")
+    else:
+        console.table(f"stack: release {stack['release'] or 'none'}",
+                      ["service", "state", "status"],
+                      [(c["service"], c["state"], c["status"]) for c in stack["containers"]])
+
+
+def _stack(environment: Environment) -> dict[str, Any]:
+    """The live release's containers, or why they cannot be seen (no host yet, unreachable)."""
+    from ops.stack.deploy import stack_status
+
+    try:
+        containers = stack_status(environment)
+    except OpsError as exc:
+        return {"release": None, "containers": [], "error": exc.message}
+    release = containers[0]["release"] if containers else None
+    return {"release": release, "containers": containers, "error": None}
 
 
 TASKS = [provision, destroy, status]

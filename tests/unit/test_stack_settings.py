@@ -54,6 +54,27 @@ def test_settings_come_from_resources_config_and_secrets() -> None:
         settings.render({"X": "it's"})
 
 
+def test_mail_credentials_are_the_provisioned_ses_ones_unless_configured() -> None:
+    from ops import secrets
+
+    e = env()
+    refs = secrets.references(e)
+    assert refs["mail.smtp_username"] == "secretsmanager:openlmis-t/smtp#username"
+    assert refs["mail.smtp_password"] == "secretsmanager:openlmis-t/smtp#password"
+    values = settings.values(e, "", DB, {"database.master_password": "p",
+                                         "mail.smtp_username": "AKIA1",
+                                         "mail.smtp_password": "smtp-pw"})
+    assert (values["MAIL_USERNAME"], values["MAIL_PASSWORD"]) == ("AKIA1", "smtp-pw")
+    assert values["MAIL_HOST"] == "email-smtp.eu-west-1.amazonaws.com"
+    own = Environment.model_validate({**e.model_dump(), "mail": {
+        "from_address": "a@b.org", "smtp_username": "relay-user", "smtp_password": "env:SMTP"}})
+    assert secrets.references(own)["mail.smtp_password"] == "env:SMTP"
+    assert "mail.smtp_username" not in secrets.references(own)
+    assert settings.values(own, "", DB, {"database.master_password": "p"})["MAIL_USERNAME"] \
+        == "relay-user"
+    assert "mail.smtp_password" not in secrets.references(env(kind="lab"))
+
+
 def test_profile_without_production_is_refused_unless_a_demo() -> None:
     with pytest.raises(OpsError, match="WIPES"):
         settings.check_profiles(env(spring_profiles_active="demo-data,refresh-db"))
