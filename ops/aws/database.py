@@ -14,6 +14,7 @@ from ops import secrets
 from ops.aws import tags
 from ops.aws.context import Ctx
 from ops.config import Environment
+from ops.db import sizing
 from ops.errors import OpsError
 from ops.plan import Action, Change
 
@@ -22,23 +23,11 @@ MAX_CONNECTIONS = "200"
 # Classes RDS for PostgreSQL 13+ offers (the documented db.t2/db.m4 ones are retired).
 SUPPORTED = re.compile(r"^db\.(t3|t4g|m5|m5d|m6g|m6gd|m6i|m6id|m7g|m7i|r5|r5d|r6g|r6gd|r6i|"
                        r"r6id|r7g|r7i|x2g)\.(micro|small|medium|large|\d*xlarge)$")
-TIERS = {"dev": "db.t4g.micro", "uat": "db.t4g.medium", "production": "db.m6g.large"}
 
 
 def instance_class(env: Environment) -> str:
-    """database.instance_class, else the tier's class (documented db.t2 → current t4g/m6g).
-
-    Production gets one size larger when reports run often, products exceed 500 or
-    requisitions exceed 100,000 (the documented thresholds for 'medium and larger').
-    """
-    db = env.database
-    if db.instance_class:
-        return db.instance_class
-    if db.tier == "production":
-        load = db.workload
-        busy = load.reports_often or load.products > 500 or load.requisitions > 100_000
-        return "db.m6g.xlarge" if busy else TIERS["production"]
-    return TIERS[db.tier]
+    """database.instance_class, else what size-db recommends for the tier and workload."""
+    return sizing.recommended_class(env.database)
 
 
 def family(env: Environment) -> str:

@@ -41,11 +41,7 @@ class LabParameters:
 
     def instance_class(self) -> str:
         """The class the lab stands in for: configured, else the one size-db recommends."""
-        cfg = self.env.database
-        if cfg.instance_class:
-            return cfg.instance_class
-        size, _ = sizing.tier(cfg.workload, cfg.tier)
-        return sizing.db_class(size, cfg.workload)[0]
+        return sizing.recommended_class(self.env.database)
 
     def settings(self) -> dict[str, Setting]:
         """The running engine's own description of its settings."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from ops.config import Environment, Workload
+from ops.config import DatabaseConfig, Environment, Workload
 
 PRODUCTS_LARGE = 500
 REQUISITIONS_LARGE = 100_000
@@ -84,6 +84,14 @@ def db_class(size: str, workload: Workload) -> tuple[str, str]:
     if size != "large":
         why += f" — no fixed-performance class is smaller than large, the {size} tier included"
     return "db.m6g.large", why
+
+
+def recommended_class(db: DatabaseConfig) -> str:
+    """database.instance_class, else the class the guidance gives its tier and workload."""
+    if db.instance_class:
+        return db.instance_class
+    size, _ = tier(db.workload, db.tier)
+    return db_class(size, db.workload)[0]
 
 
 def compose_memory_gib(text: str, *, without: tuple[str, ...] = ("db",)) -> float:

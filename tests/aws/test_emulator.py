@@ -23,11 +23,12 @@ def test_client_follows_the_standard_endpoint_variable(aws_env: Environment, emu
 def test_secrets_resolve_from_ssm_and_secrets_manager(aws_env: Environment) -> None:
     client(aws_env, "ssm").put_parameter(Name="/openlmis/test/db", Value="from-ssm-123",
                                          Type="SecureString", Overwrite=True)
-    client(aws_env, "secretsmanager").create_secret(
-        Name="openlmis/test/smtp", SecretString=json.dumps({"password": "from-sm-456"}))
-    assert secrets.resolve_all(aws_env) == {"database.master_password": "from-ssm-123"}
-    assert secrets.resolve(aws_env, "mail.smtp_password",
-                           "secretsmanager:openlmis/test/smtp#password") == "from-sm-456"
+    client(aws_env, "secretsmanager").create_secret(  # as provision keeps SES credentials
+        Name="openlmis-awstest/smtp",
+        SecretString=json.dumps({"username": "AKIATEST", "password": "from-sm-456"}))
+    assert secrets.resolve_all(aws_env) == {"database.master_password": "from-ssm-123",
+                                            "mail.smtp_username": "AKIATEST",
+                                            "mail.smtp_password": "from-sm-456"}
 
 
 def test_missing_ssm_secret_names_key_and_fix(aws_env: Environment) -> None:

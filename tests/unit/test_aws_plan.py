@@ -97,10 +97,11 @@ def test_parse_maps_group_ids_to_roles() -> None:
 
 
 @pytest.mark.parametrize(("changes", "expected"), [
-    ({"database__tier": "dev"}, "db.t4g.micro"),
-    ({"database__tier": "uat"}, "db.t4g.medium"),
-    ({"database__tier": "production", "database__workload": {}}, "db.m6g.large"),
-    ({"database__tier": "production"}, "db.m6g.xlarge"),  # example: 600 products
+    ({"database__tier": "dev", "database__workload": {}}, "db.t4g.micro"),
+    ({"database__tier": "uat", "database__workload": {}}, "db.t4g.medium"),
+    ({"database__tier": "dev"}, "db.m6g.large"),  # the workload outweighs the tier
+    ({"database__tier": "production", "database__workload": {}}, "db.t4g.medium"),
+    ({"database__tier": "production"}, "db.m6g.large"),  # example: 600 products, busy
     ({"database__instance_class": "db.r6g.large"}, "db.r6g.large"),
 ])
 def test_instance_class_from_tier_and_workload(changes: dict[str, Any], expected: str) -> None:
