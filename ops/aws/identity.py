@@ -55,7 +55,7 @@ def read(ctx: Ctx) -> dict[str, Any]:
     try:
         iam.get_role(RoleName=role)
         actual["role"] = ctx.ids["role"] = role
-        actual["policy"] = _document(
+        actual["policy"] = policy_document(
             iam.get_role_policy(RoleName=role, PolicyName=POLICY)["PolicyDocument"])
     except iam.exceptions.NoSuchEntityException:
         pass
@@ -69,7 +69,8 @@ def read(ctx: Ctx) -> dict[str, Any]:
     return actual
 
 
-def _document(doc: Any) -> Any:
+def policy_document(doc: Any) -> Any:
+    """An IAM policy document as read back: a JSON string, or already parsed."""
     return json.loads(doc) if isinstance(doc, str) else doc
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from ops import console
 from ops.aws import tags
 from ops.aws.context import Ctx, DnsRecord
+from ops.aws.identity import policy_document
 from ops.config import Environment
 from ops.plan import Action, Change
 
@@ -107,7 +108,7 @@ def _read_credentials(ctx: Ctx) -> dict[str, Any]:
         return actual
     actual["user"] = ctx.ids["smtp_user"] = user
     with contextlib.suppress(iam.exceptions.NoSuchEntityException):
-        actual["policy"] = _document(
+        actual["policy"] = policy_document(
             iam.get_user_policy(UserName=user, PolicyName=POLICY)["PolicyDocument"])
     keys = {k["AccessKeyId"] for k in
             iam.list_access_keys(UserName=user)["AccessKeyMetadata"]}
@@ -118,10 +119,6 @@ def _read_credentials(ctx: Ctx) -> dict[str, Any]:
     actual["credentials"] = stored.get("username") in keys
     ctx.ids["smtp_secret"] = secret_name(ctx.env)
     return actual
-
-
-def _document(doc: Any) -> Any:
-    return json.loads(doc) if isinstance(doc, str) else doc
 
 
 def plan(ctx: Ctx) -> list[Change]:

@@ -6,6 +6,7 @@ import subprocess
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -65,3 +66,23 @@ def boto(emulator: str) -> Callable[[str], object]:
     session = boto3.Session(region_name=REGION, aws_access_key_id="testing",
                             aws_secret_access_key="testing")
     return lambda service: session.client(service, endpoint_url=emulator)
+
+
+def groups(ec2: Any) -> dict[str, dict[str, Any]]:
+    """The environment's security groups by role (lb, host, db)."""
+    found = ec2.describe_security_groups(
+        Filters=[{"Name": "tag:openlmis:environment", "Values": ["awstest"]}])["SecurityGroups"]
+    return {g["GroupName"].removeprefix("openlmis-awstest-"): g for g in found}
+
+
+def ingress(group: dict[str, Any], names: dict[str, str]) -> set[tuple[int, str]]:
+    """A group's ingress rules as (port, source CIDR or group role); TCP, single ports, no IPv6."""
+    rules = set()
+    for perm in group["IpPermissions"]:
+        assert perm["IpProtocol"] == "tcp"
+        assert perm["FromPort"] == perm["ToPort"]
+        rules |= {(perm["FromPort"], r["CidrIp"]) for r in perm.get("IpRanges", [])}
+        rules |= {(perm["FromPort"], names[p["GroupId"]])
+                  for p in perm.get("UserIdGroupPairs", [])}
+        assert not perm.get("Ipv6Ranges")
+    return rules

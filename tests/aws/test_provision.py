@@ -10,7 +10,7 @@ import pytest
 from ops.aws import calls, inventory, teardown, topology
 from ops.config import Environment
 from ops.errors import OpsError
-from tests.aws.provisioning import PASSWORD, boto, make_env
+from tests.aws.provisioning import PASSWORD, boto, groups, ingress, make_env
 
 
 @pytest.fixture
@@ -30,23 +30,6 @@ def provisioned(env: Environment, capsys: pytest.CaptureFixture[str]) -> Environ
     assert made.index("route53.ChangeResourceRecordSets") < made.index("ec2.RunInstances")
     return env
 
-
-def _groups(ec2: Any) -> dict[str, dict[str, Any]]:
-    found = ec2.describe_security_groups(
-        Filters=[{"Name": "tag:openlmis:environment", "Values": ["awstest"]}])["SecurityGroups"]
-    return {g["GroupName"].removeprefix("openlmis-awstest-"): g for g in found}
-
-
-def _ingress(group: dict[str, Any], names: dict[str, str]) -> set[tuple[int, str]]:
-    rules = set()
-    for perm in group["IpPermissions"]:
-        assert perm["IpProtocol"] == "tcp"
-        assert perm["FromPort"] == perm["ToPort"]
-        rules |= {(perm["FromPort"], r["CidrIp"]) for r in perm.get("IpRanges", [])}
-        rules |= {(perm["FromPort"], names[p["GroupId"]])
-                  for p in perm.get("UserIdGroupPairs", [])}
-        assert not perm.get("Ipv6Ranges")
-    return rules
 
 
 def test_second_run_prints_no_changes_and_makes_no_mutating_call(
@@ -71,7 +54,7 @@ def test_plan_lists_changes_and_makes_no_mutating_call(
 def test_drift_is_planned_and_repaired(provisioned: Environment, emulator: str,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     ec2 = boto(emulator)("ec2")
-    db_group = _groups(ec2)["db"]["GroupId"]
+    db_group = groups(ec2)["db"]["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=db_group, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
          "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
@@ -79,8 +62,8 @@ def test_drift_is_planned_and_repaired(provisioned: Environment, emulator: str,
     topology.provision(provisioned, dry_run=True)
     assert "- rule db: tcp/5432 from 0.0.0.0/0" in capsys.readouterr().out
     topology.provision(provisioned)
-    names = {g["GroupId"]: n for n, g in _groups(ec2).items()}
-    assert _ingress(_groups(ec2)["db"], names) == {(5432, "host")}
+    names = {g["GroupId"]: n for n, g in groups(ec2).items()}
+    assert ingress(groups(ec2)["db"], names) == {(5432, "host")}
 
 
 def test_bad_input_stops_before_the_first_mutating_call(

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from ops.aws import calls, mail, topology
 from ops.config import Environment
-from tests.aws.provisioning import PASSWORD, boto, make_env
+from tests.aws.provisioning import PASSWORD, boto, groups, ingress, make_env
 
 
 @pytest.fixture(scope="module")
@@ -24,30 +23,13 @@ def provisioned(emulator: str, tmp_path_factory: pytest.TempPathFactory
         yield env
 
 
-def _groups(ec2: Any) -> dict[str, dict[str, Any]]:
-    found = ec2.describe_security_groups(
-        Filters=[{"Name": "tag:openlmis:environment", "Values": ["awstest"]}])["SecurityGroups"]
-    return {g["GroupName"].removeprefix("openlmis-awstest-"): g for g in found}
-
-
-def _ingress(group: dict[str, Any], names: dict[str, str]) -> set[tuple[int, str]]:
-    rules = set()
-    for perm in group["IpPermissions"]:
-        assert perm["IpProtocol"] == "tcp"
-        assert perm["FromPort"] == perm["ToPort"]
-        rules |= {(perm["FromPort"], r["CidrIp"]) for r in perm.get("IpRanges", [])}
-        rules |= {(perm["FromPort"], names[p["GroupId"]])
-                  for p in perm.get("UserIdGroupPairs", [])}
-        assert not perm.get("Ipv6Ranges")
-    return rules
-
 
 def test_security_groups_are_least_privilege(provisioned: Environment, emulator: str) -> None:
-    groups = _groups(boto(emulator)("ec2"))
-    names = {g["GroupId"]: name for name, g in groups.items()}
-    assert _ingress(groups["lb"], names) == {(80, "0.0.0.0/0"), (443, "0.0.0.0/0")}
-    assert _ingress(groups["host"], names) == {(80, "lb"), (22, "203.0.113.0/24")}
-    assert _ingress(groups["db"], names) == {(5432, "host")}
+    found = groups(boto(emulator)("ec2"))
+    names = {g["GroupId"]: name for name, g in found.items()}
+    assert ingress(found["lb"], names) == {(80, "0.0.0.0/0"), (443, "0.0.0.0/0")}
+    assert ingress(found["host"], names) == {(80, "lb"), (22, "203.0.113.0/24")}
+    assert ingress(found["db"], names) == {(5432, "host")}
 
 
 def test_network_has_two_zones_public_and_private(provisioned: Environment,
@@ -74,7 +56,7 @@ def test_database_is_private_encrypted_with_custom_parameters(provisioned: Envir
     assert db["BackupRetentionPeriod"] >= 7
     assert db["DeletionProtection"] is False  # dev tier
     assert db["DBParameterGroups"][0]["DBParameterGroupName"] == "openlmis-awstest-postgres17"
-    sg = _groups(boto(emulator)("ec2"))["db"]["GroupId"]
+    sg = groups(boto(emulator)("ec2"))["db"]["GroupId"]
     assert [g["VpcSecurityGroupId"] for g in db["VpcSecurityGroups"]] == [sg]
     params = {p["ParameterName"]: p["ParameterValue"] for p in rds.describe_db_parameters(
         DBParameterGroupName="openlmis-awstest-postgres17")["Parameters"]}
