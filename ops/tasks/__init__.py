@@ -1,4 +1,8 @@
-"""Invoke collections: each task parses flags, calls into ops/, prints. No logic lives here."""
+"""Invoke collections: each task parses flags, calls into ops/, prints. No logic lives here.
+
+Tasks import their backends (boto3, Fabric, the Docker SDK, psycopg) inside their bodies, so
+`inv --list` and every task start without paying for the others' imports.
+"""
 
 from invoke import Collection
 

@@ -3,8 +3,6 @@
 from invoke import Exit, task
 
 from ops import console
-from ops.db import backup, catalog, restore, verify
-from ops.db.manifest import human
 from ops.errors import OpsError
 from ops.tasks.common import ENV_HELP, load, operation
 
@@ -14,6 +12,8 @@ from ops.tasks.common import ENV_HELP, load, operation
 @operation
 def backup_db(c, env=None, method="both", reason=""):
     """Back up the database: an RDS snapshot and/or a logical dump to the backups bucket."""
+    from ops.db import backup
+
     backup.backup_db(load(env), method=method, reason=reason)
 
 
@@ -24,6 +24,8 @@ def backup_db(c, env=None, method="both", reason=""):
 @operation
 def restore_db(c, env=None, from_=None, yes=False, force=False, auto_revert=False):
     """Restore the database from a snapshot or a dump, keeping a safety copy."""
+    from ops.db import restore
+
     if not from_:
         raise OpsError("--from BACKUP_ID is required", hint="see: inv list-backups")
     restore.restore_db(load(env), from_, yes=yes, force=force, auto_revert=auto_revert)
@@ -33,6 +35,8 @@ def restore_db(c, env=None, from_=None, yes=False, force=False, auto_revert=Fals
 @operation
 def verify_backup(c, env=None, backup=None):
     """Restore drill: check a backup's checksums, restore it to scratch and compare."""
+    from ops.db import catalog, verify
+
     environment = load(env)
     result = verify.verify(environment, catalog.find(environment, backup))
     if not result.ok:
@@ -43,6 +47,8 @@ def verify_backup(c, env=None, backup=None):
 @operation
 def list_backups(c, env=None, json_=False):
     """List snapshots and dumps, newest first, with their verification state."""
+    from ops.db import catalog
+
     if json_:
         console.json_mode()
     found = catalog.backups(load(env))
@@ -56,6 +62,8 @@ def list_backups(c, env=None, json_=False):
 
 
 def _size(size: int | None) -> str:
+    from ops.db.manifest import human
+
     return "" if size is None else human(size)
 
 

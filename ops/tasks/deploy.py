@@ -3,7 +3,6 @@
 from invoke import task
 
 from ops import console
-from ops.stack import deploy as stack
 from ops.tasks.common import ENV_HELP, load, operation
 
 LOCK_HELP = "seconds to wait for another deploy's lock (default: fail at once)"
@@ -19,6 +18,8 @@ BREAK_HELP = "break a STALE deploy lock (its holder's connection is gone)"
 def deploy(c, env=None, release=None, plan=False, push_images=False, lock_wait=0,
            break_lock=False):
     """Install Docker on the host if needed, then release the stack behind a health gate."""
+    from ops.stack import deploy as stack
+
     stack.deploy(load(env), name=release, plan_only=plan, push_images=push_images,
                  lock_wait=float(lock_wait), break_lock=break_lock)
 
@@ -28,6 +29,8 @@ def deploy(c, env=None, release=None, plan=False, push_images=False, lock_wait=0
 @operation
 def rollback(c, env=None, to=None, lock_wait=0, break_lock=False):
     """Switch the host back to an earlier release and bring it up."""
+    from ops.stack import deploy as stack
+
     stack.rollback(load(env), to=to, lock_wait=float(lock_wait), break_lock=break_lock)
 
 
@@ -36,6 +39,8 @@ def rollback(c, env=None, to=None, lock_wait=0, break_lock=False):
 @operation
 def logs(c, service, env=None, lines=100):
     """Show a service's recent logs from the host."""
+    from ops.stack import deploy as stack
+
     console.say(stack.logs(load(env), service, lines=int(lines)).rstrip())
 
 

@@ -1,18 +1,25 @@
 """The embedded local lab: an AWS emulator, SSH hosts and PostgreSQL on this machine."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from invoke import task
 
 from ops import console
 from ops.errors import OpsError
-from ops.lab import rehearsal
-from ops.lab.lab import Lab
 from ops.tasks.common import operation
+
+if TYPE_CHECKING:
+    from ops.lab.lab import Lab
 
 
 @task
 @operation
 def up(c):
     """Start the lab (AWS emulator, network, PostgreSQL); fast when it already runs."""
+    from ops.lab.lab import Lab
+
     Lab.connect().up()
     _show(Lab.connect())
 
@@ -21,6 +28,8 @@ def up(c):
 @operation
 def down(c, images=False):
     """Remove everything the lab made: containers, network, emulator, its files."""
+    from ops.lab.lab import Lab
+
     removed = Lab.connect().down(images_too=images)
     for item in removed:
         console.say(f"- removed {item}", "red")
@@ -31,6 +40,8 @@ def down(c, images=False):
 @operation
 def status(c):
     """Show what the lab runs, with addresses."""
+    from ops.lab.lab import Lab
+
     _show(Lab.connect())
 
 
@@ -38,6 +49,8 @@ def status(c):
 @operation
 def rehearse(c):
     """The whole lifecycle on the lab, step by step, ending with a table of results."""
+    from ops.lab import rehearsal
+
     results = rehearsal.rehearse()
     rehearsal.show(results)
     failed = [r.step for r in results if r.ok is False]

@@ -5,7 +5,6 @@ from typing import Any
 from invoke import task
 
 from ops import console
-from ops.aws import inventory, teardown, topology
 from ops.config import Environment
 from ops.errors import OpsError
 from ops.tasks.common import ENV_HELP, load, operation
@@ -15,6 +14,8 @@ from ops.tasks.common import ENV_HELP, load, operation
 @operation
 def provision(c, env=None, plan=False):
     """Create or converge the environment's AWS resources (network, host, RDS, TLS, mail, S3)."""
+    from ops.aws import topology
+
     topology.provision(load(env), dry_run=plan)
 
 
@@ -23,6 +24,8 @@ def provision(c, env=None, plan=False):
 @operation
 def destroy(c, env=None, yes=False, force=False):
     """Remove the environment's AWS resources, after a final database snapshot."""
+    from ops.aws import teardown
+
     environment = load(env)
     if environment.is_production and not force:
         raise OpsError(f"{environment.name} is a production-tier environment: destroy refuses it",
@@ -42,6 +45,8 @@ def destroy(c, env=None, yes=False, force=False):
 def status(c, env=None, json_=False):
     """Show every resource of the environment with its id, state and endpoints, and the
     stack's containers with their health."""
+    from ops.aws import inventory
+
     if json_:
         console.json_mode()
     environment = load(env)

@@ -3,8 +3,6 @@
 from invoke import task
 
 from ops import console
-from ops.db import sizing
-from ops.db.tune import tune
 from ops.errors import OpsError
 from ops.tasks.common import ENV_HELP, load, operation
 
@@ -25,6 +23,8 @@ def size_db(c, env=None, products=UNSET, requisitions=UNSET, reports_often=False
 
     Flags override the environment's database.workload; each choice is explained in one line.
     """
+    from ops.db import sizing
+
     environment = load(env)
     base = environment.database.workload
     overrides = {k: v for k, v in (("products", products), ("requisitions", requisitions))
@@ -50,6 +50,8 @@ def size_db(c, env=None, products=UNSET, requisitions=UNSET, reports_often=False
 @operation
 def tune_db(c, env=None, plan=False, reboot=False):
     """Set the database's parameters for its class and the stack, dynamic vs static aware."""
+    from ops.db.tune import tune
+
     tune(load(env), plan_only=plan, reboot=reboot)
 
 
