@@ -29,7 +29,7 @@ def emulator_url() -> str:
 
 
 @cache
-def _session(kind: str, region: str, profile: str | None, endpoint: str | None) -> boto3.Session:
+def _session(kind: str, region: str, profile: str | None) -> boto3.Session:
     if kind == "lab":
         return boto3.Session(aws_access_key_id="lab", aws_secret_access_key="lab",
                              region_name=region)
@@ -39,7 +39,7 @@ def _session(kind: str, region: str, profile: str | None, endpoint: str | None) 
 def client(env: Environment, service: str) -> Any:
     """A boto3 client for `service` in the environment's account and region."""
     endpoint = emulator_url() if env.kind == "lab" else None
-    session = _session(env.kind, env.aws.region, env.aws.profile, endpoint)
+    session = _session(env.kind, env.aws.region, env.aws.profile)
     made = session.client(service, endpoint_url=endpoint, config=_CONFIG)
     for event in HOOK_EVENTS:
         made.meta.events.register(event, _dispatch)
