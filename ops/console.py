@@ -82,7 +82,7 @@ def plan_lines(title: str, lines: Iterable[str]) -> None:
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     t = Table(title=title, title_justify="left")
     for column in columns:
-        t.add_column(column)
+        t.add_column(column, overflow="fold")
     for row in rows:
         t.add_row(*(escape(scrub("" if v is None else str(v))) for v in row))
     console.print(t)
