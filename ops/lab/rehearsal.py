@@ -16,11 +16,15 @@ from typing import Any
 
 import psycopg
 
-from ops import config, console
+from ops import config, console, targets
+from ops.aws import topology
 from ops.aws.session import client
 from ops.config import Environment
+from ops.db import backup, catalog, restore, verify
+from ops.db.tune import tune as tune_db
 from ops.errors import OpsError
 from ops.lab.lab import DB_PASSWORD_SECRET, Lab
+from ops.stack import deploy
 
 
 @dataclass
@@ -65,8 +69,6 @@ def database_answers(ctx: Context) -> str:
 
 
 def provision(ctx: Context) -> str:
-    from ops.aws import topology
-
     topology.provision(ctx.env)
     _, left = topology.plan(ctx.env)
     if left:
@@ -75,8 +77,6 @@ def provision(ctx: Context) -> str:
 
 
 def deploy_first(ctx: Context) -> str:
-    from ops.stack import deploy
-
     deploy.deploy(ctx.env, name="1")
     return _serving(ctx, "1")
 
@@ -92,16 +92,12 @@ def write_data(ctx: Context) -> str:
 
 
 def back_up(ctx: Context) -> str:
-    from ops.db import backup
-
     taken = backup.backup_db(ctx.env, method="both", reason="lab rehearsal")
     ctx.notes["backups"] = taken
     return "taken: " + ", ".join(taken)
 
 
 def verify_backup(ctx: Context) -> str:
-    from ops.db import catalog, verify
-
     dump = ctx.notes["backups"][0]
     result = verify.verify(ctx.env, catalog.find(ctx.env, dump))
     if not result.ok:
@@ -119,9 +115,7 @@ def damage_data(ctx: Context) -> str:
     return f"10 items deleted, 1 overwritten: {damaged['count']} left"
 
 
-def restore(ctx: Context) -> str:
-    from ops.db import restore
-
+def restore_dump(ctx: Context) -> str:
     dump = ctx.notes["backups"][0]
     restore.restore_db(ctx.env, dump, yes=True, force=False, auto_revert=True)
     return f"restored {dump}"
@@ -134,26 +128,20 @@ def data_identical(ctx: Context) -> str:
     return f"{now['count']} items, checksum identical to before the damage"
 
 
-def tune(ctx: Context) -> str:
-    from ops.db.tune import tune
-
-    tune(ctx.env, reboot=True, confirm=lambda question: True)
-    again = tune(ctx.env)
+def tune_database(ctx: Context) -> str:
+    tune_db(ctx.env, reboot=True, confirm=lambda question: True)
+    again = tune_db(ctx.env)
     if again.plan or again.pending_reboot:
         raise OpsError("a second tune-db would still change: " + "; ".join(again.plan.lines()))
     return "parameters applied (restart where static); a second run plans no changes"
 
 
 def new_release(ctx: Context) -> str:
-    from ops.stack import deploy
-
     deploy.deploy(ctx.env, name="2")
     return _serving(ctx, "2")
 
 
 def broken_release(ctx: Context) -> str:
-    from ops.stack import deploy
-
     try:
         deploy.deploy(ctx.env, name="broken")
     except OpsError as exc:
@@ -172,8 +160,6 @@ def _serving(ctx: Context, release: str) -> str:
 
 
 def _api(ctx: Context, method: str, path: str, body: dict[str, str] | None = None) -> Any:
-    from ops import targets
-
     address = ctx.notes.setdefault("address", targets.host(ctx.env).address)
     request = urllib.request.Request(
         f"http://{address}{path}", method=method,
@@ -197,9 +183,9 @@ STEPS = [
     Step("backup (snapshot + dump)", back_up),
     Step("verify the backup", verify_backup),
     Step("damage the data", damage_data),
-    Step("restore the dump", restore),
+    Step("restore the dump", restore_dump),
     Step("data identical", data_identical),
-    Step("tune the database", tune),
+    Step("tune the database", tune_database),
     Step("roll out release 2", new_release),
     Step("broken release rolled back", broken_release),
 ]
