@@ -3,12 +3,16 @@
 The dump: pg_dump directory format, parallel jobs, zstd (not CPU-bound gzip), in one
 REPEATABLE READ snapshot shared with the manifest's row counts. It is written to a private
 directory on the host after checking the free space there (at least the database's size,
-an upper bound for a compressed dump), then streamed file by file to the backups bucket.
+an upper bound for a compressed dump). Each file is streamed to the backups bucket as soon
+as pg_dump closes it (toc.dat last), and every uploaded file's sha256 is compared with the
+finished dump's on the host. No fsync (--no-sync): the files only live until they are uploaded.
 """
 
 from __future__ import annotations
 
 import shlex
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 
 from ops import console
 from ops.config import Environment
@@ -24,7 +28,7 @@ def dump_script(host: DbHost, directory: str, jobs: int) -> str:
     """A psql script: export a snapshot, pg_dump within it, count rows within it."""
     d = shlex.quote(directory)
     dump = (f"pg_dump -Fd -j {jobs} -Z {COMPRESSION} -d {shlex.quote(host.db.name)} "
-            f'--snapshot="$(cat {d}/snapshot)" -f {d}/dump 2> {d}/dump.err '
+            f'--snapshot="$(cat {d}/snapshot)" --no-sync -f {d}/dump 2> {d}/dump.err '
             f"&& touch {d}/dump.ok")
     return "\n".join([
         "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;",
@@ -55,25 +59,29 @@ def take_dump(env: Environment, host: DbHost, reason: str) -> Manifest:
     host.run(f"install -d -m 700 {shlex.quote(directory)}", what="preparing the dump")
     host.put(dump_script(host, directory, env.backups.dump_jobs).encode(),
              f"{directory}/dump.sql")
-    host.run(f"psql -X -At -v ON_ERROR_STOP=1 -d {shlex.quote(host.db.name)} "
-             f"-f {shlex.quote(directory)}/dump.sql", what="the dump transaction")
-    code, err = host.run(f"test -f {shlex.quote(directory)}/dump.ok || "
-                         f"{{ tail -c 1500 {shlex.quote(directory)}/dump.err; exit 1; }}",
-                         what="pg_dump", warn=True)
-    if code:
-        raise OpsError(f"pg_dump failed on {host.conn.host}: {console.scrub(err.strip())}")
-    _, info = host.run(f"cat {shlex.quote(directory)}/info", what="reading the dump's info")
-    version, _, db_size = info.strip().partition("|")
-    _, counts = host.run(f"cat {shlex.quote(directory)}/counts", what="reading row counts")
-    _, listing = host.run(f"cd {shlex.quote(directory)}/dump && sha256sum -- *",
-                          what="hashing the dump")
-    on_host = {name.lstrip("*"): digest for digest, name in
-               (line.split(None, 1) for line in listing.splitlines() if line.strip())}
+    d = shlex.quote(directory)
     try:
-        console.step(f"uploading {len(on_host)} files to s3://{env.bucket}/dumps/{backup_id}/")
-        files = dumps.upload(env, host, f"{directory}/dump", backup_id, sorted(on_host),
-                             env.backups.dump_jobs)
-        changed = [n for n, e in files.items() if e.sha256 != on_host[n]]
+        console.step(f"uploading to s3://{env.bucket}/dumps/{backup_id}/ as pg_dump writes")
+        with ThreadPoolExecutor(max_workers=1) as side:
+            dumping = side.submit(host.run, f"psql -X -At -v ON_ERROR_STOP=1 -d "
+                                  f"{shlex.quote(host.db.name)} -f {d}/dump.sql",
+                                  what="the dump transaction")
+            sent = dumps.upload_while_written(env, host, f"{directory}/dump", backup_id,
+                                              env.backups.dump_jobs, dumping)
+            dumping.result()
+        code, err = host.run(f"test -f {d}/dump.ok || {{ tail -c 1500 {d}/dump.err; exit 1; }}",
+                             what="pg_dump", warn=True)
+        if code:
+            raise OpsError(f"pg_dump failed on {host.conn.host}: {console.scrub(err.strip())}")
+        _, info = host.run(f"cat {d}/info", what="reading the dump's info")
+        version, _, db_size = info.strip().partition("|")
+        _, counts = host.run(f"cat {d}/counts", what="reading row counts")
+        _, listing = host.run(f"cd {d}/dump && sha256sum -- *", what="hashing the dump")
+        on_host = {name.lstrip("*"): digest for digest, name in
+                   (line.split(None, 1) for line in listing.splitlines() if line.strip())}
+        files = {name: upload.result() for name, upload in sorted(sent.items())}
+        changed = sorted(n for n in on_host.keys() | files.keys()
+                         if n not in files or on_host.get(n) != files[n].sha256)
         if changed:
             raise OpsError(f"files changed while uploading: {', '.join(changed)}",
                            hint="run the backup again")
@@ -82,8 +90,12 @@ def take_dump(env: Environment, host: DbHost, reason: str) -> Manifest:
                             database_size=int(db_size), release=host.release(),
                             reason=reason, tables=remote.parse_counts(counts), files=files)
         dumps.write_manifest(env, manifest)
+    except BaseException:
+        with suppress(Exception):  # without a manifest, nothing uploaded is a backup
+            dumps.delete(env, backup_id)
+        raise
     finally:
-        host.run(f"rm -rf {shlex.quote(directory)}", what="cleaning up", warn=True)
+        host.run(f"rm -rf {d}", what="cleaning up", warn=True)
     console.ok(f"dump {backup_id}: {len(manifest.tables)} tables, "
                f"{sum(manifest.tables.values())} rows, {human(manifest.archive_size)} "
                f"archive from a {human(manifest.database_size)} database")

@@ -1,13 +1,15 @@
 """Dumps in the backups bucket: dumps/<id>/data/<file>, manifest.json (written last, so its
 presence means complete) and verification.json. Files stream between host and S3 through this
-process over SFTP, hashed in transit: nothing is staged on the operator's disk.
+process over SFTP, hashed in transit: nothing is staged on the operator's disk. A dump's files
+are uploaded while pg_dump is still writing the others.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, BinaryIO, TypeVar
 
@@ -19,6 +21,7 @@ from ops.db.remote import DbHost
 from ops.errors import OpsError
 
 CHUNK = 1 << 20
+POLL = 0.5  # seconds between looks at the files pg_dump has closed
 T = TypeVar("T")
 
 
@@ -54,20 +57,31 @@ class _Hashing:
         return data
 
 
-def upload(env: Environment, host: DbHost, directory: str, backup_id: str,
-           names: list[str], jobs: int) -> dict[str, FileEntry]:
-    """Stream the files of `directory` on the host to the bucket, `jobs` at a time; their
-    sha256 and size."""
-    bucket = s3(env)
+def upload_file(env: Environment, host: DbHost, directory: str, backup_id: str,
+                name: str) -> FileEntry:
+    """Stream one file of `directory` on the host to the bucket; its sha256 and size."""
+    with host.conn.client.open_sftp() as sftp, sftp.open(f"{directory}/{name}", "rb") as f:
+        f.prefetch()
+        reader = _Hashing(f)
+        s3(env).upload_fileobj(reader, env.bucket, f"dumps/{backup_id}/data/{name}")
+    return FileEntry(reader.digest.hexdigest(), reader.size)
 
-    def one(name: str) -> FileEntry:
-        with host.conn.client.open_sftp() as sftp, sftp.open(f"{directory}/{name}", "rb") as f:
-            f.prefetch()
-            reader = _Hashing(f)
-            bucket.upload_fileobj(reader, env.bucket, f"dumps/{backup_id}/data/{name}")
-        return FileEntry(reader.digest.hexdigest(), reader.size)
 
-    return dict(zip(names, _parallel(one, names, jobs), strict=True))
+def upload_while_written(env: Environment, host: DbHost, directory: str, backup_id: str,
+                         jobs: int, writing: Future[Any]) -> dict[str, Future[FileEntry]]:
+    """Upload each file of `directory` as soon as pg_dump has closed it, `jobs` at a time,
+    until `writing` (the dump) is done; toc.dat and any file left then go last. The uploads,
+    by file name, once all are done."""
+    sent: dict[str, Future[FileEntry]] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        while True:
+            finished = writing.done()
+            ready = host.closed_files(directory) - sent.keys()
+            for name in sorted(ready if finished else ready - {"toc.dat"}):
+                sent[name] = pool.submit(upload_file, env, host, directory, backup_id, name)
+            if finished:
+                return sent
+            time.sleep(POLL)
 
 
 def download(env: Environment, host: DbHost, manifest: Manifest, directory: str,

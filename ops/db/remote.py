@@ -112,6 +112,24 @@ class DbHost:
                           what="checking free space")
         return int(out.strip())
 
+    def closed_files(self, directory: str) -> set[str]:
+        """The files in `directory` that no pg_dump process has open: complete, since pg_dump
+        writes each file of a directory-format dump once. Listed BEFORE the open files are
+        read, so a file created in between is never taken for closed."""
+        code, out = self.run(f"cd {shlex.quote(directory)} && pwd -P && ls -1 && echo / && "
+                             "{ for p in $(pgrep -x pg_dump); do readlink /proc/$p/fd/*; done "
+                             "2>/dev/null; true; }", what="listing the dump's files", warn=True)
+        if code:
+            return set()  # pg_dump has not created the directory yet
+        here, _, rest = out.partition("\n")
+        listed, _, opened = rest.partition("/\n")
+        busy = {path.rpartition("/")[2] for path in opened.split()
+                if path.rpartition("/")[0] == here}
+        return set(listed.split()) - busy
+
+    def cpus(self) -> int:
+        return int(self.run("nproc", what="counting the host's CPUs")[1])
+
     def put(self, data: bytes, path: str, mode: int = 0o600) -> None:
         sftp = self.conn.sftp()
         with sftp.open(path, "wb") as handle:

@@ -87,7 +87,8 @@ class ChecksumError(OpsError):
 
 
 def load(host: DbHost, directory: str, database: str, jobs: int) -> None:
-    """Into an emptied `database`: extensions, then pg_restore -j of the archive's objects.
+    """Into an emptied `database`: extensions, then pg_restore of the archive's objects with
+    `jobs` or the host's CPU count of parallel jobs, whichever is larger.
 
     The archive's EXTENSION entries are created here (IF NOT EXISTS) and skipped by pg_restore,
     so an existing extension is never dropped nor needs ownership.
@@ -101,6 +102,7 @@ def load(host: DbHost, directory: str, database: str, jobs: int) -> None:
              "-c \"CREATE EXTENSION IF NOT EXISTS \\\"$e\\\"\" || exit 1; done",
              what="creating extensions")
     options = "-c synchronous_commit=off -c maintenance_work_mem=256MB"
+    jobs = max(jobs, host.cpus())
     host.run(f"PGOPTIONS='{options}' pg_restore -j {jobs} --exit-on-error -L {d}/toc "
              f"-d {db} {d}", what="pg_restore")
 
@@ -130,7 +132,7 @@ def restore_dump(env: Environment, host: DbHost, backup_id: str, *, auto_revert:
         host.sql(RECREATE_SQL, what="recreating schemas")
         if interrupt:
             interrupt("recreated")
-        console.step(f"pg_restore -j {env.backups.dump_jobs} of {backup_id}")
+        console.step(f"pg_restore of {backup_id}")
         load(host, directory, host.db.name, env.backups.dump_jobs)
         host.run(f"rm -rf {shlex.quote(directory)}", what="cleaning up", warn=True)
         diff = count_differences(manifest.tables, host.row_counts())

@@ -134,3 +134,18 @@ def test_snapshot_verification_tag_round_trips(ok: bool) -> None:
     assert snapshots._parse(snapshots._tag(result)) == result
     assert len(snapshots._tag(Verification(ok, NOW.isoformat(), "x" * 999))) == 256
 
+
+
+def test_closed_files_are_those_no_pg_dump_has_open() -> None:
+    host = DbHost(remote=None, db=DB, work="/var/tmp/w")  # type: ignore[arg-type]
+    listing = ("/var/tmp/w/d/dump\ntoc.dat\n3.dat.zst\n4.dat.zst\n5.dat.zst\n/\n"
+               "/dev/null\n/var/tmp/w/d/dump/4.dat.zst\n/var/tmp/w/other/5.dat.zst\n")
+    host.run = lambda script, **_: (0, listing)  # type: ignore[method-assign]
+    assert host.closed_files("/var/tmp/w/d/dump") == {"toc.dat", "3.dat.zst", "5.dat.zst"}
+    host.run = lambda script, **_: (1, "")  # type: ignore[method-assign]
+    assert host.closed_files("/var/tmp/w/d/dump") == set()
+
+
+def test_dump_skips_fsync_of_files_that_only_live_until_uploaded() -> None:
+    host = DbHost(remote=None, db=DB, work="/var/tmp/w")  # type: ignore[arg-type]
+    assert "--no-sync" in dump_script(host, "/var/tmp/w/dump-1", jobs=2)
