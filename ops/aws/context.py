@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ops.aws.session import client, emulator_url
+from ops.aws.session import client
 from ops.config import Environment
-
-_CLIENTS: dict[tuple[str | None, ...], Any] = {}
 
 
 @dataclass(frozen=True)
@@ -28,24 +25,16 @@ class DnsRecord:
 
 @dataclass
 class Ctx:
-    """Ids of the environment's resources as they become known; clients made once per run."""
+    """Ids of the environment's resources as they become known, warnings, DNS records owed."""
 
     env: Environment
     ids: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     records: list[DnsRecord] = field(default_factory=list)
-    _target: tuple[str | None, ...] = ()
 
     def aws(self, service: str) -> Any:
-        """A client for `service`, shared by every run in this process with the same target."""
-        env = self.env
-        if not self._target:
-            endpoint = emulator_url() if env.kind == "lab" else os.environ.get("AWS_ENDPOINT_URL")
-            self._target = (env.kind, env.aws.region, env.aws.profile, endpoint)
-        key = (*self._target, service)
-        if key not in _CLIENTS:
-            _CLIENTS[key] = client(env, service)
-        return _CLIENTS[key]
+        """The shared client for `service` (see ops.aws.session.client)."""
+        return client(self.env, service)
 
     def record(self, record: DnsRecord) -> None:
         if record not in self.records:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -14,6 +16,8 @@ from ops.errors import OpsError
 
 HOOK_EVENTS = ("before-call", "after-call")
 _HOOKS: list[tuple[str, Callable[..., Any]]] = []
+_CLIENTS: dict[tuple[Any, ...], Any] = {}
+_LOCK = threading.Lock()
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, s3={"addressing_style": "path"})
 
 
@@ -37,13 +41,27 @@ def _session(kind: str, region: str, profile: str | None) -> boto3.Session:
 
 
 def client(env: Environment, service: str) -> Any:
-    """A boto3 client for `service` in the environment's account and region."""
-    endpoint = emulator_url() if env.kind == "lab" else None
-    session = _session(env.kind, env.aws.region, env.aws.profile)
-    made = session.client(service, endpoint_url=endpoint, config=_CONFIG)
-    for event in HOOK_EVENTS:
-        made.meta.events.register(event, _dispatch)
-    return made
+    """A boto3 client for `service` in the environment's account and region, made once per
+    target (kind, region, profile, endpoint) and shared: boto3 clients are thread-safe, the
+    sessions that make them are not."""
+    if env.kind == "lab":
+        from ops.lab.emulator import Emulator
+        from ops.lab.state import LabState
+
+        endpoints: tuple[Any, ...] = (Emulator(LabState.current()).recorded(),)
+    else:
+        endpoints = tuple(sorted((k, v) for k, v in os.environ.items()
+                                 if k.startswith("AWS_ENDPOINT_URL")))
+    key = (env.kind, env.aws.region, env.aws.profile, endpoints, service)
+    with _LOCK:
+        if key not in _CLIENTS:
+            endpoint = emulator_url() if env.kind == "lab" else None
+            session = _session(env.kind, env.aws.region, env.aws.profile)
+            made = session.client(service, endpoint_url=endpoint, config=_CONFIG)
+            for event in HOOK_EVENTS:
+                made.meta.events.register(event, _dispatch)
+            _CLIENTS[key] = made
+        return _CLIENTS[key]
 
 
 def add_hook(event: str, handler: Callable[..., Any]) -> Callable[[], None]:

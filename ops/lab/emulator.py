@@ -20,9 +20,13 @@ from ops.lab.state import LabState
 class Emulator:
     lab: LabState
 
+    def recorded(self) -> str | None:
+        """The URL the emulator was last started on (not checked)."""
+        return self.lab.read("emulator").get("url")
+
     def url(self) -> str | None:
         """The emulator's URL when it answers, else None."""
-        url = self.lab.read("emulator").get("url")
+        url = self.recorded()
         return url if url and _answers(url) else None
 
     def start(self, address: str) -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 
-import ops.db.rds_params
-from ops.aws import tags
+from ops.aws import session, tags
 from ops.config import Environment
 from ops.db.tune import tune
 from ops.errors import OpsError
@@ -40,19 +40,17 @@ def group_values(env: Environment) -> dict[str, tuple[str, str]]:
 
 
 @pytest.fixture
-def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every RDS operation tune-db calls, recorded by a botocore event hook."""
+def calls() -> Iterator[list[str]]:
+    """Every RDS operation tune-db calls, recorded by a botocore event hook on every client."""
     seen: list[str] = []
-    make = ops.db.rds_params.client
 
-    def recording(env: Environment, service: str) -> Any:
-        made = make(env, service)
-        made.meta.events.register("before-call.rds.*",
-                                  lambda model, **_: seen.append(model.name))
-        return made
+    def record(model: Any, **_: Any) -> None:
+        if model.service_model.service_name == "rds":
+            seen.append(model.name)
 
-    monkeypatch.setattr(ops.db.rds_params, "client", recording)
-    return seen
+    remove = session.add_hook("before-call", record)
+    yield seen
+    remove()
 
 
 def mutating(calls: list[str]) -> list[str]:
