@@ -85,16 +85,12 @@ class Lab:
 
     def database(self) -> LabHost:
         """The PostgreSQL host (started and configured when needed)."""
-        known = self.state.read("database")
-        container = hosts.find(self.client, self.state, DB_HOST)
-        if known.get("configured") and container is not None and container.status == "running":
-            return hosts.start(self.client, self.state, DB_HOST, container.image.id, "database")
         image = images.ensure(self.client, "postgres")
         self._network()
         host = hosts.start(self.client, self.state, DB_HOST, image, role="database")
-        container = hosts.find(self.client, self.state, DB_HOST)
-        assert container is not None
-        if not known.get("configured"):
+        if not self.state.read("database").get("configured"):
+            container = hosts.find(self.client, self.state, DB_HOST)
+            assert container is not None
             database.configure(container, self.state.secret(DB_PASSWORD_SECRET))
             self.state.write("database", {"configured": True, "address": host.address})
         return host
