@@ -19,6 +19,9 @@ _HOOKS: list[tuple[str, Callable[..., Any]]] = []
 _CLIENTS: dict[tuple[Any, ...], Any] = {}
 _LOCK = threading.Lock()
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, s3={"addressing_style": "path"})
+# S3 calls sign with SigV4 anyway; presigned URLs would otherwise use SigV2, which newer
+# regions refuse.
+_SERVICE_CONFIG = {"s3": _CONFIG.merge(Config(signature_version="s3v4"))}
 
 
 def emulator_url() -> str:
@@ -57,7 +60,8 @@ def client(env: Environment, service: str) -> Any:
         if key not in _CLIENTS:
             endpoint = emulator_url() if env.kind == "lab" else None
             session = _session(env.kind, env.aws.region, env.aws.profile)
-            made = session.client(service, endpoint_url=endpoint, config=_CONFIG)
+            made = session.client(service, endpoint_url=endpoint,
+                                  config=_SERVICE_CONFIG.get(service, _CONFIG))
             for event in HOOK_EVENTS:
                 made.meta.events.register(event, _dispatch)
             _CLIENTS[key] = made

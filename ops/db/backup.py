@@ -3,9 +3,9 @@
 The dump: pg_dump directory format, parallel jobs, zstd (not CPU-bound gzip), in one
 REPEATABLE READ snapshot shared with the manifest's row counts. It is written to a private
 directory on the host after checking the free space there (at least the database's size,
-an upper bound for a compressed dump). Each file is streamed to the backups bucket as soon
-as pg_dump closes it (toc.dat last), and every uploaded file's sha256 is compared with the
-finished dump's on the host. No fsync (--no-sync): the files only live until they are uploaded.
+an upper bound for a compressed dump). The host uploads each file to the backups bucket as
+soon as pg_dump closes it (toc.dat last); the finished dump's files must be those uploaded,
+of the same sizes. No fsync (--no-sync): the files only live until they are uploaded.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from contextlib import suppress
 
 from ops import console
 from ops.config import Environment
-from ops.db import catalog, dumps, remote, snapshots
+from ops.db import catalog, dumps, remote, snapshots, transfer
 from ops.db.manifest import Manifest, human, new_dump_id, now
 from ops.db.remote import DbHost
 from ops.errors import OpsError
@@ -66,8 +66,8 @@ def take_dump(env: Environment, host: DbHost, reason: str) -> Manifest:
             dumping = side.submit(host.run, f"psql -X -At -v ON_ERROR_STOP=1 -d "
                                   f"{shlex.quote(host.db.name)} -f {d}/dump.sql",
                                   what="the dump transaction")
-            sent = dumps.upload_while_written(env, host, f"{directory}/dump", backup_id,
-                                              env.backups.dump_jobs, dumping)
+            files = transfer.upload_while_written(env, host, f"{directory}/dump", backup_id,
+                                                 env.backups.dump_jobs, dumping)
             dumping.result()
         code, err = host.run(f"test -f {d}/dump.ok || {{ tail -c 1500 {d}/dump.err; exit 1; }}",
                              what="pg_dump", warn=True)
@@ -76,12 +76,9 @@ def take_dump(env: Environment, host: DbHost, reason: str) -> Manifest:
         _, info = host.run(f"cat {d}/info", what="reading the dump's info")
         version, _, db_size = info.strip().partition("|")
         _, counts = host.run(f"cat {d}/counts", what="reading row counts")
-        _, listing = host.run(f"cd {d}/dump && sha256sum -- *", what="hashing the dump")
-        on_host = {name.lstrip("*"): digest for digest, name in
-                   (line.split(None, 1) for line in listing.splitlines() if line.strip())}
-        files = {name: upload.result() for name, upload in sorted(sent.items())}
+        on_host = host.closed_files(f"{directory}/dump")
         changed = sorted(n for n in on_host.keys() | files.keys()
-                         if n not in files or on_host.get(n) != files[n].sha256)
+                         if n not in files or on_host.get(n) != files[n].size)
         if changed:
             raise OpsError(f"files changed while uploading: {', '.join(changed)}",
                            hint="run the backup again")

@@ -77,17 +77,22 @@ class DbHost:
     def conn(self) -> Connection:
         return self.remote.connection
 
-    def run(self, script: str, *, what: str, warn: bool = False,
-            root: bool = False) -> tuple[int, str]:
+    def run(self, script: str, *, what: str, warn: bool = False, root: bool = False,
+            stdin: str | None = None) -> tuple[int, str]:
         """Run a bash script with the libpq settings (as root: through sudo unless logged in
-        as root); OpsError naming `what` on failure."""
+        as root), `stdin` on its standard input; OpsError naming `what` on failure."""
         command = f"bash -o pipefail -c {shlex.quote(self.libpq + script)}"
-        result = self.conn.run(self.remote.wrap(command) if root else command,
-                               hide=True, warn=True)
-        if result.exited != 0 and not warn:
-            detail = console.scrub((result.stderr or result.stdout).strip()[-1500:])
+        if root:
+            command = self.remote.wrap(command)
+        if stdin is None:
+            result = self.conn.run(command, hide=True, warn=True)
+            code, out, err = result.exited, result.stdout, result.stderr
+        else:
+            code, out, err = self.remote.feed(command, [stdin.encode()])
+        if code != 0 and not warn:
+            detail = console.scrub((err or out).strip()[-1500:])
             raise OpsError(f"{what} failed on {self.conn.host}: {detail}")
-        return result.exited, result.stdout
+        return code, out
 
     def sql(self, query: str, *, database: str | None = None, what: str = "a query") -> str:
         """Run SQL with psql (unaligned, tuples only, stop on error); its output."""
@@ -112,20 +117,23 @@ class DbHost:
                           what="checking free space")
         return int(out.strip())
 
-    def closed_files(self, directory: str) -> set[str]:
-        """The files in `directory` that no pg_dump process has open: complete, since pg_dump
-        writes each file of a directory-format dump once. Listed BEFORE the open files are
-        read, so a file created in between is never taken for closed."""
+    def closed_files(self, directory: str) -> dict[str, int]:
+        """The files in `directory` that no pg_dump process has open, with their sizes:
+        complete, since pg_dump writes each file of a directory-format dump once. Listed
+        BEFORE the open files are read (a file created in between is never taken for closed),
+        sized after."""
         code, out = self.run(f"cd {shlex.quote(directory)} && pwd -P && ls -1 && echo / && "
                              "{ for p in $(pgrep -x pg_dump); do readlink /proc/$p/fd/*; done "
-                             "2>/dev/null; true; }", what="listing the dump's files", warn=True)
+                             "2>/dev/null; true; } && echo // && find . -maxdepth 1 -type f "
+                             "-printf '%f %s\\n'", what="listing the dump's files", warn=True)
         if code:
-            return set()  # pg_dump has not created the directory yet
-        here, _, rest = out.partition("\n")
-        listed, _, opened = rest.partition("/\n")
-        busy = {path.rpartition("/")[2] for path in opened.split()
+            return {}  # pg_dump has not created the directory yet
+        here, *lines = out.splitlines()
+        first, second = lines.index("/"), lines.index("//")  # ls never prints "/", readlink "//"
+        busy = {path.rpartition("/")[2] for path in lines[first + 1:second]
                 if path.rpartition("/")[0] == here}
-        return set(listed.split()) - busy
+        sizes = dict(line.rsplit(" ", 1) for line in lines[second + 1:])
+        return {name: int(sizes[name]) for name in set(lines[:first]) - busy if name in sizes}
 
     def cpus(self) -> int:
         return int(self.run("nproc", what="counting the host's CPUs")[1])

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from ops import console
 from ops.config import Environment
-from ops.db import catalog, dumps, remote, snapshots
+from ops.db import catalog, dumps, remote, snapshots, transfer
 from ops.db.backup import take_dump
 from ops.db.manifest import DUMP, Manifest, count_differences, human, kind_of
 from ops.db.remote import DbHost
@@ -72,7 +72,7 @@ def fetch(env: Environment, host: DbHost, manifest: Manifest) -> str:
     host.run(f"install -d -m 700 {shlex.quote(directory)}", what="preparing the restore")
     console.step(f"fetching {manifest.id} ({human(manifest.archive_size)}) to "
                  f"{host.conn.host}, checking sha256 of {len(manifest.files)} files")
-    problems = dumps.download(env, host, manifest, directory, env.backups.dump_jobs)
+    problems = transfer.download_dump(env, host, manifest, directory, env.backups.dump_jobs)
     if problems:
         host.run(f"rm -rf {shlex.quote(directory)}", what="cleaning up", warn=True)
         raise ChecksumError(manifest.id, problems)

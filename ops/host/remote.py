@@ -72,10 +72,19 @@ class Remote:
                      f"rc=$?; rm -f {sh(target)}; exit $rc", what=f"installing {path}")
 
     def stream(self, command: str, chunks: Iterable[bytes]) -> str:
-        """Run a command fed with `chunks` on its stdin (e.g. `docker load`); its output."""
+        """Run a command as root fed with `chunks` on its stdin (e.g. `docker load`); its
+        output."""
+        code, out, err = self.feed(self.wrap(command), chunks)
+        if code != 0:
+            raise OpsError(f"{command} failed on {self.address} (exit {code}): {err[-800:]}")
+        return out
+
+    def feed(self, command: str, chunks: Iterable[bytes]) -> tuple[int, str, str]:
+        """Run a command as it is, `chunks` on its stdin (sent at once, not byte by byte as
+        Fabric's in_stream does); its exit code, stdout and stderr."""
         channel = self.connection.client.get_transport().open_session()
         try:
-            channel.exec_command(self.wrap(command))
+            channel.exec_command(command)
             for chunk in chunks:
                 channel.sendall(chunk)
             channel.shutdown_write()
@@ -86,10 +95,7 @@ class Remote:
             code = channel.recv_exit_status()
         finally:
             channel.close()
-        if code != 0:
-            raise OpsError(f"{command} failed on {self.address} (exit {code}): "
-                           f"{err.decode(errors='replace')[-800:]}")
-        return out.getvalue().decode(errors="replace")
+        return code, out.getvalue().decode(errors="replace"), err.decode(errors="replace")
 
     def apply(self, steps: Iterable[Step], what: str) -> None:
         """Carry out a change's steps in order."""

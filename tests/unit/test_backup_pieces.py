@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ops.db import retention, snapshots
+from ops.db import retention, snapshots, transfer
 from ops.db.backup import dump_script
 from ops.db.manifest import (
     DUMP,
@@ -139,11 +139,28 @@ def test_snapshot_verification_tag_round_trips(ok: bool) -> None:
 def test_closed_files_are_those_no_pg_dump_has_open() -> None:
     host = DbHost(remote=None, db=DB, work="/var/tmp/w")  # type: ignore[arg-type]
     listing = ("/var/tmp/w/d/dump\ntoc.dat\n3.dat.zst\n4.dat.zst\n5.dat.zst\n/\n"
-               "/dev/null\n/var/tmp/w/d/dump/4.dat.zst\n/var/tmp/w/other/5.dat.zst\n")
+               "/dev/null\n/\n/var/tmp/w/d/dump/4.dat.zst\n/var/tmp/w/other/5.dat.zst\n//\n"
+               "3.dat.zst 10\ntoc.dat 0\n4.dat.zst 7\n5.dat.zst 12\n6.dat.zst 0\n")
     host.run = lambda script, **_: (0, listing)  # type: ignore[method-assign]
-    assert host.closed_files("/var/tmp/w/d/dump") == {"toc.dat", "3.dat.zst", "5.dat.zst"}
+    assert host.closed_files("/var/tmp/w/d/dump") == {"toc.dat": 0, "3.dat.zst": 10,
+                                                      "5.dat.zst": 12}
     host.run = lambda script, **_: (1, "")  # type: ignore[method-assign]
-    assert host.closed_files("/var/tmp/w/d/dump") == set()
+    assert host.closed_files("/var/tmp/w/d/dump") == {}
+
+
+@pytest.mark.parametrize(("size", "want"), [
+    (0, [(0, 0)]), (5, [(0, 5)]), (10, [(0, 10)]), (11, [(0, 10), (10, 1)]),
+    (25, [(0, 10), (10, 10), (20, 5)])])
+def test_files_above_a_part_go_up_in_parts(size: int, want: list[tuple[int, int]]) -> None:
+    assert transfer.parts(size, part=10) == want
+
+
+def test_batches_balance_bytes_largest_first() -> None:
+    sizes = {"toc.dat": 1, "big": 100, "mid": 60, "a": 30, "b": 20, "c": 5}
+    assert transfer.batches(sizes, 2) == [["big", "c", "toc.dat"], ["mid", "a", "b"]]
+    assert transfer.batches(sizes, 1) == [["big", "mid", "a", "b", "c", "toc.dat"]]
+    assert transfer.batches({"one": 3}, 4) == [["one"]]
+    assert transfer.batches({}, 2) == []
 
 
 def test_dump_skips_fsync_of_files_that_only_live_until_uploaded() -> None:
