@@ -3,11 +3,14 @@
 Usage (the lab must be up; a lab of its own is best, the database is overwritten):
     OPS_LAB_NAME=benchlab OPS_LAB_DIR=/tmp/benchlab .venv/bin/inv lab.up
     OPS_LAB_NAME=benchlab OPS_LAB_DIR=/tmp/benchlab .venv/bin/python bench/backup/run.py [--gb 1]
+        [--rounds 3] [--reuse]
 
 It generates an OpenLMIS-shaped database (uuid keys, foreign keys, text, bytea) of about
---gb gigabytes in the lab's PostgreSQL, then runs, from one lab host, side by side:
-  (a) the toolkit: backup (pg_dump -Fd -j, zstd, streamed to S3) and restore (fetch with
-      checksums, recreate schemas, pg_restore -j; no safety copy, to compare like with like);
+--gb gigabytes in the lab's PostgreSQL, then runs, from one lab host, side by side, in
+--rounds rounds (the machine is noisy: medians are compared):
+  (a) the toolkit: backup (pg_dump -Fd -j, zstd, each file PUT to S3 by the host as soon as
+      pg_dump closes it) and restore (host GETs with checksums, recreate schemas,
+      pg_restore -j; no safety copy, to compare like with like);
   (b) the documented way: pg_dumpall -c > dump.sql, then psql < dump.sql;
   (c) the floor: COPY … TO STDOUT of every table into /dev/null.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,7 +28,7 @@ from pathlib import Path
 import psycopg
 
 from ops import config
-from ops.db import remote
+from ops.db import dumps, remote
 from ops.db.backup import take_dump
 from ops.db.manifest import human
 from ops.db.restore import restore_dump
@@ -74,6 +78,8 @@ INSERT INTO stockmanagement.stock_card_line_items (orderableid, quantity, occurr
   FROM (SELECT array_agg(id) a FROM referencedata.orderables) o, generate_series(1, 200000) g;
 """
 
+FLOOR, DUMP, RESTORE, PSQL = ("floor COPY TO STDOUT", "toolkit dump", "toolkit restore",
+                              "psql < dump.sql")
 TABLES = ["referencedata.facilities", "referencedata.orderables", "requisition.requisitions",
           "requisition.requisition_line_items", "stockmanagement.stock_card_line_items"]
 
@@ -95,6 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gb", type=float, default=1.0, help="database size to generate")
     parser.add_argument("--jobs", type=int, default=2, help="pg_dump/pg_restore jobs")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (medians are reported)")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the database a previous run generated")
     args = parser.parse_args()
@@ -114,45 +121,48 @@ backups: {{dump_jobs: {args.jobs}, keep_last: 100}}
     if not args.reuse:
         print(f"generating ~{args.gb} GB …", flush=True)
         generate(lab, int(args.gb * 2**30))
-    results: dict[str, float] = {}
+    results: dict[str, list[float]] = {}
     with remote.session(env) as h:
         db_size = int(h.sql("SELECT pg_database_size(current_database())"))
 
-        def timed(fn: Callable[..., object], *args: object, **kwargs: object) -> float:
+        def timed(name: str, fn: Callable[..., object], *args: object, **kwargs: object) -> None:
             """Wall time of one phase, each started after a checkpoint (same for all)."""
             h.sql("CHECKPOINT")
             start = time.monotonic()
             fn(*args, **kwargs)
-            return time.monotonic() - start
+            results.setdefault(name, []).append(time.monotonic() - start)
+            print(f"  {name:24} {results[name][-1]:7.1f} s", flush=True)
 
         copy = " ".join(f"psql -X -q -d open_lmis -c {shlex.quote(f'COPY {t} TO STDOUT')} "
                         "> /dev/null &&" for t in TABLES) + " true"
-        results["floor COPY TO STDOUT"] = timed(h.run, copy, what="COPY floor")
-        manifest = None
-
-        def dump() -> None:
-            nonlocal manifest
-            manifest = take_dump(env, h, "benchmark")
-
-        results["toolkit dump"] = timed(dump)
-        assert manifest is not None
-        results["toolkit restore"] = timed(restore_dump, env, h, manifest.id,
-                                           auto_revert=False, safety=False)
         plain = f"{h.work}/dump.sql"
-        results["pg_dumpall -c"] = timed(h.run, f"pg_dumpall -c > {plain}", what="pg_dumpall")
-        _, out = h.run(f"stat -c %s {plain}", what="sizing")
-        plain_size = int(out)
-        results["psql < dump.sql"] = timed(
-            h.run, f"psql -X -q -d postgres < {plain} > /dev/null 2>&1 || true", what="psql")
-        h.run(f"rm -f {plain}", what="cleanup")
+        for round_ in range(1, args.rounds + 1):
+            print(f"round {round_} of {args.rounds}", flush=True)
+            timed(FLOOR, h.run, copy, what="COPY floor")
+            manifest = None
+
+            def dump() -> None:
+                nonlocal manifest
+                manifest = take_dump(env, h, "benchmark")
+
+            timed(DUMP, dump)
+            assert manifest is not None
+            timed(RESTORE, restore_dump, env, h, manifest.id, auto_revert=False, safety=False)
+            dumps.delete(env, manifest.id)
+            timed("pg_dumpall -c", h.run, f"pg_dumpall -c > {plain}", what="pg_dumpall")
+            plain_size = int(h.run(f"stat -c %s {plain}", what="sizing")[1])
+            timed(PSQL, h.run, f"psql -X -q -d postgres < {plain} > /dev/null 2>&1 || true",
+                  what="psql")
+            h.run(f"rm -f {plain}", what="cleanup")
     archive = manifest.archive_size
-    print(f"\ndatabase {human(db_size)}; jobs {args.jobs}; {sum(manifest.tables.values())} rows")
-    for name, seconds in results.items():
-        print(f"  {name:24} {seconds:7.1f} s")
+    median = {name: statistics.median(times) for name, times in results.items()}
+    print(f"\ndatabase {human(db_size)}; jobs {args.jobs}; {sum(manifest.tables.values())} rows; "
+          f"median of {args.rounds} rounds")
+    for name, seconds in median.items():
+        print(f"  {name:24} {seconds:7.1f} s   ({', '.join(f'{t:.1f}' for t in results[name])})")
     print(f"  toolkit archive          {human(archive)}   plain dump.sql {human(plain_size)}")
-    print(f"ratios: restore (b)/(a) {results['psql < dump.sql'] / results['toolkit restore']:.2f}x"
-          f" (target >= 2); dump (a)/(c) "
-          f"{results['toolkit dump'] / results['floor COPY TO STDOUT']:.2f}x (target <= 1.5); "
+    print(f"ratios: restore (b)/(a) {median[PSQL] / median[RESTORE]:.2f}x (target >= 2); "
+          f"dump (a)/(c) {median[DUMP] / median[FLOOR]:.2f}x (target <= 1.5); "
           f"archive (a)/(b) {archive / plain_size:.0%} (target < 35%)")
 
 

@@ -69,13 +69,12 @@ def take_dump(env: Environment, host: DbHost, reason: str) -> Manifest:
             files = transfer.upload_while_written(env, host, f"{directory}/dump", backup_id,
                                                  env.backups.dump_jobs, dumping)
             dumping.result()
-        code, err = host.run(f"test -f {d}/dump.ok || {{ tail -c 1500 {d}/dump.err; exit 1; }}",
-                             what="pg_dump", warn=True)
+        code, out = host.run(f"test -f {d}/dump.ok || {{ tail -c 1500 {d}/dump.err; exit 1; }}; "
+                             f"cat {d}/info {d}/counts", what="pg_dump", warn=True)
         if code:
-            raise OpsError(f"pg_dump failed on {host.conn.host}: {console.scrub(err.strip())}")
-        _, info = host.run(f"cat {d}/info", what="reading the dump's info")
+            raise OpsError(f"pg_dump failed on {host.conn.host}: {console.scrub(out.strip())}")
+        info, _, counts = out.partition("\n")
         version, _, db_size = info.strip().partition("|")
-        _, counts = host.run(f"cat {d}/counts", what="reading row counts")
         on_host = host.closed_files(f"{directory}/dump")
         changed = sorted(n for n in on_host.keys() | files.keys()
                          if n not in files or on_host.get(n) != files[n].size)

@@ -23,24 +23,32 @@ from ops.errors import OpsError
 
 PART = 1 << 30
 EXPIRES = 12 * 3600  # the URLs of a file are made just before its transfer starts
-POLL = 0.5  # seconds between looks at the files pg_dump has closed
+POLL = 0.2  # seconds between looks at the files pg_dump has closed
 
 # A URL read from stdin is handed to curl as a config file on a pipe (printf is a builtin).
 _CURL = ("curl -sS --fail --connect-timeout 10 --speed-limit 1024 --speed-time 60 "
          "-H 'Expect:' -K <(printf 'url = \"%s\"\\n' \"$url\")")
 
-# put OFFSET LENGTH URL: one part of "$f"; prints its MD5 and the ETag the bucket answered.
-_PUT = f"""put() {{
-  local url=$3 md5 etag try
-  md5=$(tail -c +$(($1 + 1)) "$f" | head -c "$2" | md5sum | cut -c1-32)
+# put OFFSET LENGTH URL: one part of "$f"; prints its MD5 (computed while it uploads) and
+# the ETag the bucket answered.
+_PUT = f"""part() {{ tail -c +$(($1 + 1)) "$f" | head -c "$2"; }}
+put() {{
+  local url=$3 md5 pid etag try
+  md5=$(mktemp)
+  part "$1" "$2" | md5sum | cut -c1-32 > "$md5" &
+  pid=$!
   for try in 1 2 3; do
-    if etag=$(tail -c +$(($1 + 1)) "$f" | head -c "$2" | {_CURL} -T - \\
+    if etag=$(part "$1" "$2" | {_CURL} -T - \\
         -H "Content-Length: $2" -H 'Transfer-Encoding:' -D - -o /dev/null \\
         | tr -d '\\r"' | sed -n 's/^etag: *//Ip'); then
-      echo "$md5 $etag"; return
+      wait "$pid"
+      echo "$(< "$md5") $etag"
+      rm -f "$md5"
+      return
     fi
     sleep "$try"
   done
+  rm -f "$md5"
   return 1
 }}"""
 
@@ -63,14 +71,16 @@ def batches(sizes: dict[str, int], jobs: int) -> list[list[str]]:
 
 
 def upload_script(files: list[tuple[str, list[tuple[int, int]]]]) -> str:
-    """Bash reading one URL per part from stdin: for each (path, parts), prints the file's
-    sha256, then PUTs each part and prints its MD5 and ETag."""
+    """Bash reading one URL per part from stdin: for each (path, parts), PUTs each part and
+    prints its MD5 and ETag, then the file's sha256 (computed meanwhile)."""
     lines, url = ["set -e", _PUT, "mapfile -t urls"], 0
     for path, spans in files:
-        lines += [f"f={shlex.quote(path)}", 'sha256sum < "$f" | cut -c1-64']
+        lines += [f"f={shlex.quote(path)}", "sha=$(mktemp)",
+                  'sha256sum < "$f" | cut -c1-64 > "$sha" &', "hashing=$!"]
         for offset, length in spans:
             lines.append(f'put {offset} {length} "${{urls[{url}]}}"')
             url += 1
+        lines += ['wait "$hashing"', 'cat "$sha"', 'rm -f "$sha"']
     return "\n".join(lines)
 
 
@@ -107,8 +117,8 @@ def upload(env: Environment, host: DbHost, files: dict[str, tuple[str, int]]
                           what="uploading dump files")
         lines, entries = iter(out.splitlines()), {}
         for path, (key, size) in files.items():
-            digest = next(lines)
             etags = [_checked(next(lines), path, n) for n in range(1, len(spans[path]) + 1)]
+            digest = next(lines)
             if path in multipart:
                 bucket.complete_multipart_upload(
                     Bucket=env.bucket, Key=key, UploadId=multipart[path], MultipartUpload={
