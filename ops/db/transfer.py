@@ -31,7 +31,8 @@ _CURL = ("curl -sS --fail --connect-timeout 10 --speed-limit 1024 --speed-time 6
 
 # put OFFSET LENGTH URL: one part of "$f"; prints its MD5 (computed while it uploads) and
 # the ETag the bucket answered.
-_PUT = f"""part() {{ tail -c +$(($1 + 1)) "$f" | head -c "$2"; }}
+_PUT = f"""part() {{ dd if="$f" iflag=skip_bytes,count_bytes skip="$1" count="$2" bs=1M \\
+  status=none; }}
 put() {{
   local url=$3 md5 pid etag try
   md5=$(mktemp)
@@ -49,11 +50,12 @@ put() {{
     sleep "$try"
   done
   rm -f "$md5"
+  echo "the bytes $1+$2 of $f were not accepted after 3 tries" >&2
   return 1
 }}"""
 
 
-def parts(size: int, part: int = PART) -> list[tuple[int, int]]:
+def parts(size: int, part: int) -> list[tuple[int, int]]:
     """(offset, length) of each part of a file of `size` bytes; an empty file is one part."""
     return [(offset, min(part, size - offset)) for offset in range(0, size, part)] or [(0, 0)]
 
@@ -99,7 +101,7 @@ def upload(env: Environment, host: DbHost, files: dict[str, tuple[str, int]]
     """PUT the host's files (path: (key, size)) in one command; their sha256 and size, by
     path. OpsError when the bucket's ETags disagree with a file."""
     bucket = dumps.s3(env)
-    spans = {path: parts(size) for path, (_, size) in files.items()}
+    spans = {path: parts(size, PART) for path, (_, size) in files.items()}
     multipart: dict[str, str] = {}
     try:
         urls = []

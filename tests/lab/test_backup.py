@@ -15,7 +15,7 @@ import pytest
 from ops import config
 from ops.aws.session import client
 from ops.config import Environment
-from ops.db import backup, catalog, dumps, remote
+from ops.db import backup, catalog, dumps, remote, transfer
 from ops.db.manifest import Manifest
 from ops.db.restore import ChecksumError, restore_db, restore_dump
 from ops.db.verify import verify
@@ -248,6 +248,29 @@ def test_auto_revert_puts_the_safety_copy_back(env: Environment, first: Manifest
         restore_dump(env, host, first.id, auto_revert=True, interrupt=interrupt)
     assert "was reverted to dump-" in caught.value.message
     assert checksums(lab) == before
+
+
+def test_a_file_above_the_part_size_goes_up_in_parts(env: Environment,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transfer, "PART", 5 << 20)  # the smallest part S3 takes
+    size, key = (12 << 20) + 3, "tests/parts/big"
+    dumps.ensure_bucket(env)
+    with remote.session(env) as host:
+        path = f"{host.work}/big"
+        host.run(f"head -c {size} /dev/urandom > {path}", what="making a file")
+        sent = transfer.upload(env, host, {path: (key, size)})
+        stored = client(env, "s3").head_object(Bucket=env.bucket, Key=key)
+        assert stored["ETag"].strip('"').endswith("-3") and stored["ContentLength"] == size
+        back = transfer.download(env, host, {f"{path}.back": key})
+        _, out = host.run(f"sha256sum < {path}", what="hashing")
+    assert sent[path].sha256 == out.split()[0] and back[f"{path}.back"] == sent[path]
+
+
+def test_a_failed_transfer_says_why_without_the_url(env: Environment) -> None:
+    with remote.session(env) as host, pytest.raises(OpsError) as caught:
+        transfer.download(env, host, {f"{host.work}/x": "tests/no/such/key"})
+    assert "404" in caught.value.message
+    assert "X-Amz" not in str(caught.value) and "X-Amz" not in caught.value.hint
 
 
 def test_confirmation_and_production_guard(env: Environment, first: Manifest) -> None:

@@ -20,6 +20,7 @@ from ops.db.manifest import (
     new_dump_id,
 )
 from ops.db.remote import DbHost, client_major, parse_counts, pgpass_line, release_name
+from ops.errors import OpsError
 from ops.targets import DatabaseTarget
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -153,6 +154,13 @@ def test_closed_files_are_those_no_pg_dump_has_open() -> None:
     (25, [(0, 10), (10, 10), (20, 5)])])
 def test_files_above_a_part_go_up_in_parts(size: int, want: list[tuple[int, int]]) -> None:
     assert transfer.parts(size, part=10) == want
+
+
+def test_an_etag_other_than_the_md5_fails_the_upload() -> None:
+    assert transfer._checked("5d41 5d41", "/w/3.dat.zst", 1) == "5d41"
+    with pytest.raises(OpsError) as caught:
+        transfer._checked("5d41 9a0b-2", "/w/3.dat.zst", 2)
+    assert "stored part 2 of /w/3.dat.zst as 9a0b-2, its MD5 is 5d41" in caught.value.message
 
 
 def test_batches_balance_bytes_largest_first() -> None:
