@@ -187,11 +187,14 @@ def session(env: Environment) -> Iterator[DbHost]:
 
 
 def ensure_client(host: DbHost) -> None:
-    """pg_dump/pg_restore/psql at least the server's major version; installed if not. Idempotent.
+    """pg_dump/pg_restore/psql at least the server's major version, and curl (dump files
+    travel with it); installed if not. Idempotent.
 
     Without any client yet, the distribution's default one is installed first to ask the
     server its version.
     """
+    if host.run("command -v curl", what="checking curl", warn=True)[0]:
+        _install(host, "curl")
     _, out = host.run("pg_dump --version 2>/dev/null || true", what="checking pg_dump")
     if client_major(out) is None:
         _install(host, "postgresql-client")

@@ -1,7 +1,8 @@
 """The one runner: executes built commands on the host over the task's single connection.
 
 Everything else in ops.host and ops.stack only BUILDS commands (strings made with `sh`); this
-module runs them, uploads files over SFTP (secrets travel only that way) and streams stdin.
+module runs them, uploads files over SFTP and feeds stdin (secrets travel only those two
+ways, never in a command line).
 """
 
 from __future__ import annotations
