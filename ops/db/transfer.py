@@ -22,7 +22,7 @@ from ops.db.remote import DbHost
 from ops.errors import OpsError
 
 PART = 1 << 30
-EXPIRES = 12 * 3600  # the URLs of a file are made just before its transfer starts
+EXPIRES = 12 * 3600  # a batch's URLs are made just before its command starts
 POLL = 0.2  # seconds between looks at the files pg_dump has closed
 
 # A URL read from stdin is handed to curl as a config file on a pipe (printf is a builtin).
