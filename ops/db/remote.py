@@ -17,6 +17,7 @@ from fabric import Connection
 from ops import console, secrets, targets
 from ops.config import Environment
 from ops.errors import OpsError
+from ops.host import docker, system
 from ops.host.remote import Remote
 from ops.host.session import open_host
 from ops.stack.release import CURRENT
@@ -180,38 +181,44 @@ def session(env: Environment) -> Iterator[DbHost]:
         host = DbHost(remote, db, work)
         try:
             host.put(pgpass_line(db, password).encode(), f"{work}/pgpass")
-            ensure_client(host)
+            ensure_client(host, env.database.engine_version)
             yield host
         finally:
             conn.run(f"rm -rf {shlex.quote(work)}", hide=True, warn=True)
 
 
-def ensure_client(host: DbHost) -> None:
-    """pg_dump/pg_restore/psql at least the server's major version, and curl (dump files
-    travel with it); installed if not. Idempotent.
+def ensure_client(host: DbHost, major: str) -> None:
+    """curl (dump files travel with it) and pg_dump/pg_restore/psql at least the server's
+    major version, installed when missing the way deploy installs them: the OS's package
+    manager, PGDG when the distribution lacks that major. Idempotent.
 
-    Without any client yet, the distribution's default one is installed first to ask the
-    server its version.
+    Without any client yet, that of `major` (the configured engine version) comes first, to
+    ask the server its version.
     """
-    if host.run("command -v curl", what="checking curl", warn=True)[0]:
-        _install(host, "curl")
-    _, out = host.run("pg_dump --version 2>/dev/null || true", what="checking pg_dump")
-    if client_major(out) is None:
-        _install(host, "postgresql-client")
-        _, out = host.run("pg_dump --version", what="checking pg_dump")
-    server, client = host.server_major(), client_major(out) or 0
-    if client < server:
-        _install(host, f"postgresql-client-{server}")
-        _, out = host.run(f"/usr/lib/postgresql/{server}/bin/pg_dump --version",
-                          what="checking pg_dump")
+    version = "pg_dump --version 2>/dev/null || true"
+    _, out = host.run(f'. /etc/os-release; echo "$ID-$VERSION_ID"; command -v curl >/dev/null '
+                      f"&& echo curl || echo no-curl; {version}", what="checking the client tools")
+    os, curl, found = [*out.split("\n", 2), "", ""][:3]
+    docker.check_supported(os)
+    client = client_major(found)
+    if curl != "curl":  # first: adding the PGDG repository needs it
+        _install(host, os, "curl", [])
+    if not client:
+        _install(host, os, system.postgres_client(os, major),
+                 system.postgres_repository_commands(os, major))
+        client = client_major(host.run(version, what="checking pg_dump")[1])
+    server = host.server_major()
+    if (client or 0) < server:
+        _install(host, os, system.postgres_client(os, str(server)),
+                 system.postgres_repository_commands(os, str(server)))
+        client = server
     bindir = f"/usr/lib/postgresql/{max(server, client)}/bin"
     if host.run(f"test -x {bindir}/pg_dump", what="finding pg_dump", warn=True)[0] == 0:
         host.bindir = bindir
 
 
-def _install(host: DbHost, package: str) -> None:
+def _install(host: DbHost, os: str, package: str, repositories: list[str]) -> None:
     console.step(f"installing {package} on {host.conn.host}")
-    host.run("export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && "
-             f"apt-get install -y -qq --no-install-recommends {shlex.quote(package)} >/dev/null",
-             root=True, what=f"installing {package} (the database client must be at least "
-             "the server's major version)")
+    host.run(" && ".join(system.install_commands(os, [package], repositories)), root=True,
+             what=f"installing {package} (the database tasks need curl and a PostgreSQL "
+             "client at least the server's major version)")

@@ -9,10 +9,8 @@ from __future__ import annotations
 from ops.config import Environment
 from ops.host import docker, system
 from ops.host.facts import Facts
-from ops.host.remote import Step, sh
+from ops.host.remote import Step
 from ops.plan import Action, Change
-
-APT = "DEBIAN_FRONTEND=noninteractive apt-get"
 
 
 def candidates(env: Environment) -> list[str]:
@@ -52,12 +50,6 @@ def plan(env: Environment, facts: Facts) -> list[Change]:
 
 
 def _install(env: Environment, os: str, missing: list[str]) -> list[str]:
-    if os == "amzn-2023":
-        return [f"dnf install -y -q {' '.join(sh(p) for p in missing)}"]
-    source, major = env.host.docker_source, env.database.engine_version
-    return [
-        *docker.repository_commands(os, source),
-        *system.postgres_repository_commands(os, major),
-        f"{APT} update -qq",
-        f"{APT} install -y -qq --no-install-recommends {' '.join(sh(p) for p in missing)}",
-    ]
+    return system.install_commands(os, missing, [
+        *docker.repository_commands(os, env.host.docker_source),
+        *system.postgres_repository_commands(os, env.database.engine_version)])

@@ -6,7 +6,9 @@ import hashlib
 import json
 
 from ops.host.docker import CODENAMES
+from ops.host.remote import sh
 
+APT = "DEBIAN_FRONTEND=noninteractive apt-get"
 DAEMON_JSON_PATH = "/etc/docker/daemon.json"
 SWAP_FILE = "/swapfile"
 # The PostgreSQL major each distribution ships; others come from the PGDG repository.
@@ -51,3 +53,13 @@ def postgres_repository_commands(os: str, major: str) -> list[str]:
         f'echo "deb [signed-by={key}] https://apt.postgresql.org/pub/repos/apt '
         f'{CODENAMES[os]}-pgdg main" > /etc/apt/sources.list.d/pgdg.list',
     ]
+
+
+def install_commands(os: str, packages: list[str], repositories: list[str]) -> list[str]:
+    """Install `packages` with the OS's package manager; on apt systems `repositories` (the
+    commands adding them) come first."""
+    names = " ".join(sh(p) for p in packages)
+    if os == "amzn-2023":
+        return [f"dnf install -y -q {names}"]
+    return [*repositories, f"{APT} update -qq",
+            f"{APT} install -y -qq --no-install-recommends {names}"]

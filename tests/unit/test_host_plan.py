@@ -105,3 +105,14 @@ def test_fingerprints_from_an_ec2_console() -> None:
             "-----END SSH HOST KEY FINGERPRINTS-----\nmore noise\n")
     assert console_fingerprints(text) == ["ecdsa SHA256:abcDEF0123", "ssh-ed25519 SHA256:xyz987"]
     assert console_fingerprints("nothing printed") == []
+
+
+def test_packages_install_with_the_os_package_manager() -> None:
+    pgdg = system.postgres_repository_commands("ubuntu-24.04", "17")
+    assert any("apt.postgresql.org" in c and "noble-pgdg" in c for c in pgdg)
+    assert system.install_commands("ubuntu-24.04", ["postgresql-client-17"], pgdg)[-3:] == [
+        pgdg[-1], f"{system.APT} update -qq",
+        f"{system.APT} install -y -qq --no-install-recommends postgresql-client-17"]
+    assert system.install_commands("amzn-2023", ["postgresql17"], pgdg) == [
+        "dnf install -y -q postgresql17"]
+    assert system.postgres_repository_commands("debian-13", "17") == []
