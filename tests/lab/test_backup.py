@@ -273,6 +273,30 @@ def test_a_failed_transfer_says_why_without_the_url(env: Environment) -> None:
     assert "X-Amz" not in str(caught.value) and "X-Amz" not in caught.value.hint
 
 
+def test_an_upload_the_bucket_garbled_fails_the_backup_and_leaves_nothing(
+        env: Environment, first: Manifest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failure injection: S3 (and the emulator) cannot be made to store other bytes, so the
+    ETag check is told toc.dat came back different."""
+    checked = transfer._checked
+
+    def garbled_toc(line: str, path: str, part: int) -> str:
+        if path.endswith("/toc.dat"):
+            line = "0" * 32 + " " + line.split()[1]
+        return checked(line, path, part)
+
+    def keys() -> set[str]:
+        pages = client(env, "s3").get_paginator("list_objects_v2").paginate(Bucket=env.bucket)
+        return {o["Key"] for page in pages for o in page.get("Contents", [])}
+
+    monkeypatch.setattr(transfer, "_checked", garbled_toc)
+    before, listed = keys(), len(catalog.backups(env))
+    with pytest.raises(OpsError) as caught:
+        backup.backup_db(env, method="dump", reason="garbled")
+    assert "toc.dat" in caught.value.message and "its MD5 is 0000" in caught.value.message
+    assert keys() == before and len(catalog.backups(env)) == listed
+    assert not client(env, "s3").list_multipart_uploads(Bucket=env.bucket).get("Uploads")
+
+
 def test_confirmation_and_production_guard(env: Environment, first: Manifest) -> None:
     from ops.db.restore import confirm
 
