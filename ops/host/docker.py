@@ -23,7 +23,7 @@ PLUGIN_DIR = "/usr/local/lib/docker/cli-plugins"
 
 def check_supported(os: str) -> None:
     if os not in SUPPORTED:
-        raise OpsError(f"the host runs {os}, which deploy does not support",
+        raise OpsError(f"the host runs {os}, which the toolkit does not support",
                        hint=f"use one of: {', '.join(SUPPORTED)}")
 
 
