@@ -1,11 +1,18 @@
-"""Change and Plan: what every area (AWS, host, stack, database) proposes before it acts."""
+"""Change and Plan: what every area (AWS, host, stack, database) proposes before it acts.
+
+A change has two faces: `line()` is what the operator reads, `payload` is what apply acts on.
+Each area types its own payloads (small frozen dataclasses or an Enum) and its apply code reads
+only them, so rewording a plan line never changes what apply does.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Generic, TypeVar
+
+P = TypeVar("P")
 
 
 class Action(Enum):
@@ -16,13 +23,13 @@ class Action(Enum):
 
 
 @dataclass(frozen=True)
-class Change:
-    """One change, printable as one line; `data` carries what the applier needs."""
+class Change(Generic[P]):
+    """One change, printable as one line; `payload` carries all the applier needs."""
 
     action: Action
     target: str
     detail: str = ""
-    data: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    payload: P = field(kw_only=True)
 
     def line(self) -> str:
         text = f"{self.action.value} {self.target}"
@@ -30,15 +37,15 @@ class Change:
 
 
 @dataclass
-class Plan:
+class Plan(Generic[P]):
     """An ordered list of changes; empty means the actual state already is the desired one."""
 
-    changes: list[Change] = field(default_factory=list)
+    changes: list[Change[P]] = field(default_factory=list)
 
-    def add(self, change: Change) -> None:
+    def add(self, change: Change[P]) -> None:
         self.changes.append(change)
 
-    def __iter__(self) -> Iterator[Change]:
+    def __iter__(self) -> Iterator[Change[P]]:
         return iter(self.changes)
 
     def __len__(self) -> int:
@@ -46,6 +53,10 @@ class Plan:
 
     def __bool__(self) -> bool:
         return bool(self.changes)
+
+    def payloads(self) -> list[P]:
+        """What apply acts on, in order."""
+        return [c.payload for c in self.changes]
 
     def lines(self) -> list[str]:
         return [c.line() for c in self.changes] or ["no changes"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from enum import Enum
 from typing import Any
 
 from ops import console
@@ -15,17 +16,23 @@ from ops.plan import Action, Change
 USABLE = ["PENDING_VALIDATION", "ISSUED"]
 
 
+class Op(Enum):
+    """The certificate's one change."""
+
+    REQUEST = "request"
+
+
 def idempotency_token(env: Environment) -> str:
     """request_certificate token (alphanumeric, ≤ 32): a retried request returns the same one."""
     return hashlib.sha256(f"{env.prefix}:{env.domain}".encode()).hexdigest()[:32]
 
 
-def diff(env: Environment, actual: dict[str, Any]) -> list[Change]:
+def diff(env: Environment, actual: dict[str, Any]) -> list[Change[Op]]:
     if actual.get("arn"):
         return []
     how = (f"DNS validation in zone {env.route53_zone_id}" if env.route53_zone_id
            else "DNS validation: records printed for your DNS provider")
-    return [Change(Action.CREATE, f"certificate {env.domain}", how, {"op": "request"})]
+    return [Change(Action.CREATE, f"certificate {env.domain}", how, payload=Op.REQUEST)]
 
 
 def read(ctx: Ctx) -> dict[str, Any]:
@@ -55,11 +62,12 @@ def describe(ctx: Ctx) -> dict[str, Any]:
     return actual
 
 
-def plan(ctx: Ctx) -> list[Change]:
+def plan(ctx: Ctx) -> list[Change[Op]]:
     return diff(ctx.env, read(ctx))
 
 
-def apply(ctx: Ctx, change: Change) -> None:
+def apply(ctx: Ctx, op: Op) -> None:
+    """Request the certificate (Op.REQUEST, the only change) and upsert its validation record."""
     env, acm = ctx.env, ctx.aws("acm")
     ctx.ids["cert"] = acm.request_certificate(
         DomainName=env.domain, ValidationMethod="DNS",

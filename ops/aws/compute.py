@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from enum import Enum
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -26,6 +27,16 @@ INSTANCE_MEMORY_MIB = {"m6i.large": 8192, "m6i.xlarge": 16384, "m6i.2xlarge": 32
                        "r6i.large": 16384, "r6i.xlarge": 32768, "m4.large": 8192}
 
 
+class Op(Enum):
+    """The host's changes."""
+
+    KEY = "key"
+    INSTANCE = "instance"
+    IMDS = "imds"
+    EIP = "eip"
+    ASSOCIATE = "associate"
+
+
 def memory_warning(stack: str, instance_type: str, memory_mib: int | None) -> str | None:
     """A warning when the stack's memory limits exceed the instance's memory (pure)."""
     need = STACK_MEMORY_MIB.get(stack)
@@ -41,26 +52,26 @@ def client_token(env: Environment, subnet: str) -> str:
     return f"{env.prefix}-host-{subnet}"[:64]
 
 
-def diff(env: Environment, actual: dict[str, Any]) -> list[Change]:
+def diff(env: Environment, actual: dict[str, Any]) -> list[Change[Op]]:
     """`actual`: key (bool), instance ({} or id, type, imds), eip ({} or id, instance)."""
     changes = []
     if not actual.get("key"):
         source = "the lab's key" if env.kind == "lab" else str(env.host.ssh_public_key)
-        changes.append(Change(Action.CREATE, f"key pair {env.prefix}", source, {"op": "key"}))
+        changes.append(Change(Action.CREATE, f"key pair {env.prefix}", source, payload=Op.KEY))
     instance = actual.get("instance") or {}
     if not instance:
         changes.append(Change(Action.CREATE, "instance host",
                               f"{env.host.instance_type}, {env.host.root_volume_gb} GB encrypted "
-                              "gp3, IMDSv2 required", {"op": "instance"}))
+                              "gp3, IMDSv2 required", payload=Op.INSTANCE))
     elif instance.get("imds") != "required":
         changes.append(Change(Action.UPDATE, f"instance {instance['id']}", "require IMDSv2",
-                              {"op": "imds"}))
+                              payload=Op.IMDS))
     eip = actual.get("eip") or {}
     if not eip:
-        changes.append(Change(Action.CREATE, "elastic ip host", data={"op": "eip"}))
+        changes.append(Change(Action.CREATE, "elastic ip host", payload=Op.EIP))
     if not eip or not instance or eip.get("instance") != instance.get("id"):
         changes.append(Change(Action.UPDATE, "elastic ip host", "associate with the instance",
-                              {"op": "associate"}))
+                              payload=Op.ASSOCIATE))
     return changes
 
 
@@ -147,26 +158,26 @@ def ami(ctx: Ctx) -> dict[str, Any]:
     return max(found, key=lambda i: i.get("CreationDate", ""))
 
 
-def plan(ctx: Ctx) -> list[Change]:
+def plan(ctx: Ctx) -> list[Change[Op]]:
     return diff(ctx.env, read(ctx))
 
 
-def apply(ctx: Ctx, change: Change) -> None:
-    ec2, env, op = ctx.aws("ec2"), ctx.env, change.data["op"]
-    if op == "key":
+def apply(ctx: Ctx, op: Op) -> None:
+    ec2, env = ctx.aws("ec2"), ctx.env
+    if op is Op.KEY:
         ctx.ids["key"] = ec2.import_key_pair(
             KeyName=env.prefix, PublicKeyMaterial=public_key(env).encode(),
             TagSpecifications=tags.specifications(env, "key", "key-pair"))["KeyName"]
-    elif op == "instance":
+    elif op is Op.INSTANCE:
         ctx.ids["instance"] = _run_instance(ctx)
-    elif op == "imds":
+    elif op is Op.IMDS:
         ec2.modify_instance_metadata_options(InstanceId=ctx.ids["instance"],
                                              HttpTokens="required", HttpEndpoint="enabled")
-    elif op == "eip":
+    elif op is Op.EIP:
         ctx.ids["eip"] = ec2.allocate_address(
             Domain="vpc", TagSpecifications=tags.specifications(env, "host-ip", "elastic-ip"),
         )["AllocationId"]
-    elif op == "associate":
+    elif op is Op.ASSOCIATE:
         instance = ctx.ids["instance"]
         console.wait_for(f"instance {instance} running", lambda: _state(ec2, instance) == "running",
                          timeout=600, interval=3, status=lambda: _state(ec2, instance))

@@ -6,6 +6,9 @@ Creating the instance is started early and not waited for here: topology waits f
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -23,6 +26,25 @@ MAX_CONNECTIONS = "200"
 # Classes RDS for PostgreSQL 13+ offers (the documented db.t2/db.m4 ones are retired).
 SUPPORTED = re.compile(r"^db\.(t3|t4g|m5|m5d|m6g|m6gd|m6i|m6id|m7g|m7i|r5|r5d|r6g|r6gd|r6i|"
                        r"r6id|r7g|r7i|x2g)\.(micro|small|medium|large|\d*xlarge)$")
+
+
+class Op(Enum):
+    """The database's changes that need no data beyond the environment."""
+
+    SUBNET_GROUP = "subnet_group"
+    PARAMETER_GROUP = "parameter_group"
+    MAX_CONNECTIONS = "max_connections"
+    CREATE = "create"
+
+
+@dataclass(frozen=True)
+class Modify:
+    """ModifyDBInstance's settings ("sg.db" stands for the database group's id)."""
+
+    settings: Mapping[str, Any]
+
+
+Payload = Op | Modify
 
 
 def instance_class(env: Environment) -> str:
@@ -50,30 +72,31 @@ def desired(env: Environment) -> dict[str, Any]:
             "deletion_protection": env.is_production}
 
 
-def diff(env: Environment, actual: dict[str, Any]) -> list[Change]:
+def diff(env: Environment, actual: dict[str, Any]) -> list[Change[Payload]]:
     """`actual`: subnet_group (subnet ids or None), parameters ({} or None), instance ({} or
     settings read back: class, encrypted, public, retention, deletion_protection, groups,
     parameter_group)."""
-    changes = []
+    changes: list[Change[Payload]] = []
     name = tags.db_instance_id(env)
     if actual.get("subnet_group") is None:
         changes.append(Change(Action.CREATE, f"db subnet group {name}", "the private subnets",
-                              {"op": "subnet_group"}))
+                              payload=Op.SUBNET_GROUP))
     group = tags.db_parameter_group(env)
     params = actual.get("parameters")
     if params is None:
         changes.append(Change(Action.CREATE, f"db parameter group {group}", family(env),
-                              {"op": "parameter_group"}))
+                              payload=Op.PARAMETER_GROUP))
     current = (params or {}).get("max_connections")
     if not current or not current.isdigit() or int(current) <= MIN_CONNECTIONS:
         changes.append(Change(Action.UPDATE, "db parameter max_connections",
                               f"{current or 'default'} → {MAX_CONNECTIONS} (static: applies "
-                              "at creation or next reboot)", {"op": "max_connections"}))
+                              "at creation or next reboot)", payload=Op.MAX_CONNECTIONS))
     want, have = desired(env), actual.get("instance")
     if not have:
         changes.append(Change(Action.CREATE, f"db instance {name}",
                               f"{want['class']}, PostgreSQL {env.database.engine_version}, "
-                              f"{env.database.storage_gb} GB encrypted, private", {"op": "create"}))
+                              f"{env.database.storage_gb} GB encrypted, private",
+                              payload=Op.CREATE))
         return changes
     modify: dict[str, Any] = {}
     if have["public"]:
@@ -89,7 +112,7 @@ def diff(env: Environment, actual: dict[str, Any]) -> list[Change]:
     if modify:
         changes.append(Change(Action.UPDATE, f"db instance {name}",
                               ", ".join(f"{k}={v}" for k, v in modify.items()),
-                              {"op": "modify", "settings": modify}))
+                              payload=Modify(modify)))
     return changes
 
 
@@ -175,28 +198,28 @@ def password_problem(password: str) -> str | None:
     return None
 
 
-def plan(ctx: Ctx) -> list[Change]:
+def plan(ctx: Ctx) -> list[Change[Payload]]:
     return diff(ctx.env, read(ctx))
 
 
-def apply(ctx: Ctx, change: Change) -> None:
-    rds, env, op = ctx.aws("rds"), ctx.env, change.data["op"]
+def apply(ctx: Ctx, payload: Payload) -> None:
+    rds, env = ctx.aws("rds"), ctx.env
     name, group = tags.db_instance_id(env), tags.db_parameter_group(env)
-    if op == "subnet_group":
+    if payload is Op.SUBNET_GROUP:
         rds.create_db_subnet_group(
             DBSubnetGroupName=name, DBSubnetGroupDescription=f"{env.prefix} database",
             SubnetIds=[ctx.ids["subnet.private-1"], ctx.ids["subnet.private-2"]],
             Tags=tags.as_list(tags.tags(env, "db-subnets", name)))
-    elif op == "parameter_group":
+    elif payload is Op.PARAMETER_GROUP:
         rds.create_db_parameter_group(
             DBParameterGroupName=group, DBParameterGroupFamily=family(env),
             Description=f"{env.prefix} PostgreSQL", Tags=tags.as_list(tags.tags(env, "db-params",
                                                                                 group)))
-    elif op == "max_connections":
+    elif payload is Op.MAX_CONNECTIONS:
         rds.modify_db_parameter_group(DBParameterGroupName=group, Parameters=[
             {"ParameterName": "max_connections", "ParameterValue": MAX_CONNECTIONS,
              "ApplyMethod": "pending-reboot"}])
-    elif op == "create":
+    elif payload is Op.CREATE:
         want = desired(env)
         password = secrets.resolve(env, "database.master_password", env.database.master_password)
         rds.create_db_instance(
@@ -210,8 +233,8 @@ def apply(ctx: Ctx, change: Change) -> None:
             MultiAZ=env.is_production, CopyTagsToSnapshot=True, AutoMinorVersionUpgrade=True,
             Tags=tags.as_list(tags.tags(env, "database", name)))
         ctx.ids["db"] = name
-    elif op == "modify":
-        settings = dict(change.data["settings"])
+    elif isinstance(payload, Modify):
+        settings = dict(payload.settings)
         if "VpcSecurityGroupIds" in settings:
             settings["VpcSecurityGroupIds"] = [ctx.ids["sg.db"]]
         rds.modify_db_instance(DBInstanceIdentifier=name, ApplyImmediately=True, **settings)

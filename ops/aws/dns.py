@@ -3,6 +3,7 @@ otherwise listed for the operator's DNS provider (provision and status print the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ops.aws.context import Ctx, DnsRecord
@@ -10,11 +11,19 @@ from ops.errors import OpsError
 from ops.plan import Action, Change
 
 
+@dataclass(frozen=True)
+class Upsert:
+    """Create or update a record in the configured zone."""
+
+    record: DnsRecord
+
+
 def fqdn(name: str) -> str:
     return name if name.endswith(".") else f"{name}."
 
 
-def diff(wanted: list[DnsRecord], existing: dict[tuple[str, str], str]) -> list[Change]:
+def diff(wanted: list[DnsRecord],
+         existing: dict[tuple[str, str], str]) -> list[Change[Upsert]]:
     """Records missing or different in the zone; existing maps (fqdn, type) → value (pure)."""
     changes = []
     for record in wanted:
@@ -23,7 +32,7 @@ def diff(wanted: list[DnsRecord], existing: dict[tuple[str, str], str]) -> list[
             kind = "A alias" if record.alias_zone else record.type
             changes.append(Change(Action.UPDATE if have else Action.CREATE,
                                   f"dns {record.name} {kind}", record.purpose,
-                                  {"op": "upsert", "record": record}))
+                                  payload=Upsert(record)))
     return changes
 
 
@@ -66,14 +75,14 @@ def check(ctx: Ctx) -> None:
                        hint="set route53_zone_id to the zone of the domain, or null")
 
 
-def plan(ctx: Ctx) -> list[Change]:
+def plan(ctx: Ctx) -> list[Change[Upsert]]:
     if not ctx.env.route53_zone_id or not ctx.records:
         return []
     return diff(ctx.records, read(ctx))
 
 
-def apply(ctx: Ctx, change: Change) -> None:
-    upsert(ctx, change.data["record"])
+def apply(ctx: Ctx, payload: Upsert) -> None:
+    upsert(ctx, payload.record)
 
 
 def upsert(ctx: Ctx, record: DnsRecord) -> None:
@@ -95,7 +104,7 @@ def pending(ctx: Ctx) -> list[DnsRecord]:
     """Records the operator still has to create (all of them when no zone is configured)."""
     if not ctx.env.route53_zone_id:
         return list(ctx.records)
-    return [c.data["record"] for c in diff(ctx.records, read(ctx))]
+    return [c.payload.record for c in diff(ctx.records, read(ctx))]
 
 
 def _type(record: DnsRecord) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from typing import Any
 
 from ops.aws import tags
@@ -14,6 +15,15 @@ POLICY = "backups-bucket"
 TRUST = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
      "Action": "sts:AssumeRole"}]}
+
+
+class Op(Enum):
+    """The instance profile's changes."""
+
+    ROLE = "role"
+    POLICY = "policy"
+    PROFILE = "profile"
+    ATTACH = "attach"
 
 
 def name(env: Environment) -> str:
@@ -30,22 +40,22 @@ def policy(env: Environment) -> dict[str, Any]:
          "Resource": f"{arn}/*"}]}
 
 
-def diff(env: Environment, actual: dict[str, Any]) -> list[Change]:
+def diff(env: Environment, actual: dict[str, Any]) -> list[Change[Op]]:
     """`actual`: role (bool), policy (document or None), profile (bool), attached (bool)."""
     role = name(env)
     changes = []
     if not actual.get("role"):
         changes.append(Change(Action.CREATE, f"iam role {role}", "assumed by EC2",
-                              {"op": "role"}))
+                              payload=Op.ROLE))
     if actual.get("policy") != policy(env):
         changes.append(Change(Action.UPDATE if actual.get("policy") else Action.CREATE,
                               f"iam policy {role}/{POLICY}", f"only s3://{env.bucket}",
-                              {"op": "policy"}))
+                              payload=Op.POLICY))
     if not actual.get("profile"):
-        changes.append(Change(Action.CREATE, f"instance profile {role}", data={"op": "profile"}))
+        changes.append(Change(Action.CREATE, f"instance profile {role}", payload=Op.PROFILE))
     if not actual.get("attached"):
         changes.append(Change(Action.UPDATE, f"instance profile {role}", f"add role {role}",
-                              {"op": "attach"}))
+                              payload=Op.ATTACH))
     return changes
 
 
@@ -74,22 +84,22 @@ def policy_document(doc: Any) -> Any:
     return json.loads(doc) if isinstance(doc, str) else doc
 
 
-def plan(ctx: Ctx) -> list[Change]:
+def plan(ctx: Ctx) -> list[Change[Op]]:
     return diff(ctx.env, read(ctx))
 
 
-def apply(ctx: Ctx, change: Change) -> None:
-    iam, env, role, op = ctx.aws("iam"), ctx.env, name(ctx.env), change.data["op"]
-    if op == "role":
+def apply(ctx: Ctx, op: Op) -> None:
+    iam, env, role = ctx.aws("iam"), ctx.env, name(ctx.env)
+    if op is Op.ROLE:
         iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(TRUST),
                         Description=f"OpenLMIS host of {env.name}",
                         Tags=tags.as_list(tags.tags(env, "host-role", role)))
-    elif op == "policy":
+    elif op is Op.POLICY:
         iam.put_role_policy(RoleName=role, PolicyName=POLICY,
                             PolicyDocument=json.dumps(policy(env)))
-    elif op == "profile":
+    elif op is Op.PROFILE:
         iam.create_instance_profile(InstanceProfileName=role,
                                     Tags=tags.as_list(tags.tags(env, "host-profile", role)))
         ctx.ids["profile"] = role
-    elif op == "attach":
+    elif op is Op.ATTACH:
         iam.add_role_to_instance_profile(InstanceProfileName=role, RoleName=role)

@@ -3,6 +3,7 @@ redirect, HTTPS listener with the certificate, idle timeout ≥ the stack's ngin
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 from ops.aws import certificates, tags
@@ -19,6 +20,18 @@ REDIRECT = {"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": 
                                                    "StatusCode": "HTTP_301"}}
 
 
+class Op(Enum):
+    """The load balancer's changes."""
+
+    LB = "lb"
+    IDLE = "idle"
+    TG = "tg"
+    HEALTH = "health"
+    REGISTER = "register"
+    HTTP = "http"
+    HTTPS = "https"
+
+
 def names(env: Environment) -> tuple[str, str]:
     """Load balancer and target group names (AWS allows 32 characters)."""
     return f"{env.prefix}-lb"[:32], f"{env.prefix}-host"[:32]
@@ -28,7 +41,7 @@ def idle_timeout(env: Environment) -> int:
     return max(60, env.stack.nginx_timeout_s)
 
 
-def diff(env: Environment, actual: dict[str, Any], cert_issued: bool) -> list[Change]:
+def diff(env: Environment, actual: dict[str, Any], cert_issued: bool) -> list[Change[Op]]:
     """`actual`: lb ({} or idle), tg ({} or health settings), registered (bool), listeners
     (port → {'redirect': bool} or {'cert': arn, 'forward': bool})."""
     lb_name, tg_name = names(env)
@@ -36,31 +49,31 @@ def diff(env: Environment, actual: dict[str, Any], cert_issued: bool) -> list[Ch
     lb = actual.get("lb")
     if not lb:
         changes.append(Change(Action.CREATE, f"load balancer {lb_name}",
-                              "internet-facing, public subnets", {"op": "lb"}))
+                              "internet-facing, public subnets", payload=Op.LB))
     if not lb or lb.get("idle") != idle_timeout(env):
         changes.append(Change(Action.UPDATE, f"load balancer {lb_name}",
                               f"idle timeout {idle_timeout(env)}s (nginx: "
-                              f"{env.stack.nginx_timeout_s}s)", {"op": "idle"}))
+                              f"{env.stack.nginx_timeout_s}s)", payload=Op.IDLE))
     tg = actual.get("tg")
     if not tg:
         changes.append(Change(Action.CREATE, f"target group {tg_name}",
-                              f"HTTP:80, health check {HEALTH['HealthCheckPath']}", {"op": "tg"}))
+                              f"HTTP:80, health check {HEALTH['HealthCheckPath']}", payload=Op.TG))
     elif any(tg.get(k) != v for k, v in HEALTH.items()):
         changes.append(Change(Action.UPDATE, f"target group {tg_name}",
-                              f"health check {HEALTH['HealthCheckPath']}", {"op": "health"}))
+                              f"health check {HEALTH['HealthCheckPath']}", payload=Op.HEALTH))
     if not actual.get("registered"):
         changes.append(Change(Action.CREATE, f"target group {tg_name}", "register the host",
-                              {"op": "register"}))
+                              payload=Op.REGISTER))
     listeners = actual.get("listeners", {})
     if not listeners.get(80, {}).get("redirect"):
         changes.append(Change(Action.UPDATE if 80 in listeners else Action.CREATE,
-                              "listener HTTP:80", "redirect to HTTPS", {"op": "http"}))
+                              "listener HTTP:80", "redirect to HTTPS", payload=Op.HTTP))
     https = listeners.get(443)
     if cert_issued and (not https or not https.get("forward")
                         or https.get("cert") != actual.get("cert")):
         changes.append(Change(Action.UPDATE if https else Action.CREATE, "listener HTTPS:443",
                               f"certificate for {env.domain}, forward to {tg_name}",
-                              {"op": "https"}))
+                              payload=Op.HTTPS))
     return changes
 
 
@@ -109,7 +122,7 @@ def _alias(ctx: Ctx, lb: dict[str, Any]) -> None:
                          alias_zone=lb["CanonicalHostedZoneId"]))
 
 
-def plan(ctx: Ctx) -> list[Change]:
+def plan(ctx: Ctx) -> list[Change[Op]]:
     cert = ctx.ids.get("cert")
     cert_issued = bool(cert) and certificates.issued(ctx)
     if cert and not cert_issued and not ctx.env.route53_zone_id:
@@ -118,10 +131,10 @@ def plan(ctx: Ctx) -> list[Change]:
     return diff(ctx.env, read(ctx), cert_issued or bool(ctx.env.route53_zone_id))
 
 
-def apply(ctx: Ctx, change: Change) -> None:
-    elb, env, op = ctx.aws("elbv2"), ctx.env, change.data["op"]
+def apply(ctx: Ctx, op: Op) -> None:
+    elb, env = ctx.aws("elbv2"), ctx.env
     lb_name, tg_name = names(env)
-    if op == "lb":
+    if op is Op.LB:
         lb = elb.create_load_balancer(
             Name=lb_name, Type="application", Scheme="internet-facing", IpAddressType="ipv4",
             Subnets=[ctx.ids["subnet.public-1"], ctx.ids["subnet.public-2"]],
@@ -129,22 +142,22 @@ def apply(ctx: Ctx, change: Change) -> None:
             Tags=tags.as_list(tags.tags(env, "lb", lb_name)))["LoadBalancers"][0]
         ctx.ids["lb"] = lb["LoadBalancerArn"]
         _alias(ctx, lb)
-    elif op == "idle":
+    elif op is Op.IDLE:
         elb.modify_load_balancer_attributes(LoadBalancerArn=ctx.ids["lb"], Attributes=[
             {"Key": "idle_timeout.timeout_seconds", "Value": str(idle_timeout(env))}])
-    elif op == "tg":
+    elif op is Op.TG:
         ctx.ids["tg"] = elb.create_target_group(
             Name=tg_name, Protocol="HTTP", Port=80, VpcId=ctx.ids["vpc"], TargetType="instance",
             Tags=tags.as_list(tags.tags(env, "targets", tg_name)), **HEALTH,
         )["TargetGroups"][0]["TargetGroupArn"]
-    elif op == "health":
+    elif op is Op.HEALTH:
         elb.modify_target_group(TargetGroupArn=ctx.ids["tg"], **HEALTH)
-    elif op == "register":
+    elif op is Op.REGISTER:
         elb.register_targets(TargetGroupArn=ctx.ids["tg"],
                              Targets=[{"Id": ctx.ids["instance"], "Port": 80}])
-    elif op == "http":
+    elif op is Op.HTTP:
         _listener(ctx, 80, Protocol="HTTP", DefaultActions=[REDIRECT])
-    elif op == "https":
+    elif op is Op.HTTPS:
         certificates.wait_issued(ctx)
         _listener(ctx, 443, Protocol="HTTPS", SslPolicy=TLS_POLICY,
                   Certificates=[{"CertificateArn": ctx.ids["cert"]}],

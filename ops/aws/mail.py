@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+from enum import Enum
 from typing import Any
 
 from ops import console
@@ -20,6 +21,16 @@ from ops.plan import Action, Change
 SEND = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": "ses:SendRawEmail", "Resource": "*"}]}
 POLICY = "ses-send"
+
+
+class Op(Enum):
+    """Mail's changes."""
+
+    IDENTITY = "identity"
+    DKIM = "dkim"
+    USER = "user"
+    POLICY = "policy"
+    CREDENTIALS = "credentials"
 
 
 def identity(env: Environment) -> str:
@@ -54,28 +65,29 @@ def records(domain: str, token: str | None, dkim: list[str]) -> list[DnsRecord]:
     return found
 
 
-def diff(env: Environment, actual: dict[str, Any]) -> list[Change]:
+def diff(env: Environment, actual: dict[str, Any]) -> list[Change[Op]]:
     """`actual`: verified (status or None), dkim (tokens), user, policy, credentials (bool)."""
     name = identity(env)
     changes = []
     if actual.get("verification") is None:
         what = "domain identity" if env.mail.verify_domain else "from-address (SES mails a link)"
-        changes.append(Change(Action.CREATE, f"ses identity {name}", what, {"op": "identity"}))
+        changes.append(Change(Action.CREATE, f"ses identity {name}", what,
+                              payload=Op.IDENTITY))
     if env.mail.verify_domain and not actual.get("dkim"):
         changes.append(Change(Action.CREATE, f"ses dkim {name}", "three CNAME records",
-                              {"op": "dkim"}))
+                              payload=Op.DKIM))
     if env.mail.smtp_password:
         return changes
     user = smtp_user(env)
     if not actual.get("user"):
         changes.append(Change(Action.CREATE, f"iam user {user}", "SES SMTP sender",
-                              {"op": "user"}))
+                              payload=Op.USER))
     if actual.get("policy") != SEND:
         changes.append(Change(Action.CREATE, f"iam policy {user}/{POLICY}", "ses:SendRawEmail",
-                              {"op": "policy"}))
+                              payload=Op.POLICY))
     if not actual.get("credentials"):
         changes.append(Change(Action.CREATE, f"secret {secret_name(env)}",
-                              "SES SMTP credentials (new access key)", {"op": "credentials"}))
+                              "SES SMTP credentials (new access key)", payload=Op.CREDENTIALS))
     return changes
 
 
@@ -121,26 +133,26 @@ def _read_credentials(ctx: Ctx) -> dict[str, Any]:
     return actual
 
 
-def plan(ctx: Ctx) -> list[Change]:
+def plan(ctx: Ctx) -> list[Change[Op]]:
     return diff(ctx.env, read(ctx))
 
 
-def apply(ctx: Ctx, change: Change) -> None:
-    env, op, name = ctx.env, change.data["op"], identity(ctx.env)
+def apply(ctx: Ctx, op: Op) -> None:
+    env, name = ctx.env, identity(ctx.env)
     ses, iam, user = ctx.aws("ses"), ctx.aws("iam"), smtp_user(ctx.env)
-    if op == "identity":
+    if op is Op.IDENTITY:
         if env.mail.verify_domain:
             ses.verify_domain_identity(Domain=name)
         else:
             ses.verify_email_identity(EmailAddress=name)
-    elif op == "dkim":
+    elif op is Op.DKIM:
         ses.verify_domain_dkim(Domain=name)
         read(ctx)
-    elif op == "user":
+    elif op is Op.USER:
         iam.create_user(UserName=user, Tags=tags.as_list(tags.tags(env, "smtp", user)))
-    elif op == "policy":
+    elif op is Op.POLICY:
         iam.put_user_policy(UserName=user, PolicyName=POLICY, PolicyDocument=json.dumps(SEND))
-    elif op == "credentials":
+    elif op is Op.CREDENTIALS:
         _new_credentials(ctx)
 
 

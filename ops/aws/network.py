@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import Enum
 from ipaddress import IPv4Network, ip_network
 from typing import Any
 
@@ -11,6 +13,36 @@ from ops.errors import OpsError
 from ops.plan import Action, Change
 
 SUBNETS = ("public-1", "public-2", "private-1", "private-2")
+
+
+class Op(Enum):
+    """The network's changes that need no data beyond the ids in the context."""
+
+    VPC = "vpc"
+    DNS = "dns"
+    IGW = "igw"
+    ATTACH = "attach"
+    RT = "rt"
+    ROUTE = "route"
+
+
+@dataclass(frozen=True)
+class Subnet:
+    """Create the subnet of a role."""
+
+    role: str
+    cidr: str
+    zone: str
+
+
+@dataclass(frozen=True)
+class Associate:
+    """Route a public subnet through the public route table."""
+
+    role: str
+
+
+Payload = Op | Subnet | Associate
 
 
 def layout(cidr: IPv4Network, zones: list[str]) -> dict[str, tuple[str, str]]:
@@ -29,33 +61,33 @@ def overlaps(cidr: IPv4Network, others: dict[str, str]) -> list[str]:
             if ip_network(block).overlaps(cidr)]
 
 
-def diff(cidr: str, zones: list[str], actual: dict[str, Any]) -> list[Change]:
+def diff(cidr: str, zones: list[str], actual: dict[str, Any]) -> list[Change[Payload]]:
     """What the network lacks. `actual`: vpc, dns_hostnames, subnets (role → {cidr, zone}), igw,
     igw_attached, route_table, default_route, associated (subnet roles)."""
-    changes: list[Change] = []
+    changes: list[Change[Payload]] = []
     if not actual.get("vpc"):
-        changes.append(Change(Action.CREATE, "vpc", cidr, {"op": "vpc"}))
+        changes.append(Change(Action.CREATE, "vpc", cidr, payload=Op.VPC))
     if not actual.get("dns_hostnames"):
-        changes.append(Change(Action.UPDATE, "vpc", "enable DNS host names", {"op": "dns"}))
+        changes.append(Change(Action.UPDATE, "vpc", "enable DNS host names", payload=Op.DNS))
     want = layout(ip_network(cidr), zones)
     for role, (block, zone) in want.items():
         if role not in actual.get("subnets", {}):
             changes.append(Change(Action.CREATE, f"subnet {role}", f"{block} in {zone}",
-                                  {"op": "subnet", "role": role, "cidr": block, "zone": zone}))
+                                  payload=Subnet(role, block, zone)))
     if not actual.get("igw"):
-        changes.append(Change(Action.CREATE, "internet gateway", data={"op": "igw"}))
+        changes.append(Change(Action.CREATE, "internet gateway", payload=Op.IGW))
     if not actual.get("igw_attached"):
         changes.append(Change(Action.UPDATE, "internet gateway", "attach to the vpc",
-                              {"op": "attach"}))
+                              payload=Op.ATTACH))
     if not actual.get("route_table"):
-        changes.append(Change(Action.CREATE, "route table public", data={"op": "rt"}))
+        changes.append(Change(Action.CREATE, "route table public", payload=Op.RT))
     if not actual.get("default_route"):
         changes.append(Change(Action.CREATE, "route 0.0.0.0/0", "via the internet gateway",
-                              {"op": "route"}))
+                              payload=Op.ROUTE))
     for role in ("public-1", "public-2"):
         if role not in actual.get("associated", []):
             changes.append(Change(Action.UPDATE, f"subnet {role}", "use the public route table",
-                                  {"op": "associate", "role": role}))
+                                  payload=Associate(role)))
     return changes
 
 
@@ -125,7 +157,7 @@ def read_existing(ctx: Ctx) -> None:
         ctx.ids[f"subnet.{role}"] = subnet
 
 
-def plan(ctx: Ctx) -> list[Change]:
+def plan(ctx: Ctx) -> list[Change[Payload]]:
     if ctx.env.network.existing_vpc_id:
         read_existing(ctx)
         return []
@@ -145,38 +177,37 @@ def check(ctx: Ctx) -> None:
                        hint="choose another range, or set network.existing_vpc_id")
 
 
-def apply(ctx: Ctx, change: Change) -> None:
-    ec2, env, op = ctx.aws("ec2"), ctx.env, change.data["op"]
-    if op == "vpc":
+def apply(ctx: Ctx, payload: Payload) -> None:
+    ec2, env = ctx.aws("ec2"), ctx.env
+    if payload is Op.VPC:
         ctx.ids["vpc"] = ec2.create_vpc(
             CidrBlock=str(env.network.vpc_cidr),
             TagSpecifications=tags.specifications(env, "vpc", "vpc"))["Vpc"]["VpcId"]
-    elif op == "dns":
+    elif payload is Op.DNS:
         ec2.modify_vpc_attribute(VpcId=ctx.ids["vpc"], EnableDnsHostnames={"Value": True})
-    elif op == "subnet":
-        role = change.data["role"]
+    elif isinstance(payload, Subnet):
+        role = payload.role
         ctx.ids[f"subnet.{role}"] = ec2.create_subnet(
-            VpcId=ctx.ids["vpc"], CidrBlock=change.data["cidr"],
-            AvailabilityZone=change.data["zone"],
+            VpcId=ctx.ids["vpc"], CidrBlock=payload.cidr, AvailabilityZone=payload.zone,
             TagSpecifications=tags.specifications(env, f"subnet-{role}", "subnet"),
         )["Subnet"]["SubnetId"]
-    elif op == "igw":
+    elif payload is Op.IGW:
         ctx.ids["igw"] = ec2.create_internet_gateway(
             TagSpecifications=tags.specifications(env, "igw", "internet-gateway"),
         )["InternetGateway"]["InternetGatewayId"]
-    elif op == "attach":
+    elif payload is Op.ATTACH:
         ec2.attach_internet_gateway(InternetGatewayId=ctx.ids["igw"], VpcId=ctx.ids["vpc"])
-    elif op == "rt":
+    elif payload is Op.RT:
         ctx.ids["rt"] = ec2.create_route_table(
             VpcId=ctx.ids["vpc"],
             TagSpecifications=tags.specifications(env, "rt-public", "route-table"),
         )["RouteTable"]["RouteTableId"]
-    elif op == "route":
+    elif payload is Op.ROUTE:
         ec2.create_route(RouteTableId=ctx.ids["rt"], DestinationCidrBlock="0.0.0.0/0",
                          GatewayId=ctx.ids["igw"])
-    elif op == "associate":
+    elif isinstance(payload, Associate):
         ec2.associate_route_table(RouteTableId=ctx.ids["rt"],
-                                  SubnetId=ctx.ids[f"subnet.{change.data['role']}"])
+                                  SubnetId=ctx.ids[f"subnet.{payload.role}"])
 
 
 def _role(resource: dict[str, Any]) -> str:

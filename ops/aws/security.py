@@ -3,6 +3,7 @@ admin networks; database 5432 from the host. Any other ingress rule found is rev
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ops.aws import tags
@@ -30,6 +31,32 @@ class Rule(NamedTuple):
         return f"{self.protocol}/{ports} from {self.source.split(':', 1)[1]}"
 
 
+@dataclass(frozen=True)
+class Group:
+    """Create the security group of a role."""
+
+    role: str
+
+
+@dataclass(frozen=True)
+class Authorize:
+    """Add an ingress rule to a role's group."""
+
+    role: str
+    rule: Rule
+
+
+@dataclass(frozen=True)
+class Revoke:
+    """Remove an ingress rule from a role's group."""
+
+    role: str
+    rule: Rule
+
+
+Payload = Group | Authorize | Revoke
+
+
 def desired(env: Environment) -> dict[str, set[Rule]]:
     """Each group's ingress rules (pure)."""
     return {
@@ -40,19 +67,20 @@ def desired(env: Environment) -> dict[str, set[Rule]]:
     }
 
 
-def diff(want: dict[str, set[Rule]], have: dict[str, set[Rule] | None]) -> list[Change]:
+def diff(want: dict[str, set[Rule]],
+         have: dict[str, set[Rule] | None]) -> list[Change[Payload]]:
     """Groups to create, rules to add and rules to revoke; have[role] is None when missing."""
-    changes = [Change(Action.CREATE, f"security group {role}", GROUPS[role],
-                      {"op": "group", "role": role})
-               for role in want if have.get(role) is None]
+    changes: list[Change[Payload]] = [
+        Change(Action.CREATE, f"security group {role}", GROUPS[role], payload=Group(role))
+        for role in want if have.get(role) is None]
     for role, rules in want.items():
         present = have.get(role) or set()
         for rule in sorted(rules - present):
             changes.append(Change(Action.CREATE, f"rule {role}", rule.text(),
-                                  {"op": "authorize", "role": role, "rule": rule}))
+                                  payload=Authorize(role, rule)))
         for rule in sorted(present - rules):
             changes.append(Change(Action.DELETE, f"rule {role}", rule.text(),
-                                  {"op": "revoke", "role": role, "rule": rule}))
+                                  payload=Revoke(role, rule)))
     return changes
 
 
@@ -85,20 +113,20 @@ def read(ctx: Ctx) -> dict[str, set[Rule] | None]:
     return {role: parse(g["IpPermissions"], roles) for role, g in found.items()}
 
 
-def plan(ctx: Ctx) -> list[Change]:
+def plan(ctx: Ctx) -> list[Change[Payload]]:
     return diff(desired(ctx.env), read(ctx))
 
 
-def apply(ctx: Ctx, change: Change) -> None:
-    ec2, env, role = ctx.aws("ec2"), ctx.env, change.data["role"]
-    if change.data["op"] == "group":
+def apply(ctx: Ctx, payload: Payload) -> None:
+    ec2, env, role = ctx.aws("ec2"), ctx.env, payload.role
+    if isinstance(payload, Group):
         ctx.ids[f"sg.{role}"] = ec2.create_security_group(
             GroupName=f"{env.prefix}-{role}", Description=GROUPS[role], VpcId=ctx.ids["vpc"],
             TagSpecifications=tags.specifications(env, f"sg-{role}", "security-group"),
         )["GroupId"]
         return
-    permission = _permission(ctx, change.data["rule"])
-    call = (ec2.authorize_security_group_ingress if change.data["op"] == "authorize"
+    permission = _permission(ctx, payload.rule)
+    call = (ec2.authorize_security_group_ingress if isinstance(payload, Authorize)
             else ec2.revoke_security_group_ingress)
     call(GroupId=ctx.ids[f"sg.{role}"], IpPermissions=[permission])
 

@@ -6,6 +6,7 @@ expires what they leave behind: non-current versions after keep_days, unfinished
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -20,6 +21,17 @@ BLOCK_ALL = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPoli
              "RestrictPublicBuckets": True}
 
 
+class Op(Enum):
+    """The bucket's changes."""
+
+    CREATE = "create"
+    TAG = "tag"
+    VERSIONING = "versioning"
+    ENCRYPTION = "encryption"
+    PUBLIC = "public"
+    LIFECYCLE = "lifecycle"
+
+
 def lifecycle(env: Environment) -> list[dict[str, Any]]:
     """The bucket's lifecycle rules (pure)."""
     return [{"ID": "retention", "Status": "Enabled", "Filter": {"Prefix": ""},
@@ -27,35 +39,35 @@ def lifecycle(env: Environment) -> list[dict[str, Any]]:
              "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}]
 
 
-def diff(env: Environment, actual: dict[str, Any]) -> list[Change]:
+def diff(env: Environment, actual: dict[str, Any]) -> list[Change[Op]]:
     """What the bucket lacks; `actual` is {} when it does not exist."""
     name = env.bucket
     if not actual:
         return [Change(Action.CREATE, f"bucket {name}", "versioned, encrypted, private",
-                       {"op": "create"}),
-                *(Change(Action.UPDATE, f"bucket {name}", what, {"op": op})
+                       payload=Op.CREATE),
+                *(Change(Action.UPDATE, f"bucket {name}", what, payload=op)
                   for op, what in _SETTINGS.items())]
     changes = []
     if not actual.get("tagged"):
-        changes.append(Change(Action.UPDATE, f"bucket {name}", "tag", {"op": "tag"}))
+        changes.append(Change(Action.UPDATE, f"bucket {name}", "tag", payload=Op.TAG))
     if actual.get("versioning") != "Enabled":
-        changes.append(Change(Action.UPDATE, f"bucket {name}", _SETTINGS["versioning"],
-                              {"op": "versioning"}))
+        changes.append(Change(Action.UPDATE, f"bucket {name}", _SETTINGS[Op.VERSIONING],
+                              payload=Op.VERSIONING))
     if not actual.get("encryption"):
-        changes.append(Change(Action.UPDATE, f"bucket {name}", _SETTINGS["encryption"],
-                              {"op": "encryption"}))
+        changes.append(Change(Action.UPDATE, f"bucket {name}", _SETTINGS[Op.ENCRYPTION],
+                              payload=Op.ENCRYPTION))
     if actual.get("public_access_block") != BLOCK_ALL:
-        changes.append(Change(Action.UPDATE, f"bucket {name}", _SETTINGS["public"],
-                              {"op": "public"}))
+        changes.append(Change(Action.UPDATE, f"bucket {name}", _SETTINGS[Op.PUBLIC],
+                              payload=Op.PUBLIC))
     if _comparable(actual.get("lifecycle")) != _comparable(lifecycle(env)):
-        changes.append(Change(Action.UPDATE, f"bucket {name}", _SETTINGS["lifecycle"],
-                              {"op": "lifecycle"}))
+        changes.append(Change(Action.UPDATE, f"bucket {name}", _SETTINGS[Op.LIFECYCLE],
+                              payload=Op.LIFECYCLE))
     return changes
 
 
-_SETTINGS = {"versioning": "enable versioning", "encryption": "default encryption (SSE-S3)",
-             "public": "block all public access",
-             "lifecycle": "lifecycle: expire old versions after backups.keep_days"}
+_SETTINGS = {Op.VERSIONING: "enable versioning", Op.ENCRYPTION: "default encryption (SSE-S3)",
+             Op.PUBLIC: "block all public access",
+             Op.LIFECYCLE: "lifecycle: expire old versions after backups.keep_days"}
 
 
 def _comparable(rules: list[dict[str, Any]] | None) -> list[tuple[Any, ...]]:
@@ -100,13 +112,13 @@ def _get(call: Any, bucket: str, key: str) -> Any:
         raise
 
 
-def plan(ctx: Ctx) -> list[Change]:
+def plan(ctx: Ctx) -> list[Change[Op]]:
     return diff(ctx.env, read(ctx))
 
 
-def apply(ctx: Ctx, change: Change) -> None:
-    s3, env, name, op = ctx.aws("s3"), ctx.env, ctx.env.bucket, change.data["op"]
-    if op == "create":
+def apply(ctx: Ctx, op: Op) -> None:
+    s3, env, name = ctx.aws("s3"), ctx.env, ctx.env.bucket
+    if op is Op.CREATE:
         where = ({} if env.aws.region == "us-east-1"
                  else {"CreateBucketConfiguration": {"LocationConstraint": env.aws.region}})
         try:
@@ -117,17 +129,17 @@ def apply(ctx: Ctx, change: Change) -> None:
                                hint="bucket names are global: set backups.bucket") from None
         ctx.ids["bucket"] = name
         _tag(s3, env, name)
-    elif op == "tag":
+    elif op is Op.TAG:
         _tag(s3, env, name)
-    elif op == "versioning":
+    elif op is Op.VERSIONING:
         s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    elif op == "encryption":
+    elif op is Op.ENCRYPTION:
         s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [
             {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
              "BucketKeyEnabled": True}]})
-    elif op == "public":
+    elif op is Op.PUBLIC:
         s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=BLOCK_ALL)
-    elif op == "lifecycle":
+    elif op is Op.LIFECYCLE:
         s3.put_bucket_lifecycle_configuration(Bucket=name,
                                               LifecycleConfiguration={"Rules": lifecycle(env)})
 

@@ -12,7 +12,10 @@ its validation record upserted) before the host; only the HTTPS listener waits f
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from types import ModuleType
+from typing import Any
 
 import boto3
 
@@ -32,11 +35,19 @@ from ops.aws import (
 from ops.aws.context import Ctx
 from ops.config import Environment
 from ops.errors import OpsError
-from ops.plan import Plan
+from ops.plan import Change, Plan
 
 AREAS: list[ModuleType] = [network, security, storage, identity, database, certificates, dns,
                            mail, compute, loadbalancer, dns]
 DB_TIMEOUT_S = 3600
+
+
+@dataclass(frozen=True)
+class Routed:
+    """An area's payload and the area whose `apply(ctx, payload)` carries it out."""
+
+    area: ModuleType
+    payload: Any
 
 
 def check(ctx: Ctx) -> None:
@@ -54,28 +65,34 @@ def check(ctx: Ctx) -> None:
     dns.check(ctx)
 
 
-def plan(env: Environment, *, checked: bool = True) -> tuple[Ctx, Plan]:
+def plan(env: Environment, *, checked: bool = True) -> tuple[Ctx, Plan[Routed]]:
     """Read everything (after checking the input): the changes provision would make."""
     ctx = Ctx(env)
     if checked:
         check(ctx)
-    found = Plan()
-    for area in AREAS:
-        for change in area.plan(ctx):
-            if change not in found.changes:
-                change.data["area"] = area
-                found.add(change)
-    return ctx, found
+    return ctx, merge((area, area.plan(ctx)) for area in AREAS)
 
 
-def apply(ctx: Ctx, changes: Plan) -> None:
+def merge(planned: Iterable[tuple[ModuleType, list[Change[Any]]]]) -> Plan[Routed]:
+    """The areas' changes in order, each routed to its area; a change planned twice (the dns
+    area runs twice) is kept once: the same area and payload, whatever its line says."""
+    found: Plan[Routed] = Plan()
+    for area, changes in planned:
+        for change in changes:
+            routed = Routed(area, change.payload)
+            if routed not in found.payloads():
+                found.add(replace(change, payload=routed))
+    return found
+
+
+def apply(ctx: Ctx, changes: Plan[Routed]) -> None:
     """Carry out planned changes in order; ids of what they create go into ctx."""
     for change in changes:
         console.step(change.line())
-        change.data["area"].apply(ctx, change)
+        change.payload.area.apply(ctx, change.payload.payload)
 
 
-def verify(env: Environment) -> tuple[Ctx, Plan]:
+def verify(env: Environment) -> tuple[Ctx, Plan[Routed]]:
     """Wait for the slow parts, then read everything back: the plan must now be empty."""
     ctx = Ctx(env)
     console.wait_for(f"database {ctx.env.prefix}-db available", lambda: database.available(ctx),

@@ -73,7 +73,7 @@ class LabParameters:
         with self.connect() as conn:
             for change in plan:
                 conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(
-                    sql.Identifier(change.data["name"]), sql.Literal(change.data["value"])))
+                    sql.Identifier(change.payload.name), sql.Literal(change.payload.value)))
             conn.execute("SELECT pg_reload_conf()")
 
     def reboot(self) -> None:

@@ -69,9 +69,9 @@ class RdsParameters:
         groups = self.instance().get("DBParameterGroups", [])
         return any(g.get("ParameterApplyStatus") == "pending-reboot" for g in groups)
 
-    def apply(self, plan: Plan) -> None:
+    def apply(self, plan: Plan[tuning.Parameter]) -> None:
         """Static parameters pending-reboot, dynamic ones immediately, 20 per call."""
-        for batch in tuning.batches(tuning.rds_parameters(list(plan))):
+        for batch in tuning.batches(tuning.rds_parameters(plan.payloads())):
             self.rds.modify_db_parameter_group(DBParameterGroupName=self.group,
                                                Parameters=batch)
 

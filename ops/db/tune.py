@@ -61,7 +61,7 @@ def tune(env: Environment, *, plan_only: bool = False, reboot: bool = False,
     tuning.check(wanted, settings, size.memory_mib)
     plan = tuning.diff(target.current(list(wanted)), wanted, settings)
     console.plan_lines(f"{target.label}: {size.line()}", plan.lines())
-    pending = any(c.data["static"] for c in plan) or target.pending_reboot()
+    pending = any(c.payload.static for c in plan) or target.pending_reboot()
     if plan_only:
         if pending:
             console.warn("static parameters need a reboot to take effect")
@@ -70,7 +70,7 @@ def tune(env: Environment, *, plan_only: bool = False, reboot: bool = False,
         raise OpsError("reboot not confirmed: nothing was changed")
     if plan:
         target.apply(plan)
-        static = sum(c.data["static"] for c in plan)
+        static = sum(c.payload.static for c in plan)
         console.ok(f"applied {len(plan)} parameter(s): {len(plan) - static} now, "
                    f"{static} at the next reboot")
     if pending and not reboot:

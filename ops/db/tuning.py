@@ -34,6 +34,15 @@ MEMORY_UNITS = {"8kB": 8, "kB": 1}
 
 
 @dataclass(frozen=True)
+class Parameter:
+    """A parameter to set: the value in its own unit, and whether it waits for a reboot."""
+
+    name: str
+    value: str
+    static: bool
+
+
+@dataclass(frozen=True)
 class Sizing:
     """What the desired values were computed from, for the operator to read."""
 
@@ -132,9 +141,9 @@ def human(value: str | None, setting: Setting) -> str:
 
 
 def diff(current: Mapping[str, str | None], wanted: Mapping[str, str],
-         settings: Mapping[str, Setting]) -> Plan:
+         settings: Mapping[str, Setting]) -> Plan[Parameter]:
     """One UPDATE per parameter whose value differs, saying whether it needs a reboot."""
-    plan = Plan()
+    plan: Plan[Parameter] = Plan()
     for name, value in wanted.items():
         setting = settings[name]
         if same(current.get(name), value, setting):
@@ -142,19 +151,19 @@ def diff(current: Mapping[str, str | None], wanted: Mapping[str, str],
         how = "static: needs reboot" if setting.static else "dynamic: applies now"
         plan.add(Change(Action.UPDATE, name,
                         f"{human(current.get(name), setting)} → {human(value, setting)} ({how})",
-                        {"name": name, "value": value, "static": setting.static}))
+                        payload=Parameter(name, value, setting.static)))
     return plan
 
 
-def apply_method(change: Change) -> str:
+def apply_method(parameter: Parameter) -> str:
     """The RDS ApplyMethod: static parameters wait for a reboot, dynamic ones apply now."""
-    return "pending-reboot" if change.data["static"] else "immediate"
+    return "pending-reboot" if parameter.static else "immediate"
 
 
-def rds_parameters(changes: Sequence[Change]) -> list[dict[str, str]]:
-    """ModifyDBParameterGroup's Parameters for these changes."""
-    return [{"ParameterName": c.data["name"], "ParameterValue": c.data["value"],
-             "ApplyMethod": apply_method(c)} for c in changes]
+def rds_parameters(parameters: Sequence[Parameter]) -> list[dict[str, str]]:
+    """ModifyDBParameterGroup's Parameters for these."""
+    return [{"ParameterName": p.name, "ParameterValue": p.value,
+             "ApplyMethod": apply_method(p)} for p in parameters]
 
 
 def batches(items: Sequence[dict[str, str]], size: int = BATCH) -> Iterator[list[dict[str, str]]]:

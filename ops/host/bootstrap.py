@@ -1,16 +1,25 @@
 """The host's desired state (Docker, Compose, daemon.json, swap, PostgreSQL client) as a plan.
 
 `plan` is pure: from the environment and the host's facts, the changes needed, each carrying
-the steps that carry it out. An up-to-date host gives an empty list.
+the steps that carry it out (its `HostSteps` payload). An up-to-date host gives an empty list.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from ops.config import Environment
 from ops.host import docker, system
 from ops.host.facts import Facts
 from ops.host.remote import Step
 from ops.plan import Action, Change
+
+
+@dataclass(frozen=True)
+class HostSteps:
+    """What carries out a host change: commands to run and files to put, in order."""
+
+    steps: tuple[Step, ...]
 
 
 def candidates(env: Environment) -> list[str]:
@@ -20,33 +29,37 @@ def candidates(env: Environment) -> list[str]:
             system.postgres_client("amzn-2023", major)]
 
 
-def plan(env: Environment, facts: Facts) -> list[Change]:
+def plan(env: Environment, facts: Facts) -> list[Change[HostSteps]]:
     os, major = facts.os, env.database.engine_version
     docker.check_supported(os)
-    changes = []
+    changes: list[Change[HostSteps]] = []
     if facts.daemon_json_sha256 != system.daemon_json_sha256():
         steps: list[Step] = [("run", "install -d -m 0755 /etc/docker"),
                              ("put", system.DAEMON_JSON_PATH, system.daemon_json(), 0o644)]
         if facts.docker_active:
             steps.append(("run", "systemctl restart docker"))  # live-restore keeps containers
         changes.append(Change(Action.UPDATE, system.DAEMON_JSON_PATH,
-                              "json-file logs capped at 5 x 20 MB, live-restore", {"steps": steps}))
+                              "json-file logs capped at 5 x 20 MB, live-restore",
+                              payload=HostSteps(tuple(steps))))
     wanted = [*docker.packages(os, env.host.docker_source), system.postgres_client(os, major)]
     missing = [p for p in wanted if p not in facts.packages]
     if missing:
         changes.append(Change(Action.CREATE, "packages", " ".join(missing),
-                              {"steps": [("run", c) for c in _install(env, os, missing)]}))
+                              payload=_run(_install(env, os, missing))))
     if not facts.compose_version and os == "amzn-2023":
         changes.append(Change(Action.CREATE, "docker compose plugin", docker.COMPOSE_RELEASE,
-                              {"steps": [("run", c) for c in docker.compose_plugin_commands(os)]}))
+                              payload=_run(docker.compose_plugin_commands(os))))
     if not (facts.docker_enabled and facts.docker_active):
         changes.append(Change(Action.UPDATE, "docker service", "enable and start",
-                              {"steps": [("run", "systemctl enable --now docker")]}))
+                              payload=_run(["systemctl enable --now docker"])))
     if env.host.swap_gb and facts.swap_bytes == 0:
         changes.append(Change(Action.CREATE, system.SWAP_FILE, f"{env.host.swap_gb} GiB swap",
-                              {"steps": [("run", c) for c in system.swap_commands(
-                                  env.host.swap_gb)]}))
+                              payload=_run(system.swap_commands(env.host.swap_gb))))
     return changes
+
+
+def _run(commands: list[str]) -> HostSteps:
+    return HostSteps(tuple(("run", c) for c in commands))
 
 
 def _install(env: Environment, os: str, missing: list[str]) -> list[str]:

@@ -22,12 +22,13 @@ from ops.host import facts as host_facts
 from ops.host.facts import Facts
 from ops.host.remote import Remote, sh
 from ops.host.session import open_host
-from ops.plan import Plan
+from ops.plan import Change, Plan
 from ops.stack import audit, compose, health, images, lock, release, settings, sizing
 from ops.stack.compose import Service
 from ops.stack.release import CURRENT, RELEASES, Release
 
 UP = ("up", "-d", "--remove-orphans")
+Payload = bootstrap.HostSteps | release.Payload
 
 
 @dataclass
@@ -79,7 +80,8 @@ def session(env: Environment) -> Iterator[Session]:
 
 
 def deploy(env: Environment, *, name: str | None = None, plan_only: bool = False,
-           push_images: bool = False, lock_wait: float = 0, break_lock: bool = False) -> Plan:
+           push_images: bool = False, lock_wait: float = 0,
+           break_lock: bool = False) -> Plan[Payload]:
     """Bring the host to the release: Docker first, then the stack behind the health gate."""
     wanted = desired(env, name or env.stack.release)
     if problem := sizing.fit(wanted.services, env.host.instance_type):
@@ -106,9 +108,10 @@ def deploy(env: Environment, *, name: str | None = None, plan_only: bool = False
     return plan
 
 
-def _plan(s: Session, wanted: Release, local: dict[str, str] | None) -> tuple[Plan, Facts]:
+def _plan(s: Session, wanted: Release,
+          local: dict[str, str] | None) -> tuple[Plan[Payload], Facts]:
     facts = s.facts(wanted.images)
-    changes = bootstrap.plan(s.env, facts)
+    changes: list[Change[Payload]] = [*bootstrap.plan(s.env, facts)]
     drifted = {}
     if facts.current == wanted.id and facts.docker_active:
         out = s.remote.run(s.compose(wanted.id, *UP, "--pull", "never", "--dry-run") + " 2>&1",
@@ -119,31 +122,33 @@ def _plan(s: Session, wanted: Release, local: dict[str, str] | None) -> tuple[Pl
     return Plan(changes), facts
 
 
-def _apply(s: Session, wanted: Release, plan: Plan, facts: Facts) -> None:
+def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> None:
+    """Carry out the plan from its payloads (the lines only label progress): host steps,
+    upload, push or pull, switch and up behind the health gate, prune."""
     for change in plan:
-        if "steps" in change.data:
+        if isinstance(change.payload, bootstrap.HostSteps):
             with console.console.status(change.line()):
-                s.remote.apply(change.data["steps"], change.line())
+                s.remote.apply(change.payload.steps, change.line())
             console.ok(change.line())
     if not s.remote.ok("docker compose version"):
         raise OpsError(f"docker compose does not run on {s.remote.address}",
                        hint="check the Docker packages on the host, then deploy again")
-    targets_ = {c.target for c in plan}
-    if f"release {wanted.id}" in targets_:
+    payloads = plan.payloads()
+    if release.Upload(wanted.id) in payloads:
         _upload(s, wanted)
-    pushed = [c.data["image"] for c in plan if "image" in c.data]
+    pushed = [p.image for p in payloads if isinstance(p, release.Push)]
     if pushed:
         with console.console.status(f"pushing {', '.join(pushed)}"):
             images.push(s.remote, pushed)
         console.ok(f"pushed {', '.join(pushed)}")
-    if "docker compose pull" in targets_:
+    if release.Compose.PULL in payloads:
         s.remote.run(s.compose(wanted.id, "pull", "--quiet"), what="docker compose pull")
     previous = facts.current
     _switch_and_up(s, wanted.id, pull_never=bool(pushed) or not wanted.images)
     result = _gate(s, wanted.services)
     if not result.healthy:
         _recover(s, wanted, previous, result)
-    for old in release.prunable(facts.releases, wanted.id, previous, s.env.stack.keep_releases):
+    for old in [p.release_id for p in payloads if isinstance(p, release.Prune)]:
         s.remote.run(f"rm -rf {sh(f'{RELEASES}/{old}')}", what=f"removing release {old}")
     s.audit("deploy", wanted.id, "ok", previous=previous)
     console.ok(f"release {wanted.id} is live on {s.remote.address}")

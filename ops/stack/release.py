@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 from ops.host.facts import ROOT, Facts
@@ -43,6 +44,38 @@ class Release:
         return sorted({s.image for s in self.services if s.image})
 
 
+@dataclass(frozen=True)
+class Upload:
+    """Write the release's directory on the host."""
+
+    release_id: str
+
+
+@dataclass(frozen=True)
+class Push:
+    """Send a local image to the host over SSH."""
+
+    image: str
+
+
+class Compose(Enum):
+    """Steps on the whole release: pull what the host lacks, switch `current`, bring it up."""
+
+    PULL = "pull"
+    SWITCH = "switch"
+    UP = "up"
+
+
+@dataclass(frozen=True)
+class Prune:
+    """Remove an old release's directory."""
+
+    release_id: str
+
+
+Payload = Upload | Push | Compose | Prune
+
+
 def stack_files(stack: Path) -> dict[str, bytes]:
     """The compose files and the `config/` build context of a stack directory."""
     files = {name: (stack / name).read_bytes() for name in COMPOSE_FILES
@@ -69,33 +102,36 @@ def drift(dry_run: str, project: str) -> dict[str, str]:
 
 
 def plan(release: Release, facts: Facts, *, drifted: dict[str, str], keep: int,
-         push: dict[str, str] | None) -> list[Change]:
+         push: dict[str, str] | None) -> list[Change[Payload]]:
     """Changes from the host's facts to the release running.
 
     `drifted`: what compose would do to the current release's services (see `drift`); `push`:
     the local image ids to push (None: pull from a registry what the host lacks).
     """
-    changes = []
+    changes: list[Change[Payload]] = []
     if release.id not in facts.releases:
         changes.append(Change(Action.CREATE, f"release {release.id}",
-                              "compose files, .env, settings.env (0600)"))
+                              "compose files, .env, settings.env (0600)",
+                              payload=Upload(release.id)))
     if push is not None:
         send = [i for i in release.images if facts.images.get(i) != push.get(i)]
         changes += [Change(Action.CREATE, f"image {i}", "push from this machine over SSH",
-                           {"image": i}) for i in send]
+                           payload=Push(i)) for i in send]
     else:
         lacking = [i for i in release.images if i not in facts.images]
         if lacking:
-            changes.append(Change(Action.RUN, "docker compose pull", ", ".join(lacking)))
+            changes.append(Change(Action.RUN, "docker compose pull", ", ".join(lacking),
+                                  payload=Compose.PULL))
     switching = facts.current != release.id
     if switching:
         changes.append(Change(Action.UPDATE, "current", f"{facts.current or 'none'} → "
-                                                        f"{release.id}"))
+                                                        f"{release.id}", payload=Compose.SWITCH))
     if changes or drifted:
         what = "every service of the release" if switching or not drifted else \
             ", ".join(f"{s} ({why})" for s, why in sorted(drifted.items()))
-        changes.append(Change(Action.RUN, "docker compose up", what))
-    changes += [Change(Action.DELETE, f"release {old}", f"keep the last {keep}")
+        changes.append(Change(Action.RUN, "docker compose up", what, payload=Compose.UP))
+    changes += [Change(Action.DELETE, f"release {old}", f"keep the last {keep}",
+                       payload=Prune(old))
                 for old in prunable(facts.releases, release.id, facts.current, keep)]
     return changes
 

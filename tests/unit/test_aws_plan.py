@@ -62,6 +62,8 @@ def test_network_diff_from_nothing_and_when_complete() -> None:
     fresh = network.diff("10.40.0.0/16", zones, {})
     assert [c.line() for c in fresh][:2] == ["+ vpc: 10.40.0.0/16", "~ vpc: enable DNS host names"]
     assert len(fresh) == 12
+    assert fresh[2].payload == network.Subnet("public-1", "10.40.0.0/18", "a")
+    assert fresh[-1].payload == network.Associate("public-2")
     complete = {"vpc": "v", "dns_hostnames": True, "igw": "i", "igw_attached": True,
                 "route_table": "r", "default_route": True,
                 "associated": ["public-1", "public-2"],
@@ -84,7 +86,8 @@ def test_security_diff_revokes_anything_else() -> None:
     have["db"] = have["db"] | {Rule("tcp", 5432, 5432, "cidr:0.0.0.0/0")}
     [change] = security.diff(want, have)
     assert change.line() == "- rule db: tcp/5432 from 0.0.0.0/0"
-    assert [c.data["op"] for c in security.diff(want, {})][:3] == ["group"] * 3
+    assert [c.payload for c in security.diff(want, {})][:3] == [
+        security.Group("lb"), security.Group("host"), security.Group("db")]
 
 
 def test_parse_maps_group_ids_to_roles() -> None:
@@ -120,19 +123,20 @@ def test_engine_class_check() -> None:
 def test_database_diff() -> None:
     env = environment(database__tier="production")
     fresh = database.diff(env, {})
-    assert [c.data["op"] for c in fresh] == ["subnet_group", "parameter_group",
-                                             "max_connections", "create"]
+    Op = database.Op
+    assert [c.payload for c in fresh] == [Op.SUBNET_GROUP, Op.PARAMETER_GROUP,
+                                          Op.MAX_CONNECTIONS, Op.CREATE]
     have = {"class": "db.m6g.xlarge", "encrypted": True, "public": True, "retention": 1,
             "deletion_protection": False, "parameter_group": "default.postgres17",
             "groups": ["sg.db"]}
     actual = {"subnet_group": ["s1", "s2"], "parameters": {"max_connections": "400"},
               "instance": have}
     [modify] = database.diff(env, actual)
-    assert modify.data["settings"] == {
+    assert modify.payload == database.Modify({
         "PubliclyAccessible": False, "BackupRetentionPeriod": 7, "DeletionProtection": True,
-        "DBParameterGroupName": "openlmis-example-postgres17"}
+        "DBParameterGroupName": "openlmis-example-postgres17"})
     low = {**actual, "parameters": {"max_connections": "100"}}
-    assert "max_connections" in [c.data["op"] for c in database.diff(env, low)]
+    assert Op.MAX_CONNECTIONS in [c.payload for c in database.diff(env, low)]
 
 
 def test_database_warns_about_what_it_cannot_change_in_place() -> None:
@@ -149,13 +153,14 @@ def test_memory_warning_sizes_the_host_from_the_release() -> None:
 
 def test_compute_diff() -> None:
     env = environment()
-    assert [c.data["op"] for c in compute.diff(env, {})] == ["key", "instance", "eip",
-                                                              "associate"]
+    Op = compute.Op
+    assert [c.payload for c in compute.diff(env, {})] == [Op.KEY, Op.INSTANCE, Op.EIP,
+                                                           Op.ASSOCIATE]
     done = {"key": "k", "instance": {"id": "i-1", "imds": "required"},
             "eip": {"id": "e", "instance": "i-1"}}
     assert compute.diff(env, done) == []
     loose = {**done, "instance": {"id": "i-1", "imds": "optional"}}
-    assert [c.data["op"] for c in compute.diff(env, loose)] == ["imds"]
+    assert [c.payload for c in compute.diff(env, loose)] == [Op.IMDS]
     assert len(compute.client_token(env, "subnet-" + "x" * 80)) <= 64
 
 
@@ -170,26 +175,28 @@ def test_host_policy_allows_only_the_bucket() -> None:
 
 def test_bucket_diff() -> None:
     env = environment()
-    assert [c.data["op"] for c in storage.diff(env, {})] == [
-        "create", "versioning", "encryption", "public", "lifecycle"]
+    Op = storage.Op
+    assert [c.payload for c in storage.diff(env, {})] == [
+        Op.CREATE, Op.VERSIONING, Op.ENCRYPTION, Op.PUBLIC, Op.LIFECYCLE]
     done = {"tagged": True, "versioning": "Enabled", "encryption": {"Rules": []},
             "public_access_block": storage.BLOCK_ALL, "lifecycle": storage.lifecycle(env)}
     assert storage.diff(env, done) == []
-    assert [c.data["op"] for c in storage.diff(env, {**done, "tagged": False})] == ["tag"]
+    assert [c.payload for c in storage.diff(env, {**done, "tagged": False})] == [Op.TAG]
 
 
 def test_load_balancer_diff() -> None:
     env = environment()
     fresh = loadbalancer.diff(env, {}, cert_issued=True)
-    assert [c.data["op"] for c in fresh] == ["lb", "idle", "tg", "register", "http", "https"]
-    assert [c.data["op"] for c in loadbalancer.diff(env, {}, cert_issued=False)][-1] == "http"
+    Op = loadbalancer.Op
+    assert [c.payload for c in fresh] == [Op.LB, Op.IDLE, Op.TG, Op.REGISTER, Op.HTTP, Op.HTTPS]
+    assert [c.payload for c in loadbalancer.diff(env, {}, cert_issued=False)][-1] == Op.HTTP
     assert loadbalancer.idle_timeout(env) >= env.stack.nginx_timeout_s
     done = {"lb": {"idle": 300}, "tg": dict(loadbalancer.HEALTH), "registered": True,
             "cert": "arn:c", "listeners": {80: {"redirect": True},
                                            443: {"forward": True, "cert": "arn:c"}}}
     assert loadbalancer.diff(env, done, cert_issued=True) == []
     ssh_check = {**done, "tg": {**loadbalancer.HEALTH, "HealthCheckPath": None}}
-    assert [c.data["op"] for c in loadbalancer.diff(env, ssh_check, True)] == ["health"]
+    assert [c.payload for c in loadbalancer.diff(env, ssh_check, True)] == [Op.HEALTH]
 
 
 def test_certificate_request_is_idempotent_per_environment() -> None:
@@ -213,10 +220,11 @@ def test_mail_records_and_smtp_password() -> None:
 
 def test_mail_diff_with_and_without_configured_smtp_secret() -> None:
     env = environment()
-    assert [c.data["op"] for c in mail.diff(env, {})] == ["identity", "dkim", "user", "policy",
-                                                          "credentials"]
+    Op = mail.Op
+    assert [c.payload for c in mail.diff(env, {})] == [Op.IDENTITY, Op.DKIM, Op.USER, Op.POLICY,
+                                                       Op.CREDENTIALS]
     own = environment(mail__smtp_password="ssm:/x")
-    assert [c.data["op"] for c in mail.diff(own, {"verification": "Pending",
+    assert [c.payload for c in mail.diff(own, {"verification": "Pending",
                                                   "dkim": ["a"]})] == []
     address = environment(mail__verify_domain=False)
     assert mail.identity(address) == "noreply@openlmis.example.org"

@@ -26,8 +26,10 @@ def test_resolved_secret_is_masked_everywhere(
 def test_plan_renders_one_line_per_change() -> None:
     plan = Plan()
     assert plan.lines() == ["no changes"] and not plan
-    plan.add(Change(Action.CREATE, "security group app", "HTTP from the load balancer"))
-    plan.add(Change(Action.UPDATE, "parameter max_connections", "100 → 200 (static)"))
+    plan.add(Change(Action.CREATE, "security group app", "HTTP from the load balancer",
+                    payload=None))
+    plan.add(Change(Action.UPDATE, "parameter max_connections", "100 → 200 (static)",
+                    payload=None))
     assert plan.lines() == [
         "+ security group app: HTTP from the load balancer",
         "~ parameter max_connections: 100 → 200 (static)",

@@ -53,10 +53,10 @@ def test_bare_debian_13_with_distro_packages() -> None:
     assert lines[0].startswith("~ /etc/docker/daemon.json")
     assert lines[1] == "+ packages: docker.io docker-cli docker-compose postgresql-client-17"
     assert "+ /swapfile: 2 GiB swap" in lines
-    steps = [s[1] for s in changes[1].data["steps"]]
+    steps = [s[1] for s in changes[1].payload.steps]
     assert not any("download.docker.com" in s for s in steps)
     # daemon.json is in place before the engine is installed: no restart needed
-    assert all(s[0] != "run" or "restart" not in s[1] for s in changes[0].data["steps"])
+    assert all(s[0] != "run" or "restart" not in s[1] for s in changes[0].payload.steps)
 
 
 def test_official_repository_on_ubuntu_and_pgdg_when_the_distro_lacks_the_major() -> None:
@@ -64,7 +64,7 @@ def test_official_repository_on_ubuntu_and_pgdg_when_the_distro_lacks_the_major(
     packages = next(c for c in changes if c.target == "packages")
     assert packages.detail == ("docker-ce docker-ce-cli containerd.io docker-compose-plugin "
                                "postgresql-client-17")
-    script = " ".join(s[1] for s in packages.data["steps"])
+    script = " ".join(s[1] for s in packages.payload.steps)
     assert "download.docker.com/linux/ubuntu noble stable" in script
     assert "noble-pgdg main" in script
 
@@ -73,7 +73,7 @@ def test_amazon_linux_gets_the_compose_plugin_with_a_checksum() -> None:
     changes = bootstrap.plan(env(), Facts(os_id="amzn", os_version="2023"))
     assert next(c for c in changes if c.target == "packages").detail == "docker postgresql17"
     plugin = next(c for c in changes if c.target == "docker compose plugin")
-    assert "sha256sum -c" in plugin.data["steps"][-1][1]
+    assert "sha256sum -c" in plugin.payload.steps[-1][1]
 
 
 def test_changed_daemon_json_restarts_a_running_engine() -> None:
@@ -81,7 +81,7 @@ def test_changed_daemon_json_restarts_a_running_engine() -> None:
     changes = bootstrap.plan(env(docker_source="distro"),
                              Facts(**{**facts.__dict__, "daemon_json_sha256": "old"}))
     assert [c.target for c in changes] == ["/etc/docker/daemon.json"]
-    assert changes[0].data["steps"][-1] == ("run", "systemctl restart docker")
+    assert changes[0].payload.steps[-1] == ("run", "systemctl restart docker")
 
 
 def test_unsupported_os_and_debian_12_without_compose_package() -> None:

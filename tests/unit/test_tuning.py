@@ -92,7 +92,7 @@ def test_diff_says_what_needs_a_reboot_and_skips_equal_values() -> None:
 
 def test_apply_methods_split_static_from_dynamic() -> None:
     plan = tuning.diff({}, {"max_connections": "180", "work_mem": "3072"}, PG17)
-    assert tuning.rds_parameters(list(plan)) == [
+    assert tuning.rds_parameters(plan.payloads()) == [
         {"ParameterName": "max_connections", "ParameterValue": "180",
          "ApplyMethod": "pending-reboot"},
         {"ParameterName": "work_mem", "ParameterValue": "3072", "ApplyMethod": "immediate"},

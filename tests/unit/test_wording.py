@@ -1,0 +1,160 @@
+"""Apply acts on payloads: rewording a plan line changes nothing that the code does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from ops import config
+from ops.aws import dns, network, topology
+from ops.aws.context import Ctx, DnsRecord
+from ops.config import ROOT, Environment
+from ops.host.bootstrap import HostSteps
+from ops.host.facts import Facts
+from ops.plan import Action, Change, Plan
+from ops.stack import deploy, health, release
+from ops.stack.compose import Service
+from ops.stack.release import Release
+
+RECORD = DnsRecord("a.example.org", "CNAME", "x.aws", "sends a to x")
+
+
+def environment() -> Environment:
+    return config.load(path=ROOT / "config/example.yml")
+
+
+def reworded(plan: Plan[Any]) -> Plan[Any]:
+    """The same plan with every line saying something else."""
+    return Plan([replace(c, target=f"thing {i}", detail="reworded")
+                 for i, c in enumerate(plan)])
+
+
+def test_topology_keeps_a_change_planned_twice_once_whatever_its_lines_say() -> None:
+    first = Change(Action.CREATE, "dns a.example.org CNAME", "sends a to x",
+                   payload=dns.Upsert(RECORD))
+    again = Change(Action.CREATE, "record a", "worded differently", payload=dns.Upsert(RECORD))
+    other = Change(Action.CREATE, "dns a.example.org CNAME", "sends a to x",
+                   payload=dns.Upsert(replace(RECORD, value="y.aws")))
+    merged = topology.merge([(dns, [first]), (dns, [again, other])])
+    assert merged.lines() == ["+ dns a.example.org CNAME: sends a to x"] * 2
+    assert [c.payload for c in merged] == [topology.Routed(dns, dns.Upsert(RECORD)),
+                                           topology.Routed(dns, other.payload)]
+
+
+def test_topology_keeps_equal_payloads_of_different_areas() -> None:
+    vpc = Change(Action.CREATE, "vpc", payload=network.Op.VPC)
+    merged = topology.merge([(network, [vpc]), (dns, [replace(vpc)])])
+    assert [c.payload.area for c in merged] == [network, dns]
+
+
+def test_topology_applies_each_payload_in_its_own_area() -> None:
+    applied: list[tuple[str, object]] = []
+
+    def area(name: str) -> ModuleType:
+        module = ModuleType(name)
+
+        def apply(ctx: Ctx, payload: object) -> None:
+            applied.append((name, payload))
+
+        module.apply = apply  # type: ignore[attr-defined]
+        return module
+
+    areas = [area("first"), area("second")]
+    plan = topology.merge([(areas[0], [Change(Action.CREATE, "a", payload=1)]),
+                           (areas[1], [Change(Action.UPDATE, "a", payload=2)])])
+    topology.apply(Ctx(environment()), reworded(plan))
+    assert applied == [("first", 1), ("second", 2)]
+
+
+@dataclass
+class FakeRemote:
+    """A host that answers every command with nothing and remembers what it was asked."""
+
+    address: str = "host"
+    commands: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def apply(self, steps: Any, what: str) -> None:
+        self.commands += [step[1] for step in steps]
+
+    def ok(self, command: str) -> bool:
+        return True
+
+    def run(self, command: str, *, what: str = "", check: bool = True) -> str:
+        self.commands.append(command)
+        return ""
+
+    def put(self, path: str, data: bytes, mode: int) -> None:
+        self.files.append(path)
+
+
+SERVICES = [Service("nginx", "lab/app:1", True, 0, ("80:80",))]
+WANTED = Release("1", {"docker-compose.yml": b"services: {}", ".env": b""}, SERVICES)
+FACTS = Facts(current="0-old", releases=("0-old", "z-1", "z-2", "z-3"))
+
+
+@pytest.fixture(autouse=True)
+def timeless_audit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Audit records without their time: two runs of apply compare equal."""
+    monkeypatch.setattr(deploy.audit, "entry", lambda who, action, release, result, **detail: {
+        "action": action, "release": release, "result": result, **detail})
+
+
+def session() -> deploy.Session:
+    return deploy.Session(environment(), FakeRemote(), "me@pc")  # type: ignore[arg-type]
+
+
+def gate(monkeypatch: pytest.MonkeyPatch, *verdicts: bool) -> None:
+    """The health gate's verdicts, in order."""
+    answers = iter(health.Assessment(ok, {} if ok else {"auth": "unhealthy"}) for ok in verdicts)
+    monkeypatch.setattr(deploy, "_gate", lambda s, services: next(answers))
+    monkeypatch.setattr(deploy, "_remote_services", lambda s, release_id: SERVICES)
+
+
+def deploy_plan() -> Plan[deploy.Payload]:
+    steps = HostSteps((("run", "systemctl enable --now docker"),))
+    return Plan([Change(Action.UPDATE, "docker service", "enable and start", payload=steps),
+                 *release.plan(WANTED, FACTS, drifted={}, keep=3, push=None)])
+
+
+def applied(monkeypatch: pytest.MonkeyPatch, plan: Plan[deploy.Payload]) -> FakeRemote:
+    gate(monkeypatch, True)
+    s = session()
+    deploy._apply(s, WANTED, plan, FACTS)
+    assert isinstance(s.remote, FakeRemote)
+    return s.remote
+
+
+def test_deploy_applies_the_plan_from_its_payloads(monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = deploy_plan()
+    assert [type(p).__name__ for p in plan.payloads()] == [
+        "HostSteps", "Upload", "Compose", "Compose", "Compose", "Prune", "Prune"]
+    remote = applied(monkeypatch, plan)
+    done = "\n".join(remote.commands)
+    assert "systemctl enable --now docker" in done
+    assert f"mv -T /opt/openlmis/releases/{WANTED.id}.partial" in done
+    assert "pull --quiet" in done
+    assert "rm -rf /opt/openlmis/releases/z-2" in done
+    assert "rm -rf /opt/openlmis/releases/z-3" in done
+    assert sorted(remote.files) == [f"/opt/openlmis/releases/{WANTED.id}.partial/{name}"
+                                    for name in sorted(WANTED.files)]
+    assert applied(monkeypatch, reworded(plan)) == remote
+
+
+def test_deploy_ignores_lines_that_merely_look_like_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = Plan([Change(Action.CREATE, f"release {WANTED.id}", payload=release.Compose.SWITCH),
+                 Change(Action.RUN, "docker compose pull", payload=release.Compose.UP)])
+    done = "\n".join(applied(monkeypatch, plan).commands)
+    assert ".partial" not in done and "pull --quiet" not in done and "rm -rf" not in done
+    assert "docker compose --ansi never -p" in done  # switched and up all the same
+
+
+def test_pushed_images_come_from_the_payloads(monkeypatch: pytest.MonkeyPatch) -> None:
+    pushed: list[list[str]] = []
+    monkeypatch.setattr(deploy.images, "push", lambda remote, images: pushed.append(images))
+    plan = Plan(release.plan(WANTED, FACTS, drifted={}, keep=3, push={"lab/app:1": "sha256:1"}))
+    applied(monkeypatch, reworded(plan))
+    assert pushed == [["lab/app:1"]]
