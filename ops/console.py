@@ -92,6 +92,16 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(scrub(json.dumps(data, indent=2, sort_keys=True, default=str)) + "\n")
 
 
+class WaitTimeout(OpsError):
+    """A wait gave up: `what` was not there after `timeout` seconds."""
+
+    def __init__(self, what: str, timeout: float) -> None:
+        super().__init__(f"timed out after {timeout:.0f}s waiting for {what}",
+                         hint="check the resource's state, then run the command again: it resumes")
+        self.what = what
+        self.timeout = timeout
+
+
 def wait_for(
     what: str,
     check: Callable[[], T | None],
@@ -100,7 +110,7 @@ def wait_for(
     interval: float = 2.0,
     status: Callable[[], str] | None = None,
 ) -> T:
-    """Poll `check` until it returns a truthy value, showing progress; OpsError on timeout."""
+    """Poll `check` until it returns a truthy value, showing progress; WaitTimeout on timeout."""
     start = time.monotonic()
     with console.status(escape(f"waiting for {what}")) as spinner:
         while True:
@@ -110,10 +120,7 @@ def wait_for(
                 ok(f"{what} ({elapsed:.0f}s)")
                 return result
             if elapsed > timeout:
-                raise OpsError(
-                    f"timed out after {timeout:.0f}s waiting for {what}",
-                    hint="check the resource's state, then run the command again: it resumes",
-                )
+                raise WaitTimeout(what, timeout)
             detail = f" — {scrub(status())}" if status else ""
             spinner.update(escape(f"waiting for {what}: {elapsed:.0f}s of {timeout:.0f}s{detail}"))
             time.sleep(interval)

@@ -86,6 +86,16 @@ class ChecksumError(OpsError):
         self.problems = problems
 
 
+class RestoreFailed(OpsError):
+    """A dump restore failed after its safety copy `safety_id` was taken; `reverted` when the
+    database was already put back from it."""
+
+    def __init__(self, message: str, *, safety_id: str, reverted: bool, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.safety_id = safety_id
+        self.reverted = reverted
+
+
 def load(host: DbHost, directory: str, database: str, jobs: int) -> None:
     """Into an emptied `database`: extensions, then pg_restore of the archive's objects with
     `jobs` or the host's CPU count of parallel jobs, whichever is larger.
@@ -143,13 +153,14 @@ def restore_dump(env: Environment, host: DbHost, backup_id: str, *, auto_revert:
             raise
         back = f"inv restore-db --env {env.name} --from {safety_id} --yes"
         if not auto_revert or kind_of(safety_id) != DUMP:
-            raise OpsError(f"restoring {backup_id} failed: {exc}",
-                           hint=f"the safety copy is {safety_id}; go back to it with: {back}") \
-                from None
+            raise RestoreFailed(f"restoring {backup_id} failed: {exc}", safety_id=safety_id,
+                                reverted=False,
+                                hint=f"the safety copy is {safety_id}; go back to it with: "
+                                f"{back}") from None
         console.warn(f"restoring {backup_id} failed ({exc}); reverting to {safety_id}")
         restore_dump(env, host, safety_id, auto_revert=False, safety=False)
-        raise OpsError(f"restoring {backup_id} failed and the database was reverted to "
-                       f"{safety_id}: {exc}") from None
+        raise RestoreFailed(f"restoring {backup_id} failed and the database was reverted to "
+                            f"{safety_id}: {exc}", safety_id=safety_id, reverted=True) from None
     finally:
         for project in stopped:
             host.run(f"docker compose -p {shlex.quote(project)} start",

@@ -144,12 +144,9 @@ def new_release(ctx: Context) -> str:
 def broken_release(ctx: Context) -> str:
     try:
         deploy.deploy(ctx.env, name="broken")
-    except OpsError as exc:
-        if "rolled back" not in str(exc):
-            raise
-    else:
-        raise OpsError("the broken release passed its health gate")
-    return "refused by the health gate, rolled back: " + _serving(ctx, "2")
+    except deploy.RolledBack as exc:
+        return f"refused by the health gate, rolled back to {exc.restored}: " + _serving(ctx, "2")
+    raise OpsError("the broken release passed its health gate")
 
 
 def _serving(ctx: Context, release: str) -> str:

@@ -31,6 +31,15 @@ UP = ("up", "-d", "--remove-orphans")
 Payload = bootstrap.HostSteps | release.Payload
 
 
+class RolledBack(OpsError):
+    """A release failed its health gate and the previous one serves again."""
+
+    def __init__(self, message: str, *, hint: str, failed: str, restored: str) -> None:
+        super().__init__(message, hint=hint)
+        self.failed = failed
+        self.restored = restored
+
+
 @dataclass
 class Session:
     """One deploy's view of its host: the connection, who acts, the compose project."""
@@ -217,10 +226,10 @@ def _recover(s: Session, wanted: Release, previous: str, result: health.Assessme
         raise OpsError(f"release {wanted.id} failed ({reason}), and so did the rollback to "
                        f"{previous}: {back.summary()}",
                        hint=f"the stack is DOWN: look at inv logs --env {s.env.name} SERVICE")
-    raise OpsError(f"release {wanted.id} failed its health gate ({reason}); rolled "
-                   f"back: {previous} is serving again",
-                   hint="the failing services' last log lines are above; the failed release "
-                   "stays on the host for inspection")
+    raise RolledBack(f"release {wanted.id} failed its health gate ({reason}); rolled "
+                     f"back: {previous} is serving again",
+                     hint="the failing services' last log lines are above; the failed release "
+                     "stays on the host for inspection", failed=wanted.id, restored=previous)
 
 
 def _remote_services(s: Session, release_id: str) -> list[Service]:
@@ -270,12 +279,9 @@ def _locked(s: Session, action: str, release_id: str, wait: float,
 
     acquired = attempt()
     if not acquired and wait > 0:
-        try:
+        with suppress(console.WaitTimeout):
             acquired = console.wait_for("the deploy lock", attempt, timeout=wait,
                                         status=lambda: seen[0].describe() if seen[0] else "")
-        except OpsError as exc:
-            if not exc.message.startswith("timed out"):
-                raise
     if not acquired:
         who = seen[0].describe() if seen[0] else "an unknown holder"
         raise OpsError(f"another deploy holds the lock on {s.remote.address}: {who}",

@@ -16,8 +16,8 @@ from ops import config
 from ops.aws.session import client
 from ops.config import Environment
 from ops.db import backup, catalog, dumps, remote, transfer
-from ops.db.manifest import Manifest
-from ops.db.restore import ChecksumError, restore_db, restore_dump
+from ops.db.manifest import DUMP, Manifest, kind_of
+from ops.db.restore import ChecksumError, RestoreFailed, restore_db, restore_dump
 from ops.db.verify import verify
 from ops.errors import OpsError
 from ops.lab.lab import DB_PASSWORD_SECRET, Lab
@@ -224,9 +224,10 @@ def test_interrupted_restore_leaves_a_usable_safety_copy(env: Environment, first
     def interrupt(step: str) -> None:
         raise KeyboardInterrupt
 
-    with remote.session(env) as host, pytest.raises(OpsError) as caught:
+    with remote.session(env) as host, pytest.raises(RestoreFailed) as caught:
         restore_dump(env, host, first.id, auto_revert=False, interrupt=interrupt)
-    safety = caught.value.hint.split("the safety copy is ")[1].split(";")[0]
+    safety = caught.value.safety_id
+    assert not caught.value.reverted
     assert f"inv restore-db --env bktest --from {safety} --yes" in caught.value.hint
     with _connect(lab) as conn:
         left = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = "
@@ -244,9 +245,9 @@ def test_auto_revert_puts_the_safety_copy_back(env: Environment, first: Manifest
     def interrupt(step: str) -> None:
         raise OpsError("simulated failure")
 
-    with remote.session(env) as host, pytest.raises(OpsError) as caught:
+    with remote.session(env) as host, pytest.raises(RestoreFailed) as caught:
         restore_dump(env, host, first.id, auto_revert=True, interrupt=interrupt)
-    assert "was reverted to dump-" in caught.value.message
+    assert caught.value.reverted and kind_of(caught.value.safety_id) == DUMP
     assert checksums(lab) == before
 
 

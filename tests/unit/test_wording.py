@@ -1,21 +1,26 @@
-"""Apply acts on payloads: rewording a plan line changes nothing that the code does."""
+"""Apply acts on payloads and callers act on error types: rewording a plan line or an error
+message changes nothing that the code does."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 
-from ops import config
+from ops import config, console
 from ops.aws import dns, network, topology
 from ops.aws.context import Ctx, DnsRecord
 from ops.config import ROOT, Environment
+from ops.db import restore
+from ops.errors import OpsError
 from ops.host.bootstrap import HostSteps
 from ops.host.facts import Facts
+from ops.lab import rehearsal
 from ops.plan import Action, Change, Plan
-from ops.stack import deploy, health, release
+from ops.stack import deploy, health, lock, release
 from ops.stack.compose import Service
 from ops.stack.release import Release
 
@@ -158,3 +163,98 @@ def test_pushed_images_come_from_the_payloads(monkeypatch: pytest.MonkeyPatch) -
     plan = Plan(release.plan(WANTED, FACTS, drifted={}, keep=3, push={"lab/app:1": "sha256:1"}))
     applied(monkeypatch, reworded(plan))
     assert pushed == [["lab/app:1"]]
+
+
+def test_a_failed_release_rolls_back_and_says_so_in_attributes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    gate(monkeypatch, False, True)
+    s = session()
+    with pytest.raises(deploy.RolledBack) as caught:
+        deploy._apply(s, WANTED, deploy_plan(), FACTS)
+    assert (caught.value.failed, caught.value.restored) == (WANTED.id, "0-old")
+    assert isinstance(s.remote, FakeRemote)
+    assert not any("rm -rf /opt/openlmis/releases/z-" in c for c in s.remote.commands)
+
+
+def test_wait_for_gives_up_with_what_it_waited_for() -> None:
+    with pytest.raises(console.WaitTimeout) as caught:
+        console.wait_for("the thing", lambda: None, timeout=0.01, interval=0.001)
+    assert (caught.value.what, caught.value.timeout) == ("the thing", 0.01)
+
+
+def locked(monkeypatch: pytest.MonkeyPatch, error: OpsError) -> AbstractContextManager[None]:
+    """The deploy lock held by a live session, its wait ending in `error`."""
+    holder = lock.Holder("you@pc", "deploy", "2-b", "2026-01-01T00:00:00Z", 7, "boot")
+    monkeypatch.setattr(deploy.lock, "parse_acquire", lambda text: (False, holder, False))
+
+    def wait_for(*args: Any, **kwargs: Any) -> None:
+        raise error
+
+    monkeypatch.setattr(deploy.console, "wait_for", wait_for)
+    return deploy._locked(session(), "deploy", "1-a", wait=5, break_lock=False)
+
+
+def test_a_lock_wait_that_times_out_is_known_by_its_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    with (pytest.raises(OpsError, match="another deploy holds the lock on host: you@pc"),
+          locked(monkeypatch, console.WaitTimeout("the deploy lock", 5))):
+        pass
+    with (pytest.raises(OpsError, match=r"^timed out reading the lock$"),
+          locked(monkeypatch, OpsError("timed out reading the lock"))):
+        pass
+
+
+def test_the_rehearsal_knows_a_rollback_by_its_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = rehearsal.Context(environment(), lab=None)  # type: ignore[arg-type]
+    monkeypatch.setattr(rehearsal, "_serving", lambda ctx, name: f"release {name} serves")
+
+    def fails(error: OpsError) -> None:
+        def deploy_(env: Environment, *, name: str) -> None:
+            raise error
+        monkeypatch.setattr(rehearsal.deploy, "deploy", deploy_)
+
+    fails(deploy.RolledBack("worded anyhow", hint="", failed="broken-1", restored="2-a"))
+    assert rehearsal.broken_release(ctx) == ("refused by the health gate, rolled back to 2-a: "
+                                             "release 2 serves")
+    fails(OpsError("the text says rolled back, but nothing was"))
+    with pytest.raises(OpsError, match="but nothing was"):
+        rehearsal.broken_release(ctx)
+
+
+class FakeDbHost:
+    """A database host whose first `sql` fails."""
+
+    def __init__(self) -> None:
+        self.db = SimpleNamespace(name="open_lmis")
+        self.failures = 1
+
+    def sql(self, text: str, *, what: str) -> str:
+        if self.failures:
+            self.failures -= 1
+            raise OpsError("the server went away")
+        return ""
+
+    def run(self, command: str, **kwargs: Any) -> tuple[int, str]:
+        return 0, ""
+
+    def row_counts(self) -> dict[str, int]:
+        return {}
+
+
+def restoring(monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = SimpleNamespace(tables={})
+    monkeypatch.setattr(restore.dumps, "manifest", lambda env, backup_id: manifest)
+    monkeypatch.setattr(restore, "fetch", lambda env, host, manifest: "/work/d")
+    monkeypatch.setattr(restore, "_safety_copy", lambda env, host, backup_id: "dump-safety")
+    monkeypatch.setattr(restore, "services", lambda host, verb: [])
+    monkeypatch.setattr(restore, "load", lambda host, directory, database, jobs: None)
+
+
+@pytest.mark.parametrize("auto_revert", [False, True])
+def test_a_failed_restore_carries_its_safety_copy(monkeypatch: pytest.MonkeyPatch,
+                                                  auto_revert: bool) -> None:
+    restoring(monkeypatch)
+    with pytest.raises(restore.RestoreFailed) as caught:
+        restore.restore_dump(environment(), FakeDbHost(), "dump-1",  # type: ignore[arg-type]
+                             auto_revert=auto_revert)
+    assert caught.value.safety_id == "dump-safety"
+    assert caught.value.reverted is auto_revert
