@@ -14,7 +14,7 @@ import shlex
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 
-from ops import console
+from ops import console, provider
 from ops.config import Environment
 from ops.db import catalog, dumps, remote, snapshots, transfer
 from ops.db.manifest import Manifest, human, new_dump_id, now
@@ -104,11 +104,12 @@ def backup_db(env: Environment, *, method: str, reason: str) -> list[str]:
         raise OpsError(f"--method {method!r}: use snapshot, dump or both")
     taken: list[str] = []
     snapshot = method in ("snapshot", "both")
-    if snapshot and env.kind == "lab" and not snapshots.exists(env):
+    holds_data = provider.of(env).snapshot_holds_data
+    if snapshot and not holds_data and not snapshots.exists(env):
         if method == "snapshot":
             snapshots.source(env)  # raises: no RDS instance to snapshot
-        console.warn(f"{env.name} has no emulated RDS instance (run: inv provision): "
-                     "no snapshot, dump only")
+        console.warn(f"{env.name} has no RDS instance (run: inv provision), and a snapshot "
+                     "would hold no data here: dump only")
         snapshot = False
     if snapshot:
         snapshots.source(env)

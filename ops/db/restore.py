@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 
-from ops import console
+from ops import console, provider
 from ops.config import Environment
 from ops.db import catalog, dumps, remote, snapshots, transfer
 from ops.db.backup import take_dump
@@ -160,9 +160,9 @@ def restore_dump(env: Environment, host: DbHost, backup_id: str, *, auto_revert:
 
 
 def _safety_copy(env: Environment, host: DbHost, backup_id: str) -> str:
-    """A safety dump in the lab, a safety snapshot on AWS; its id."""
+    """A safety snapshot where snapshots hold the data, else a safety dump; its id."""
     reason = f"safety copy before restoring {backup_id}"
-    if env.kind == "lab":
+    if not provider.of(env).snapshot_holds_data:
         return take_dump(env, host, reason).id
     return snapshots.create(env, reason=reason, release=host.release())
 

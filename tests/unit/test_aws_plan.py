@@ -149,13 +149,13 @@ def test_memory_warning_sizes_the_host_from_the_release() -> None:
 
 def test_compute_diff() -> None:
     env = environment()
-    assert [c.data["op"] for c in compute.diff(env, {})] == ["key", "instance", "eip",
+    assert [c.data["op"] for c in compute.diff(env, {}, "key.pub")] == ["key", "instance", "eip",
                                                               "associate"]
     done = {"key": "k", "instance": {"id": "i-1", "imds": "required"},
             "eip": {"id": "e", "instance": "i-1"}}
-    assert compute.diff(env, done) == []
+    assert compute.diff(env, done, "key.pub") == []
     loose = {**done, "instance": {"id": "i-1", "imds": "optional"}}
-    assert [c.data["op"] for c in compute.diff(env, loose)] == ["imds"]
+    assert [c.data["op"] for c in compute.diff(env, loose, "key.pub")] == ["imds"]
     assert len(compute.client_token(env, "subnet-" + "x" * 80)) <= 64
 
 
