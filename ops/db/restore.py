@@ -67,11 +67,11 @@ def fetch(env: Environment, host: DbHost, manifest: Manifest) -> str:
     directory = f"{host.work}/{manifest.id}"
     free = host.free_bytes(host.work)
     if free < manifest.archive_size:
-        raise OpsError(f"{host.conn.host} has {free >> 20} MiB free, the dump is "
+        raise OpsError(f"{host.address} has {free >> 20} MiB free, the dump is "
                        f"{manifest.archive_size >> 20} MiB", hint="free space on the host")
     host.run(f"install -d -m 700 {shlex.quote(directory)}", what="preparing the restore")
     console.step(f"fetching {manifest.id} ({human(manifest.archive_size)}) to "
-                 f"{host.conn.host}, checking sha256 of {len(manifest.files)} files")
+                 f"{host.address}, checking sha256 of {len(manifest.files)} files")
     problems = transfer.download_dump(env, host, manifest, directory, env.backups.dump_jobs)
     if problems:
         host.run(f"rm -rf {shlex.quote(directory)}", what="cleaning up", warn=True)
