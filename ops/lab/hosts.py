@@ -109,9 +109,12 @@ def lookup(client: docker.DockerClient, lab: LabState, name: str, what: str) -> 
         raise OpsError(f"the lab has no host for {what}",
                        hint="run: inv provision (a lab host comes with each instance it creates)")
     address = _address(container, lab) if container.status == "running" else ""
-    if not address or not _trusted(lab.known_hosts, address):
+    if not address:
         raise OpsError(f"the lab host {container.name} for {what} is {container.status}",
                        hint="run: inv lab.up (it starts the lab's stopped hosts)")
+    if not _trusted(lab.known_hosts, address):
+        raise OpsError(f"the lab's known_hosts lacks the key of {container.name} ({what})",
+                       hint="run: inv lab.up (it records the keys of the lab's hosts)")
     return _lab_host(lab, name, address)
 
 

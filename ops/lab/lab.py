@@ -43,18 +43,20 @@ class Lab:
     # --- up / down / status ------------------------------------------------------------
 
     def up(self) -> dict[str, str]:
-        """Network, emulator, images, the database host, and any stopped host started again.
-        Fast when already up."""
+        """Network, emulator, images, the database host, and every lab host running with its
+        key trusted. Fast when already up."""
         gateway = self._network()
         url = Emulator(self.state).start(gateway)
         console.ok(f"AWS emulator at {url}")
         db = self.database()
         console.ok(f"PostgreSQL {database.DATABASE} at {db.address}:5432")
         for container in hosts.listed(self.client, self.state):
-            if container.labels.get(f"{LABEL}.role") == "host" and container.status != "running":
+            if container.labels.get(f"{LABEL}.role") == "host":
                 name = container.name.removeprefix(f"{self.state.name}-")
+                stopped = container.status != "running"
                 hosts.start(self.client, self.state, name, container.image.id, role="host")
-                console.ok(f"started lab host {container.name} again")
+                if stopped:
+                    console.ok(f"started lab host {container.name} again")
         return {"emulator": url, "database": db.address}
 
     def down(self, *, images_too: bool = False) -> list[str]:
