@@ -123,6 +123,7 @@ class DatabaseConfig(Section):
 class MailConfig(Section):
     from_address: Email
     verify_domain: bool = True
+    smtp_host: str | None = None
     smtp_port: int = 465
     smtp_username: str | None = None
     smtp_password: SecretRef | None = None
@@ -132,6 +133,7 @@ class StackConfig(Section):
     name: Literal["ref-distro", "lab"] = "ref-distro"
     release: str = "3.19.2"
     spring_profiles_active: str = "production"
+    https: bool = True
     demo_may_be_wiped: bool = False
     push_images: bool = False
     keep_releases: int = Field(5, ge=2)
@@ -143,6 +145,7 @@ class StackConfig(Section):
 
 class BackupConfig(Section):
     bucket: str | None = None
+    create_bucket: bool = False
     keep_last: int = Field(7, ge=1)
     keep_days: int = Field(30, ge=1)
     dump_jobs: int = Field(2, ge=1)

@@ -1,4 +1,4 @@
-"""Resolve secret references (env:, ssm:, secretsmanager:, lab:) at run time.
+"""Resolve secret references (env:, ssm:, secretsmanager:, or the provider's own) at run time.
 
 Every resolved value is registered with the console's redactor, so it is masked wherever it
 would be printed. A missing secret is an OpsError naming the key that refers to it.
@@ -11,7 +11,7 @@ import os
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ops import console
+from ops import console, provider
 from ops.config import Environment
 from ops.errors import OpsError
 
@@ -19,13 +19,13 @@ from ops.errors import OpsError
 def references(env: Environment) -> dict[str, str]:
     """Every secret the environment refers to, by key path.
 
-    Without mail.smtp_password, an AWS environment's SMTP credentials are the ones provision
+    Without mail.smtp_password and mail.smtp_host, the SMTP credentials are the ones provision
     derived for SES and keeps in Secrets Manager.
     """
     refs = {"database.master_password": env.database.master_password}
     if env.mail.smtp_password:
         refs["mail.smtp_password"] = env.mail.smtp_password
-    elif env.kind == "aws":
+    elif env.mail.smtp_host is None:
         from ops.aws.mail import secret_name
 
         refs["mail.smtp_username"] = f"secretsmanager:{secret_name(env)}#username"
@@ -58,12 +58,8 @@ def resolve_all(env: Environment) -> dict[str, str]:
 def _fetch(env: Environment, source: str, name: str) -> str | None:
     if source == "env":
         return os.environ.get(name)
-    if source == "lab":
-        if env.kind != "lab":
-            raise OpsError(f"lab:{name} secrets exist only in lab environments, not in {env.name}")
-        from ops.lab.state import LabState
-
-        return LabState.current().secret(name)
+    if source not in ("ssm", "secretsmanager"):
+        return provider.of(env).secret(env, source, name)
     from ops.aws.session import client
 
     if source == "ssm":
@@ -89,5 +85,4 @@ def _how_to_set(source: str, name: str) -> str:
         "env": f"export {name}=... in the shell that runs the task",
         "ssm": f"aws ssm put-parameter --type SecureString --name {name} --value ...",
         "secretsmanager": f"aws secretsmanager create-secret --name {name.partition('#')[0]} ...",
-        "lab": "run: inv lab.up",
-    }[source]
+    }.get(source, "check the reference's name")

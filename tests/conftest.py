@@ -6,6 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from ops import provider
+from ops.lab.provider import LabProvider
+
+provider.register("lab", LabProvider)
+
 HERE = Path(__file__).parent
 
 

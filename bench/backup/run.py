@@ -27,12 +27,13 @@ from pathlib import Path
 
 import psycopg
 
-from ops import config
+from ops import config, provider
 from ops.db import dumps, remote
 from ops.db.backup import take_dump
 from ops.db.manifest import human
 from ops.db.restore import restore_dump
 from ops.lab.lab import DB_PASSWORD_SECRET, Lab
+from ops.lab.provider import LabProvider
 
 SCHEMA = """
 DROP SCHEMA IF EXISTS referencedata, requisition, stockmanagement CASCADE;
@@ -105,6 +106,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true",
                         help="keep the database a previous run generated")
     args = parser.parse_args()
+    provider.register("lab", LabProvider)
     lab = Lab.connect()
     host = lab.host("bench")
     path = Path(tempfile.mkdtemp()) / "bench.yml"
@@ -115,7 +117,7 @@ host: {{address: "{host.address}", ssh_user: root, ssh_private_key: "{host.key}"
         known_hosts: "{host.known_hosts}"}}
 database: {{master_password: "lab:db_master_password"}}
 mail: {{from_address: noreply@openlmis.lab.internal}}
-backups: {{dump_jobs: {args.jobs}, keep_last: 100}}
+backups: {{dump_jobs: {args.jobs}, keep_last: 100, create_bucket: true}}
 """)
     env = config.load(path=path)
     if not args.reuse:

@@ -19,8 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from ops import provider
 from ops.config import ROOT
 from ops.lab.lab import Lab
+from ops.lab.provider import LabProvider
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 ENV = "bench"
@@ -33,8 +35,8 @@ aws: {{region: us-east-1}}
 host: {{address: {host.address}, ssh_user: root, ssh_private_key: {host.key},
         known_hosts: {host.known_hosts}, docker_source: distro, swap_gb: 0}}
 database: {{tier: dev, master_password: 'lab:db_master_password'}}
-mail: {{from_address: noreply@openlmis.lab.internal}}
-stack: {{name: lab, release: '1'}}
+mail: {{from_address: noreply@openlmis.lab.internal, smtp_host: mail.lab.internal}}
+stack: {{name: lab, release: '1', https: false}}
 """)
 
 
@@ -48,6 +50,7 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
 
 
 def main() -> None:
+    provider.register("lab", LabProvider)
     lab = Lab.connect()
     lab.up()
     host = lab.host("bench", docker_ready=True)

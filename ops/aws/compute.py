@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ops import console
+from ops import console, provider
 from ops.aws import identity, tags
 from ops.aws.context import Ctx
 from ops.config import Environment
@@ -52,12 +52,11 @@ def client_token(env: Environment, subnet: str) -> str:
     return f"{env.prefix}-host-{subnet}"[:64]
 
 
-def diff(env: Environment, actual: dict[str, Any]) -> list[Change[Op]]:
+def diff(env: Environment, actual: dict[str, Any], key_file: str) -> list[Change[Op]]:
     """`actual`: key (bool), instance ({} or id, type, imds), eip ({} or id, instance)."""
     changes = []
     if not actual.get("key"):
-        source = "the lab's key" if env.kind == "lab" else str(env.host.ssh_public_key)
-        changes.append(Change(Action.CREATE, f"key pair {env.prefix}", source, payload=Op.KEY))
+        changes.append(Change(Action.CREATE, f"key pair {env.prefix}", key_file, payload=Op.KEY))
     instance = actual.get("instance") or {}
     if not instance:
         changes.append(Change(Action.CREATE, "instance host",
@@ -125,13 +124,8 @@ def check(ctx: Ctx) -> None:
 
 
 def public_key(env: Environment) -> str:
-    """The operator's public key (the lab's own key in the lab)."""
-    if env.kind == "lab":
-        from ops.lab.state import LabState
-
-        path = LabState.current().ensure_key().with_suffix(".pub")
-    else:
-        path = env.host.ssh_public_key.expanduser()
+    """The public key the host will accept, as its provider names it."""
+    path = provider.of(env).public_key(env)
     try:
         return path.read_text().strip()
     except OSError as exc:
@@ -140,7 +134,7 @@ def public_key(env: Environment) -> str:
 
 
 def ami(ctx: Ctx) -> dict[str, Any]:
-    """host.ami, else the newest Ubuntu 24.04 LTS; in the lab any emulated image will do."""
+    """host.ami, else the newest Ubuntu 24.04 LTS (or any image, where any will do)."""
     ec2, env = ctx.aws("ec2"), ctx.env
     if env.host.ami:
         found = ec2.describe_images(ImageIds=[env.host.ami])["Images"]
@@ -148,9 +142,7 @@ def ami(ctx: Ctx) -> dict[str, Any]:
         found = ec2.describe_images(Owners=[CANONICAL], Filters=[
             {"Name": "name", "Values": [UBUNTU]}, {"Name": "state", "Values": ["available"]},
             {"Name": "architecture", "Values": ["x86_64"]}])["Images"]
-        if not found and env.kind == "lab":
-            # The emulator has no Ubuntu 24.04 image; the lab host serving the instance is the
-            # lab's own Debian image whatever the AMI says.
+        if not found and provider.of(env).any_image_will_do:
             found = ec2.describe_images(Owners=[CANONICAL])["Images"]
     if not found:
         raise OpsError(f"no AMI found ({env.host.ami or 'Ubuntu 24.04 LTS from Canonical'}) in "
@@ -159,7 +151,7 @@ def ami(ctx: Ctx) -> dict[str, Any]:
 
 
 def plan(ctx: Ctx) -> list[Change[Op]]:
-    return diff(ctx.env, read(ctx))
+    return diff(ctx.env, read(ctx), str(provider.of(ctx.env).public_key(ctx.env)))
 
 
 def apply(ctx: Ctx, op: Op) -> None:

@@ -54,7 +54,7 @@ def check(ctx: Ctx) -> None:
     """Everything that can be wrong with the input, found before the first mutating call."""
     env = ctx.env
     known = boto3.session.Session().get_available_regions("ec2")
-    if env.kind == "aws" and env.aws.region not in known:
+    if env.aws.region not in known:
         raise OpsError(f"aws.region {env.aws.region!r} is not an AWS region",
                        hint="e.g. eu-west-1, us-east-1, af-south-1")
     ctx.ids["account"] = ctx.aws("sts").get_caller_identity()["Account"]

@@ -20,18 +20,18 @@ def s3(env: Environment) -> Any:
 
 
 def ensure_bucket(env: Environment) -> None:
-    """The backups bucket must exist; in the lab it is created, on AWS that is provision's job."""
+    """The backups bucket must exist: provision's job, unless backups.create_bucket."""
     bucket = s3(env)
     try:
         bucket.head_bucket(Bucket=env.bucket)
     except bucket.exceptions.ClientError as exc:
         if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
             raise
-        if env.kind != "lab":
+        if not env.backups.create_bucket:
             raise OpsError(f"the backups bucket {env.bucket} does not exist",
                            hint="run: inv provision (it creates the bucket)") from None
         bucket.create_bucket(Bucket=env.bucket)
-        console.ok(f"created the lab's backups bucket {env.bucket}")
+        console.ok(f"created the backups bucket {env.bucket}")
 
 
 def data_key(backup_id: str, name: str) -> str:

@@ -19,6 +19,8 @@ REBOOT_TIMEOUT_S = 900
 class RdsParameters:
     """The parameter group `<prefix>-postgresNN` and the instance `<prefix>-db`."""
 
+    rds = True
+
     def __init__(self, env: Environment) -> None:
         self.env = env
         self.rds = client(env, "rds")

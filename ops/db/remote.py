@@ -1,6 +1,8 @@
 """PostgreSQL client work on the environment's host, where the database is reachable.
 
-The password reaches the host only as a 0600 pgpass file written over SFTP into a private
+Only PostgreSQL knowledge lives here (libpq settings, psql, row counts, the client tools);
+commands run, and files travel, through the host's one runner (ops.host.remote.Remote). The
+password reaches the host only as a 0600 pgpass file written over SFTP into a private
 temporary directory (removed on exit): never in a command line, output or exception text.
 """
 
@@ -12,17 +14,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from fabric import Connection
-
 from ops import console, secrets, targets
 from ops.config import Environment
 from ops.errors import OpsError
-from ops.host import docker, system
+from ops.host import docker, facts, system
 from ops.host.remote import Remote
 from ops.host.session import open_host
 from ops.stack.release import CURRENT
 
 WORK_ROOT = "/var/tmp/openlmis-db"
+# A private directory for one session, made by the login user; its path.
+MAKE_WORK = (f"mkdir -p {WORK_ROOT} && chmod 700 {WORK_ROOT} && "
+             f"mktemp -d {WORK_ROOT}/session.XXXXXX")
+# What ensure_client needs to know, in one command: the OS (as deploy reads it), whether curl
+# is there, the client's version.
+CLIENT_FACTS = "; ".join([facts.OS, "echo curl=$(command -v curl)",
+                          "echo pg_dump=$(pg_dump --version 2>/dev/null)"])
+PG_DUMP_VERSION = "pg_dump --version 2>/dev/null || true"
 
 # Every user table (not the extensions' own), with an exact row count, in one statement.
 ROW_COUNTS_SQL = """
@@ -75,25 +83,22 @@ class DbHost:
                 f"PGUSER={shlex.quote(self.db.user)} PGCONNECT_TIMEOUT=10; ")
 
     @property
-    def conn(self) -> Connection:
-        return self.remote.connection
+    def address(self) -> str:
+        return self.remote.address
+
+    def command(self, script: str) -> str:
+        """A bash script (pipefail) run with the libpq settings."""
+        return f"bash -o pipefail -c {shlex.quote(self.libpq + script)}"
 
     def run(self, script: str, *, what: str, warn: bool = False, root: bool = False,
             stdin: str | None = None) -> tuple[int, str]:
-        """Run a bash script with the libpq settings (as root: through sudo unless logged in
-        as root), `stdin` on its standard input; OpsError naming `what` on failure."""
-        command = f"bash -o pipefail -c {shlex.quote(self.libpq + script)}"
-        if root:
-            command = self.remote.wrap(command)
-        if stdin is None:
-            result = self.conn.run(command, hide=True, warn=True)
-            code, out, err = result.exited, result.stdout, result.stderr
-        else:
-            code, out, err = self.remote.feed(command, [stdin.encode()])
-        if code != 0 and not warn:
-            detail = console.scrub((err or out).strip()[-1500:])
-            raise OpsError(f"{what} failed on {self.conn.host}: {detail}")
-        return code, out
+        """Run a bash script with the libpq settings through the runner, as the login user
+        (as root with `root=True`), `stdin` on its standard input; its exit code and stdout.
+        OpsError naming `what` on failure, unless `warn`."""
+        outcome = self.remote.execute(self.command(script), what=what, root=root,
+                                      check=not warn, hint="",
+                                      stdin=None if stdin is None else [stdin.encode()])
+        return outcome.code, outcome.out
 
     def sql(self, query: str, *, database: str | None = None, what: str = "a query") -> str:
         """Run SQL with psql (unaligned, tuples only, stop on error); its output."""
@@ -139,11 +144,10 @@ class DbHost:
     def cpus(self) -> int:
         return int(self.run("nproc", what="counting the host's CPUs")[1])
 
-    def put(self, data: bytes, path: str, mode: int = 0o600) -> None:
-        sftp = self.conn.sftp()
-        with sftp.open(path, "wb") as handle:
-            handle.chmod(mode)
-            handle.write(data)
+    def put(self, data: bytes, path: str) -> None:
+        """A file of the session (the login user's, 0600 before its first byte) through the
+        runner."""
+        self.remote.put(path, data, 0o600, root=False)
 
 
 def parse_counts(text: str) -> dict[str, int]:
@@ -169,22 +173,35 @@ def client_major(version_output: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
+@dataclass(frozen=True)
+class ClientFacts:
+    os: str  # `debian-13`…, as deploy reads it
+    curl: bool
+    client: int | None  # pg_dump's major version, None without one
+
+
+def client_facts(output: str) -> ClientFacts:
+    """CLIENT_FACTS' output, read."""
+    values = dict(line.partition("=")[::2] for line in output.splitlines())
+    return ClientFacts(facts.parse(output).os, bool(values.get("curl", "").strip()),
+                       client_major(values.get("pg_dump", "")))
+
+
 @contextmanager
 def session(env: Environment) -> Iterator[DbHost]:
     """Connect to the host, ensure a PostgreSQL client >= the server's, write the pgpass file."""
     password = secrets.resolve(env, "database.master_password", env.database.master_password)
     db = targets.database(env)
     with open_host(env) as remote:
-        conn = remote.connection
-        work = conn.run(f"mkdir -p {WORK_ROOT} && chmod 700 {WORK_ROOT} && "
-                        f"mktemp -d {WORK_ROOT}/session.XXXXXX", hide=True).stdout.strip()
+        work = remote.run(MAKE_WORK, root=False, what="making the session's private directory",
+                          hint="").strip()
         host = DbHost(remote, db, work)
         try:
             host.put(pgpass_line(db, password).encode(), f"{work}/pgpass")
             ensure_client(host, env.database.engine_version)
             yield host
         finally:
-            conn.run(f"rm -rf {shlex.quote(work)}", hide=True, warn=True)
+            remote.run(f"rm -rf {shlex.quote(work)}", root=False, check=False)
 
 
 def ensure_client(host: DbHost, major: str) -> None:
@@ -195,18 +212,15 @@ def ensure_client(host: DbHost, major: str) -> None:
     Without any client yet, that of `major` (the configured engine version) comes first, to
     ask the server its version.
     """
-    version = "pg_dump --version 2>/dev/null || true"
-    _, out = host.run(f'. /etc/os-release; echo "$ID-$VERSION_ID"; command -v curl >/dev/null '
-                      f"&& echo curl || echo no-curl; {version}", what="checking the client tools")
-    os, curl, found = [*out.split("\n", 2), "", ""][:3]
+    found = client_facts(host.run(CLIENT_FACTS, what="checking the client tools")[1])
+    os, client = found.os, found.client
     docker.check_supported(os)
-    client = client_major(found)
-    if curl != "curl":  # first: adding the PGDG repository needs it
+    if not found.curl:  # first: adding the PGDG repository needs it
         _install(host, os, "curl", [])
     if not client:
         _install(host, os, system.postgres_client(os, major),
                  system.postgres_repository_commands(os, major))
-        client = client_major(host.run(version, what="checking pg_dump")[1])
+        client = client_major(host.run(PG_DUMP_VERSION, what="checking pg_dump")[1])
     server = host.server_major()
     if (client or 0) < server:
         _install(host, os, system.postgres_client(os, str(server)),
@@ -218,7 +232,7 @@ def ensure_client(host: DbHost, major: str) -> None:
 
 
 def _install(host: DbHost, os: str, package: str, repositories: list[str]) -> None:
-    console.step(f"installing {package} on {host.conn.host}")
+    console.step(f"installing {package} on {host.address}")
     host.run(" && ".join(system.install_commands(os, [package], repositories)), root=True,
              what=f"installing {package} (the database tasks need curl and a PostgreSQL "
              "client at least the server's major version)")

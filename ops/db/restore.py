@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 
-from ops import console
+from ops import console, provider
 from ops.config import Environment
 from ops.db import catalog, dumps, remote, snapshots, transfer
 from ops.db.backup import take_dump
@@ -67,11 +67,11 @@ def fetch(env: Environment, host: DbHost, manifest: Manifest) -> str:
     directory = f"{host.work}/{manifest.id}"
     free = host.free_bytes(host.work)
     if free < manifest.archive_size:
-        raise OpsError(f"{host.conn.host} has {free >> 20} MiB free, the dump is "
+        raise OpsError(f"{host.address} has {free >> 20} MiB free, the dump is "
                        f"{manifest.archive_size >> 20} MiB", hint="free space on the host")
     host.run(f"install -d -m 700 {shlex.quote(directory)}", what="preparing the restore")
     console.step(f"fetching {manifest.id} ({human(manifest.archive_size)}) to "
-                 f"{host.conn.host}, checking sha256 of {len(manifest.files)} files")
+                 f"{host.address}, checking sha256 of {len(manifest.files)} files")
     problems = transfer.download_dump(env, host, manifest, directory, env.backups.dump_jobs)
     if problems:
         host.run(f"rm -rf {shlex.quote(directory)}", what="cleaning up", warn=True)
@@ -171,9 +171,9 @@ def restore_dump(env: Environment, host: DbHost, backup_id: str, *, auto_revert:
 
 
 def _safety_copy(env: Environment, host: DbHost, backup_id: str) -> str:
-    """A safety dump in the lab, a safety snapshot on AWS; its id."""
+    """A safety snapshot where snapshots hold the data, else a safety dump; its id."""
     reason = f"safety copy before restoring {backup_id}"
-    if env.kind == "lab":
+    if not provider.of(env).snapshot_holds_data:
         return take_dump(env, host, reason).id
     return snapshots.create(env, reason=reason, release=host.release())
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ops import console
+from ops import console, provider
 from ops.config import Environment
 from ops.db import tuning
 from ops.db.pg_settings import Setting
@@ -16,9 +16,10 @@ from ops.plan import Plan
 
 
 class Target(Protocol):
-    """Where parameters live: an RDS parameter group, or the lab server's auto.conf."""
+    """Where parameters live: an RDS parameter group, or a server's own postgresql.auto.conf."""
 
     instance_id: str
+    rds: bool  # RDS names some parameters its own way (rds.logical_replication)
 
     @property
     def label(self) -> str: ...
@@ -50,14 +51,14 @@ def tune(env: Environment, *, plan_only: bool = False, reboot: bool = False,
          confirm: Callable[[str], bool] = ask) -> Outcome:
     """Bring the database's parameters to the desired ones; reboot only with `reboot`.
 
-    The lab's PostgreSQL (no RDS) follows the same rules: a static parameter needs a restart,
-    done only with `reboot`.
+    A server without RDS (the lab's PostgreSQL) follows the same rules: a static parameter
+    needs a restart, done only with `reboot`.
     """
-    target = _target(env)
+    target = provider.of(env).parameters(env)
     size = tuning.sizing(target.instance_class(), env.stack.name)
     settings = target.settings()
     wanted = tuning.desired(size, logical_replication=env.database.logical_replication,
-                            rds=env.kind != "lab")
+                            rds=target.rds)
     tuning.check(wanted, settings, size.memory_mib)
     plan = tuning.diff(target.current(list(wanted)), wanted, settings)
     console.plan_lines(f"{target.label}: {size.line()}", plan.lines())
@@ -84,17 +85,6 @@ def tune(env: Environment, *, plan_only: bool = False, reboot: bool = False,
     if plan or pending:
         _verify(target, wanted)
     return Outcome(plan, False, pending)
-
-
-def _target(env: Environment) -> Target:
-    """The lab's PostgreSQL or the RDS parameter group (imported here: psycopg, boto3 are slow)."""
-    if env.kind == "lab":
-        from ops.db.lab_params import LabParameters
-
-        return LabParameters(env)
-    from ops.db.rds_params import RdsParameters
-
-    return RdsParameters(env)
 
 
 def _verify(target: Target, wanted: dict[str, str]) -> None:

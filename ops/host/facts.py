@@ -14,6 +14,9 @@ from ops.host.remote import sh
 
 ROOT = "/opt/openlmis"
 
+# The OS's id and version (`os_id=debian`, `os_version=13`): one part of any facts command.
+OS = ". /etc/os-release; echo os_id=$ID; echo os_version=$VERSION_ID"
+
 
 @dataclass(frozen=True)
 class Container:
@@ -50,7 +53,7 @@ def command(packages: list[str], images: list[str], project: str) -> str:
     pkgs = " ".join(sh(p) for p in packages)
     imgs = " ".join(sh(i) for i in images)
     return "; ".join([
-        ". /etc/os-release; echo os_id=$ID; echo os_version=$VERSION_ID",
+        OS,
         # the SSH session process this command runs under (sudo or not): the lock records it
         "p=$$; while [ \"$p\" -gt 1 ] && [ \"$(head -c 4 /proc/$p/cmdline)\" != sshd ]; do "
         "p=$(cut -d' ' -f4 /proc/$p/stat); done; echo session_pid=$p",

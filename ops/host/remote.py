@@ -1,8 +1,15 @@
 """The one runner: executes built commands on the host over the task's single connection.
 
-Everything else in ops.host and ops.stack only BUILDS commands (strings made with `sh`); this
-module runs them, uploads files over SFTP and feeds stdin (secrets travel only those two
-ways, never in a command line).
+Everything else in ops.host, ops.stack and ops.db only BUILDS commands (strings made with `sh`);
+this module runs them, uploads files over SFTP and feeds stdin. The security rules live here
+and nowhere else:
+
+- secrets travel only on a command's stdin or in a file written over SFTP, never in a command
+  line;
+- an uploaded file has its final mode (0600 while in transit through sudo) before its first
+  byte is written;
+- a failed command's error names what failed and where, with the tail of its output in which
+  every registered secret is masked (`console.scrub`).
 """
 
 from __future__ import annotations
@@ -14,7 +21,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from fabric import Connection
-from invoke.exceptions import UnexpectedExit
 
 from ops import console
 from ops.errors import OpsError
@@ -22,15 +28,51 @@ from ops.errors import OpsError
 # A step of a change: ("run", command) or ("put", path, content, mode).
 Step = tuple[str, str] | tuple[str, str, bytes, int]
 
+RERUN = "fix the cause, then run the same command again: it resumes"
+TAIL = 1500  # characters of a failed command's output its error shows
+
 
 def sh(*argv: str) -> str:
     """One shell command from an argv list, every word quoted."""
     return " ".join(shlex.quote(str(a)) for a in argv)
 
 
+def as_root(command: str, login: str) -> str:
+    """`command` run as root by the login user `login`: through `sudo -n` (never a password
+    prompt) unless the login user is root."""
+    return command if login == "root" else sh("sudo", "-n", "sh", "-c", command)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command left: its exit code, stdout and stderr."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+
+def failure(what: str, address: str, outcome: Outcome, hint: str = RERUN) -> OpsError:
+    """The error of a failed command: `what` failed on `address`, its exit code and the tail
+    of its output (stdout then stderr), masked BEFORE it is cut so no part of a secret shows."""
+    tail = console.scrub((outcome.out + outcome.err).strip())[-TAIL:].strip()
+    message = f"{what or 'a command'} failed on {address} (exit {outcome.code})"
+    if tail:
+        message += (":\n" if "\n" in tail else ": ") + tail
+    return OpsError(message, hint=hint)
+
+
 @dataclass
 class Remote:
-    """A host reached over one verified connection; `address` names it in messages."""
+    """A host reached over one verified connection; `address` names it in messages.
+
+    Commands run as root by default (through `sudo -n` when the login user is not root);
+    `root=False` runs them, or writes a file, as the login user.
+    """
 
     connection: Connection
     address: str
@@ -41,48 +83,56 @@ class Remote:
 
     def wrap(self, command: str) -> str:
         """The command as root: through `sudo -n` when the login user is not root."""
-        return sh("sudo", "-n", "sh", "-c", command) if self.sudo else command
+        return as_root(command, self.connection.user)
 
-    def run(self, command: str, *, check: bool = True, what: str = "") -> str:
-        """Run a shell command as root; its stdout, or OpsError with the tail of its output."""
-        try:
-            result = self.connection.run(self.wrap(command), hide=True, warn=not check)
-        except UnexpectedExit as exc:
-            out = (exc.result.stdout + exc.result.stderr).strip()[-1500:]
-            raise OpsError(f"{what or 'a command'} failed on {self.address} "
-                           f"(exit {exc.result.exited}):\n{console.scrub(out)}",
-                           hint="fix the cause, then run the same command again: it resumes"
-                           ) from None
-        return result.stdout
+    def execute(self, command: str, *, what: str = "", root: bool = True, check: bool = True,
+                stdin: Iterable[bytes] | None = None, hint: str = RERUN) -> Outcome:
+        """Run a shell command (as root unless `root=False`), `stdin` on its standard input
+        (sent at once); its outcome. A non-zero exit raises `failure` unless `check=False`."""
+        line = self.wrap(command) if root else command
+        if stdin is None:
+            result = self.connection.run(line, hide=True, warn=True)
+            outcome = Outcome(result.exited, result.stdout, result.stderr)
+        else:
+            outcome = self._feed(line, stdin)
+        if check and not outcome.ok:
+            raise failure(what, self.address, outcome, hint)
+        return outcome
 
-    def ok(self, command: str) -> bool:
+    def run(self, command: str, *, check: bool = True, what: str = "", root: bool = True,
+            hint: str = RERUN) -> str:
+        """Run a shell command (as root unless `root=False`); its stdout, or OpsError with the
+        tail of its output unless `check=False`."""
+        return self.execute(command, what=what, root=root, check=check, hint=hint).out
+
+    def ok(self, command: str, *, root: bool = True) -> bool:
         """Whether a command succeeds (a test, not a change)."""
-        return self.connection.run(self.wrap(command), hide=True, warn=True).ok
+        return self.execute(command, root=root, check=False).ok
 
-    def put(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        """Write a root-owned file over SFTP, created with `mode` before any byte is written.
+    def put(self, path: str, data: bytes, mode: int = 0o644, *, root: bool = True) -> None:
+        """Write a file over SFTP, created with `mode` before any byte is written: root-owned,
+        or the login user's with `root=False`.
 
-        Without root login it goes to a private temporary file first, installed with sudo.
+        A root-owned file without root login goes to a private (0600) temporary file first,
+        installed with sudo.
         """
-        target = f".ops-upload-{secrets.token_hex(8)}" if self.sudo else path
+        via_sudo = root and self.sudo
+        target = f".ops-upload-{secrets.token_hex(8)}" if via_sudo else path
         with self.connection.sftp().open(target, "wb") as handle:
-            handle.chmod(0o600 if self.sudo else mode)
+            handle.chmod(0o600 if via_sudo else mode)
             handle.write(data)
-        if self.sudo:
+        if via_sudo:
             self.run(f"install -m {mode:o} -o root -g root {sh(target)} {sh(path)}; "
                      f"rc=$?; rm -f {sh(target)}; exit $rc", what=f"installing {path}")
 
-    def stream(self, command: str, chunks: Iterable[bytes]) -> str:
+    def stream(self, command: str, chunks: Iterable[bytes], *, what: str = "") -> str:
         """Run a command as root fed with `chunks` on its stdin (e.g. `docker load`); its
         output."""
-        code, out, err = self.feed(self.wrap(command), chunks)
-        if code != 0:
-            raise OpsError(f"{command} failed on {self.address} (exit {code}): {err[-800:]}")
-        return out
+        return self.execute(command, what=what or command, stdin=chunks).out
 
-    def feed(self, command: str, chunks: Iterable[bytes]) -> tuple[int, str, str]:
+    def _feed(self, command: str, chunks: Iterable[bytes]) -> Outcome:
         """Run a command as it is, `chunks` on its stdin (sent at once, not byte by byte as
-        Fabric's in_stream does); its exit code, stdout and stderr."""
+        Fabric's in_stream does)."""
         channel = self.connection.client.get_transport().open_session()
         try:
             channel.exec_command(command)
@@ -96,7 +146,8 @@ class Remote:
             code = channel.recv_exit_status()
         finally:
             channel.close()
-        return code, out.getvalue().decode(errors="replace"), err.decode(errors="replace")
+        return Outcome(code, out.getvalue().decode(errors="replace"),
+                       err.decode(errors="replace"))
 
     def apply(self, steps: Iterable[Step], what: str) -> None:
         """Carry out a change's steps in order."""

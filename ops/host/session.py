@@ -23,7 +23,7 @@ def open_host(env: Environment) -> Iterator[Remote]:
         connection = connect(host.address, user=host.user, key=host.key,
                              known_hosts=host.known_hosts)
     except UnknownHost as exc:
-        if host.instance_id and env.kind == "aws":
+        if host.instance_id:
             exc.hint = f"{_printed_fingerprints(env, host.instance_id, exc.fingerprint)}; " \
                        + exc.hint
         raise

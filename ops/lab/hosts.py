@@ -101,12 +101,29 @@ def start(client: docker.DockerClient, lab: LabState, name: str, image: str, rol
     return _lab_host(lab, name, address)
 
 
+def lookup(client: docker.DockerClient, lab: LabState, name: str, what: str) -> LabHost:
+    """The running host `name`, reachable with the lab's key; OpsError naming `what` otherwise.
+    Read-only: it starts nothing."""
+    container = find(client, lab, name)
+    if container is None:
+        raise OpsError(f"the lab has no host for {what}",
+                       hint="run: inv provision (a lab host comes with each instance it creates)")
+    address = _address(container, lab) if container.status == "running" else ""
+    if not address:
+        raise OpsError(f"the lab host {container.name} for {what} is {container.status}",
+                       hint="run: inv lab.up (it starts the lab's stopped hosts)")
+    if not _trusted(lab.known_hosts, address):
+        raise OpsError(f"the lab's known_hosts lacks the key of {container.name} ({what})",
+                       hint="run: inv lab.up (it records the keys of the lab's hosts)")
+    return _lab_host(lab, name, address)
+
+
 def _lab_host(lab: LabState, name: str, address: str) -> LabHost:
     return LabHost(name=name, address=address, key=lab.key, known_hosts=lab.known_hosts)
 
 
 def _address(container: Container, lab: LabState) -> str:
-    return container.attrs["NetworkSettings"]["Networks"][lab.network]["IPAddress"]
+    return container.attrs["NetworkSettings"]["Networks"].get(lab.network, {}).get("IPAddress", "")
 
 
 def _trusted(known_hosts: Path, address: str) -> bool:

@@ -1,8 +1,9 @@
 """Bring the lab up, take it down, say what runs — and bind emulated resources to stand-ins.
 
 Binding is what lets commands chain as on AWS: the EC2 instance that `provision` creates in the
-emulator is served by a lab host made for it on first use, every RDS instance by the lab's
-PostgreSQL, and S3 by the emulator itself.
+emulator is served by a lab host made when it is launched (and removed when it is terminated),
+every RDS instance by the lab's PostgreSQL, and S3 by the emulator itself. Lookups
+(`instance_host`, `running_database`) start nothing.
 """
 
 from __future__ import annotations
@@ -42,12 +43,20 @@ class Lab:
     # --- up / down / status ------------------------------------------------------------
 
     def up(self) -> dict[str, str]:
-        """Network, emulator, images and the database host. Fast when already up."""
+        """Network, emulator, images, the database host, and every lab host running with its
+        key trusted. Fast when already up."""
         gateway = self._network()
         url = Emulator(self.state).start(gateway)
         console.ok(f"AWS emulator at {url}")
         db = self.database()
         console.ok(f"PostgreSQL {database.DATABASE} at {db.address}:5432")
+        for container in hosts.listed(self.client, self.state):
+            if container.labels.get(f"{LABEL}.role") == "host":
+                name = container.name.removeprefix(f"{self.state.name}-")
+                stopped = container.status != "running"
+                hosts.start(self.client, self.state, name, container.image.id, role="host")
+                if stopped:
+                    console.ok(f"started lab host {container.name} again")
         return {"emulator": url, "database": db.address}
 
     def down(self, *, images_too: bool = False) -> list[str]:
@@ -84,7 +93,7 @@ class Lab:
     # --- stand-ins -----------------------------------------------------------------------
 
     def database(self) -> LabHost:
-        """The PostgreSQL host (started and configured when needed)."""
+        """The PostgreSQL host, started and configured when needed."""
         image = images.ensure(self.client, "postgres")
         self._network()
         host = hosts.start(self.client, self.state, DB_HOST, image, role="database")
@@ -101,9 +110,24 @@ class Lab:
         self._network()
         return hosts.start(self.client, self.state, name, image, role="host")
 
-    def host_for_instance(self, instance_id: str) -> LabHost:
-        """The lab host serving an emulated EC2 instance, made bare on first use."""
+    def running_database(self) -> LabHost:
+        """The PostgreSQL host as it runs now; OpsError when it does not. Starts nothing."""
+        if not self.state.read("database").get("configured"):
+            raise OpsError("the lab's PostgreSQL has not been set up", hint="run: inv lab.up")
+        return hosts.lookup(self.client, self.state, DB_HOST, "its PostgreSQL")
+
+    def serve_instance(self, instance_id: str) -> LabHost:
+        """Make (bare, as EC2 gives it) and start the lab host serving an emulated instance."""
         return self.host(instance_id)
+
+    def instance_host(self, instance_id: str) -> LabHost:
+        """The running lab host serving an emulated instance. Starts nothing."""
+        return hosts.lookup(self.client, self.state, instance_id, f"instance {instance_id}")
+
+    def retire_instance(self, instance_id: str) -> None:
+        """Remove the host of a terminated instance, its disk with it."""
+        if container := hosts.find(self.client, self.state, instance_id):
+            hosts.remove(container)
 
     def _network(self) -> str:
         """The lab's own bridge network; returns its gateway, where the emulator listens."""

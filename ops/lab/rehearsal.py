@@ -59,7 +59,7 @@ def emulator_answers(ctx: Context) -> str:
 
 
 def database_answers(ctx: Context) -> str:
-    address = ctx.lab.database().address
+    address = ctx.lab.running_database().address
     with psycopg.connect(host=address, dbname=ctx.env.database.name,
                          user=ctx.env.database.master_username,
                          password=ctx.lab.state.secret(DB_PASSWORD_SECRET),

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
-from ops import console, secrets, targets
+from ops import console, provider, secrets, targets
 from ops.config import Environment
 from ops.errors import OpsError
 from ops.host import bootstrap
@@ -97,7 +97,7 @@ def deploy(env: Environment, *, name: str | None = None, plan_only: bool = False
         console.warn(problem)
     push_images = push_images or env.stack.push_images
     if push_images:
-        images.build_lab(env.stack.name, wanted.images)
+        provider.of(env).build_images(env.stack.name, wanted.images)
     local = images.local_ids(wanted.images) if push_images else None
     with session(env) as s:
         plan, _ = _plan(s, wanted, local)

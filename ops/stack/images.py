@@ -14,7 +14,6 @@ import docker.errors
 
 from ops.errors import OpsError
 from ops.host.remote import Remote
-from ops.stack.compose import stack_dir
 
 CHUNK = 1 << 20
 
@@ -32,27 +31,6 @@ def local_ids(images: list[str]) -> dict[str, str]:
         raise OpsError(f"this machine lacks the image(s) {', '.join(missing)} to push",
                        hint="build or pull them here first (the lab stack builds its own)")
     return ids
-
-
-def build_lab(stack: str, images: list[str]) -> None:
-    """The lab stack's images, built here from the lab's Debian image (no registry).
-
-    Built every time: Docker's layer cache makes an unchanged build take a second, and an
-    edited stand-in gets a new image id, which deploy then pushes.
-    """
-    context = stack_dir(stack) / "image"
-    if not context.is_dir():
-        return
-    from ops.lab import images as lab_images
-
-    client = docker.from_env()
-    base = lab_images.ensure(client, "base")
-    for name in images:
-        try:
-            client.images.build(path=str(context), tag=name, buildargs={"BASE": base}, rm=True)
-        except docker.errors.BuildError as exc:
-            raise OpsError(f"building {name} failed: {exc}",
-                           hint="check that the Debian mirror is reachable") from None
 
 
 def push(remote: Remote, images: list[str]) -> str:

@@ -40,23 +40,22 @@ def values(env: Environment, template: str, db: DatabaseTarget,
     `secrets` holds resolved values by key path (database.master_password,
     mail.smtp_username, mail.smtp_password, stack.secrets.NAME).
     """
-    scheme = "https" if env.kind == "aws" else "http"
+    scheme = "https" if env.stack.https else "http"
     result = parse_env(template)
     result.update({
         "BASE_URL": f"{scheme}://{env.domain}",
         "PUBLIC_URL": f"{scheme}://{env.domain}",
         "VIRTUAL_HOST": env.domain,
-        "REQUIRE_SSL": "true" if env.kind == "aws" else "false",
+        "REQUIRE_SSL": "true" if env.stack.https else "false",
         "spring_profiles_active": env.stack.spring_profiles_active,
         "NGINX_TIMEOUT": f"{env.stack.nginx_timeout_s}s",
         "DATABASE_URL": f"jdbc:postgresql://{db.address}:{db.port}/{db.name}",
         "POSTGRES_USER": db.user,
         "POSTGRES_PASSWORD": secrets["database.master_password"],
         "MAIL_ADDRESS": env.mail.from_address,
+        "MAIL_HOST": env.mail.smtp_host or f"email-smtp.{env.aws.region}.amazonaws.com",
         "MAIL_PORT": str(env.mail.smtp_port),
     })
-    if env.kind == "aws":
-        result["MAIL_HOST"] = f"email-smtp.{env.aws.region}.amazonaws.com"
     username = secrets.get("mail.smtp_username", env.mail.smtp_username)
     if username:
         result["MAIL_USERNAME"] = username

@@ -1,4 +1,4 @@
-"""What every task shares: --env selection, loading config, and clean failure."""
+"""What every task shares: --env selection, loading config, the providers, clean failure."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from botocore.exceptions import (
 )
 from invoke import Exit
 
-from ops import config, console
+from ops import config, console, provider
 from ops.config import Environment
 from ops.errors import OpsError
+from ops.provider import Provider
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +49,15 @@ def operation(fn: F) -> F:
         raise Exit(code=1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _lab() -> Provider:
+    from ops.lab.provider import LabProvider  # the Docker SDK loads only for the lab
+
+    return LabProvider()
+
+
+provider.register("lab", _lab)
 
 
 def load(env: str | None) -> Environment:

@@ -113,7 +113,7 @@ host: {{address: "{host.address}", ssh_user: root, ssh_private_key: "{host.key}"
         known_hosts: "{host.known_hosts}"}}
 database: {{name: {DB}, master_password: "lab:db_master_password"}}
 mail: {{from_address: noreply@openlmis.lab.internal}}
-backups: {{keep_last: 20, dump_jobs: 2}}
+backups: {{keep_last: 20, dump_jobs: 2, create_bucket: true}}
 """)
     with _connect(lab, "postgres") as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB}")

@@ -42,8 +42,8 @@ class Target:
             "kind: lab", "domain: openlmis.lab.internal", "aws: {region: us-east-1}",
             f"host: {json.dumps(host)}",
             "database: {tier: dev, master_password: 'lab:db_master_password'}",
-            "mail: {from_address: noreply@openlmis.lab.internal}",
-            "stack: {name: lab, release: '1', health_timeout_s: 20, keep_releases: 3,",
+            "mail: {from_address: noreply@openlmis.lab.internal, smtp_host: mail.lab.internal}",
+            "stack: {name: lab, release: '1', health_timeout_s: 20, keep_releases: 3, https: no,",
             "        secrets: {ADMIN_PASSWORD: 'env:OPS_TEST_ADMIN_PASSWORD'}}",
         ])
         (self.config_dir / f"{self.env}.yml").write_text(text + "\n")

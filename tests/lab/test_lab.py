@@ -82,16 +82,20 @@ def test_lab_environment_points_boto3_at_the_emulator(lab: Lab) -> None:
     assert "lab-tier-check" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
 
-def test_emulated_instance_is_served_by_a_lab_host(lab: Lab) -> None:
+def test_a_launched_instance_has_a_lab_host_until_it_is_terminated(lab: Lab) -> None:
     env = config.load("lab")
     ec2 = client(env, "ec2")
     image = ec2.describe_images()["Images"][0]["ImageId"]
-    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
-    host = lab.host_for_instance(instance["InstanceId"])
-    assert lab.host_for_instance(instance["InstanceId"]) == host
+    launched = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"]
+    instance = launched[0]["InstanceId"]
+    host = lab.instance_host(instance)
     with connect(host.address, user=host.user, key=host.key,
                  known_hosts=host.known_hosts) as conn:
-        assert conn.run("hostname", hide=True).stdout.strip() == instance["InstanceId"]
+        assert conn.run("hostname", hide=True).stdout.strip() == instance
+    ec2.terminate_instances(InstanceIds=[instance])
+    assert hosts.find(lab.client, lab.state, instance) is None
+    with pytest.raises(OpsError, match=f"no host for instance {instance}"):
+        lab.instance_host(instance)
 
 
 def test_down_removes_what_the_lab_made_and_nothing_else(lab: Lab, tmp_path) -> None:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ops import config, targets
+from ops.lab import hosts
 from ops.lab.lab import Lab
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,3 +28,34 @@ def test_provision_lab_twice_second_run_has_no_changes(lab: Lab) -> None:
     status = inv("status", "--env", "lab", "--json")
     assert status.returncode == 0, status.stderr
     assert '"rds instance"' in status.stdout
+
+
+def _said(run: subprocess.CompletedProcess[str]) -> str:
+    return " ".join((run.stdout + run.stderr).split())
+
+
+def _containers(lab: Lab) -> dict[str, str]:
+    return {c.name: c.status for c in hosts.listed(lab.client, lab.state)}
+
+
+def test_status_and_deploy_plan_create_and_start_nothing(lab: Lab) -> None:
+    assert inv("provision", "--env", "lab").returncode == 0
+    env = config.load("lab")
+    instance = targets.instance(env)["InstanceId"]
+    container = hosts.find(lab.client, lab.state, instance)
+    assert container is not None, "provision launched an instance without its lab host"
+    container.stop(timeout=5)
+    before = _containers(lab)
+    try:
+        status = inv("status", "--env", "lab")
+        plan = inv("deploy", "--env", "lab", "--plan")
+        assert _containers(lab) == before
+        stopped = f"lab host {container.name} for instance {instance} is exited"
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert stopped in _said(status)  # the stack's part, as a warning
+        assert plan.returncode == 1
+        assert stopped in _said(plan)
+        assert "inv lab.up" in _said(plan)
+    finally:
+        lab.up()
+    assert _containers(lab)[container.name] == "running"

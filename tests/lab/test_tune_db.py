@@ -10,14 +10,14 @@ import psycopg
 import pytest
 
 from ops import config, secrets
-from ops.db.lab_params import LabParameters
 from ops.db.tune import tune
 from ops.lab.lab import Lab
+from ops.lab.params import LabParameters
 
 
 def show(*names: str) -> dict[str, str]:
     env = config.load("lab")
-    db = Lab.connect().database()
+    db = Lab.connect().running_database()
     password = secrets.resolve(env, "database.master_password", env.database.master_password)
     with psycopg.connect(host=db.address, dbname="open_lmis", user="postgres",
                          password=password) as conn:

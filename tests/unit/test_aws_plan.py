@@ -154,13 +154,13 @@ def test_memory_warning_sizes_the_host_from_the_release() -> None:
 def test_compute_diff() -> None:
     env = environment()
     Op = compute.Op
-    assert [c.payload for c in compute.diff(env, {})] == [Op.KEY, Op.INSTANCE, Op.EIP,
-                                                           Op.ASSOCIATE]
+    assert [c.payload for c in compute.diff(env, {}, "key.pub")] == [Op.KEY, Op.INSTANCE, Op.EIP,
+                                                                      Op.ASSOCIATE]
     done = {"key": "k", "instance": {"id": "i-1", "imds": "required"},
             "eip": {"id": "e", "instance": "i-1"}}
-    assert compute.diff(env, done) == []
+    assert compute.diff(env, done, "key.pub") == []
     loose = {**done, "instance": {"id": "i-1", "imds": "optional"}}
-    assert [c.payload for c in compute.diff(env, loose)] == [Op.IMDS]
+    assert [c.payload for c in compute.diff(env, loose, "key.pub")] == [Op.IMDS]
     assert len(compute.client_token(env, "subnet-" + "x" * 80)) <= 64
 
 

@@ -130,5 +130,5 @@ def test_missing_secret_is_clear_before_anything_changes(
 
 def test_lab_secret_refused_outside_lab(tmp_path: Path) -> None:
     env = config.load(path=write(tmp_path, GOOD.replace("env:TEST_DB_PASSWORD", "lab:db")))
-    with pytest.raises(OpsError, match="only in lab environments"):
+    with pytest.raises(OpsError, match="has no secret source 'lab'"):
         secrets.resolve_all(env)

@@ -72,7 +72,17 @@ def test_mail_credentials_are_the_provisioned_ses_ones_unless_configured() -> No
     assert "mail.smtp_username" not in secrets.references(own)
     assert settings.values(own, "", DB, {"database.master_password": "p"})["MAIL_USERNAME"] \
         == "relay-user"
-    assert "mail.smtp_password" not in secrets.references(env(kind="lab"))
+    relay = Environment.model_validate({**e.model_dump(), "mail": {
+        "from_address": "a@b.org", "smtp_host": "relay.example.org"}})
+    assert "mail.smtp_password" not in secrets.references(relay)
+    assert settings.values(relay, "", DB, {"database.master_password": "p"})["MAIL_HOST"] \
+        == "relay.example.org"
+
+
+def test_plain_http_without_tls_in_front() -> None:
+    values = settings.values(env(https=False), "", DB, {"database.master_password": "p"})
+    assert values["BASE_URL"] == "http://openlmis.example.org"
+    assert values["REQUIRE_SSL"] == "false"
 
 
 def test_profile_without_production_is_refused_unless_a_demo() -> None:

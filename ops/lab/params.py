@@ -1,4 +1,5 @@
-"""tune-db on the lab's PostgreSQL (no RDS): ALTER SYSTEM, reload, restart over SSH, SHOW."""
+"""tune-db's target on the lab's PostgreSQL (no RDS): ALTER SYSTEM, reload, restart over SSH,
+SHOW."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ RESTART_TIMEOUT_S = 120
 
 class LabParameters:
     """The lab server's settings: `postgresql.auto.conf` is its parameter group."""
+
+    rds = False
 
     def __init__(self, env: Environment) -> None:
         self.env = env
@@ -79,17 +82,14 @@ class LabParameters:
     def reboot(self) -> None:
         """Restart PostgreSQL on the lab host over SSH; wait until it accepts connections."""
         from ops.host.connect import connect
+        from ops.host.remote import Remote
         from ops.lab.lab import Lab
 
-        host = Lab.connect().database()
+        host = Lab.connect().running_database()
         with connect(host.address, user=host.user, key=host.key, known_hosts=host.known_hosts,
                      port=host.port) as ssh:
-            result = ssh.run("systemctl restart postgresql", hide=True, warn=True)
-        if result.failed:
-            raise OpsError(f"restarting PostgreSQL on {host.address} failed: "
-                           f"{result.stderr.strip()[-400:]}",
-                           hint=f"look at: ssh {host.user}@{host.address} journalctl -u "
-                           "'postgresql*'")
+            Remote(ssh, host.address).run("systemctl restart postgresql",
+                                          what="restarting PostgreSQL")
         console.wait_for(f"{self.instance_id} accepting connections", self._accepts,
                          timeout=RESTART_TIMEOUT_S, interval=1)
 

@@ -1,0 +1,66 @@
+"""The AWS provider: the normal credential chain, EC2 and RDS as they describe themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from ops.aws import tags
+from ops.aws.session import client
+from ops.config import Environment
+from ops.db.tune import Target
+from ops.errors import OpsError
+from ops.targets import DatabaseTarget, HostTarget
+
+
+class AwsProvider:
+    snapshot_holds_data = True
+    any_image_will_do = False
+
+    def aws_endpoint(self) -> str | None:
+        return None
+
+    def aws_session(self, region: str, profile: str | None) -> boto3.Session:
+        return boto3.Session(profile_name=profile, region_name=region)
+
+    def host(self, env: Environment, instance: dict[str, Any]) -> HostTarget:
+        address = instance.get("PublicIpAddress")
+        if not address:
+            raise OpsError(f"instance {instance['InstanceId']} of {env.name} has no public "
+                           "address", hint="run: inv provision (it attaches an Elastic IP)")
+        cfg = env.host
+        return HostTarget(address, cfg.ssh_user, cfg.ssh_private_key.expanduser(),
+                          cfg.known_hosts.expanduser(), instance["InstanceId"])
+
+    def database(self, env: Environment) -> DatabaseTarget:
+        instance_id = tags.db_instance_id(env)
+        rds = client(env, "rds")
+        try:
+            found = rds.describe_db_instances(DBInstanceIdentifier=instance_id)["DBInstances"][0]
+        except rds.exceptions.DBInstanceNotFoundFault:
+            raise OpsError(f"{env.name} has no database instance {instance_id}",
+                           hint="run: inv provision") from None
+        endpoint = found.get("Endpoint") or {}
+        if not endpoint.get("Address"):
+            raise OpsError(f"database {instance_id} has no endpoint yet "
+                           f"({found['DBInstanceStatus']})",
+                           hint="wait for it to become available: inv status")
+        return DatabaseTarget(endpoint["Address"], endpoint.get("Port", 5432), env.database.name,
+                              env.database.master_username, instance_id)
+
+    def secret(self, env: Environment, source: str, name: str) -> str | None:
+        raise OpsError(f"{source}:{name}: {env.name} has no secret source {source!r}",
+                       hint="use env:, ssm: or secretsmanager: references")
+
+    def public_key(self, env: Environment) -> Path:
+        return env.host.ssh_public_key.expanduser()
+
+    def parameters(self, env: Environment) -> Target:
+        from ops.db.rds_params import RdsParameters
+
+        return RdsParameters(env)
+
+    def build_images(self, stack: str, images: list[str]) -> None:
+        """Nothing to build: AWS hosts pull the stack's published images."""

@@ -1,0 +1,82 @@
+"""The lab's provider: the AWS emulator, lab hosts for emulated instances, the lab PostgreSQL.
+
+Its boto3 session binds emulated EC2 instances to lab hosts as they are launched and
+terminated, so every lookup afterwards only reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from ops.aws import tags
+from ops.config import Environment
+from ops.db.tune import Target
+from ops.errors import OpsError
+from ops.lab import images
+from ops.lab.emulator import Emulator
+from ops.lab.lab import Lab
+from ops.lab.params import LabParameters
+from ops.lab.state import LabState
+from ops.targets import DatabaseTarget, HostTarget
+
+SECRET_SOURCE = "lab"
+
+
+class LabProvider:
+    snapshot_holds_data = False  # an emulated snapshot holds no data
+    any_image_will_do = True  # the emulator has no Ubuntu AMI; a lab host is Debian anyway
+
+    def aws_endpoint(self) -> str | None:
+        url = Emulator(LabState.current()).recorded()
+        if not url:
+            raise OpsError("the lab's AWS emulator is not running", hint="run: inv lab.up")
+        return url
+
+    def aws_session(self, region: str, profile: str | None) -> boto3.Session:
+        session = boto3.Session(aws_access_key_id="lab", aws_secret_access_key="lab",
+                                region_name=region)
+        session.events.register("after-call.ec2.RunInstances", _launched)
+        session.events.register("after-call.ec2.TerminateInstances", _terminated)
+        return session
+
+    def host(self, env: Environment, instance: dict[str, Any]) -> HostTarget:
+        found = Lab.connect().instance_host(instance["InstanceId"])
+        return HostTarget(found.address, found.user, found.key, found.known_hosts,
+                          instance["InstanceId"])
+
+    def database(self, env: Environment) -> DatabaseTarget:
+        found = Lab.connect().running_database()
+        return DatabaseTarget(found.address, 5432, env.database.name,
+                              env.database.master_username, tags.db_instance_id(env))
+
+    def secret(self, env: Environment, source: str, name: str) -> str | None:
+        if source != SECRET_SOURCE:
+            raise OpsError(f"{source}:{name}: the lab has no secret source {source!r}")
+        value = LabState.current().read("secrets").get(name)
+        if value is None:
+            raise OpsError(f"the lab has no secret {name} yet", hint="run: inv lab.up")
+        return value
+
+    def public_key(self, env: Environment) -> Path:
+        return LabState.current().ensure_key().with_suffix(".pub")
+
+    def parameters(self, env: Environment) -> Target:
+        return LabParameters(env)
+
+    def build_images(self, stack: str, names: list[str]) -> None:
+        images.build_stack(stack, names)
+
+
+def _launched(parsed: dict[str, Any], **_: Any) -> None:
+    lab = Lab.connect()
+    for instance in parsed.get("Instances", []):
+        lab.serve_instance(instance["InstanceId"])
+
+
+def _terminated(parsed: dict[str, Any], **_: Any) -> None:
+    lab = Lab.connect()
+    for instance in parsed.get("TerminatingInstances", []):
+        lab.retire_instance(instance["InstanceId"])

@@ -1,0 +1,79 @@
+"""The seam between the toolkit and its surroundings, chosen once per environment.
+
+Production code asks `of(env)` what it needs from where the environment lives: the AWS API
+(endpoint and credentials), read-only lookups of the host and the database, extra secret
+sources, the operator's public key, the database parameter target, and whether a snapshot holds
+the data. AWS is one provider (ops.aws.provider); another (the local lab, an on-premises host)
+registers itself where a task starts, with `register(kind, make)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ops.config import Environment
+from ops.errors import OpsError
+
+if TYPE_CHECKING:
+    import boto3
+
+    from ops.db.tune import Target
+    from ops.targets import DatabaseTarget, HostTarget
+
+
+class Provider(Protocol):
+    """What the toolkit needs from an environment's surroundings."""
+
+    # Whether an RDS snapshot holds the database's data (so it can serve as a safety copy).
+    snapshot_holds_data: bool
+    # Whether any image the AWS API offers will do for the host (no Ubuntu AMI to look for).
+    any_image_will_do: bool
+
+    def aws_endpoint(self) -> str | None:
+        """The AWS API endpoint; None for boto3's own (which honours AWS_ENDPOINT_URL)."""
+
+    def aws_session(self, region: str, profile: str | None) -> boto3.Session:
+        """A session with the credentials to use."""
+
+    def host(self, env: Environment, instance: dict[str, Any]) -> HostTarget:
+        """How to reach the host serving a described EC2 instance. Read-only."""
+
+    def database(self, env: Environment) -> DatabaseTarget:
+        """Where the environment's database answers. Read-only."""
+
+    def secret(self, env: Environment, source: str, name: str) -> str | None:
+        """A secret from a source of this provider's own (`lab:`); OpsError for others."""
+
+    def public_key(self, env: Environment) -> Path:
+        """The public key the host accepts."""
+
+    def parameters(self, env: Environment) -> Target:
+        """Where the database's parameters live."""
+
+    def build_images(self, stack: str, images: list[str]) -> None:
+        """Make the stack's images on this machine before they are pushed (if it builds any)."""
+
+
+def _aws() -> Provider:
+    from ops.aws.provider import AwsProvider
+
+    return AwsProvider()
+
+
+_MAKERS: dict[str, Callable[[], Provider]] = {"aws": _aws}
+
+
+def register(kind: str, make: Callable[[], Provider]) -> None:
+    """Serve environments of `kind` with the provider `make` returns."""
+    _MAKERS[kind] = make
+
+
+def of(env: Environment) -> Provider:
+    """The provider of the environment's kind."""
+    make = _MAKERS.get(env.kind)
+    if make is None:
+        raise OpsError(f"{env.name} is of kind {env.kind!r}, which nothing here provides",
+                       hint="run the task through inv, which registers every provider")
+    return make()
