@@ -11,7 +11,7 @@ from typing import Any
 from ops import console
 from ops.aws.session import client
 from ops.config import Environment
-from ops.db.manifest import DUMP, Backup, Manifest, Verification
+from ops.db.manifest import DUMP, Backup, Manifest, ManifestError, Verification
 from ops.errors import OpsError
 
 
@@ -58,7 +58,14 @@ def manifest(env: Environment, backup_id: str) -> Manifest:
     except bucket.exceptions.NoSuchKey:
         raise OpsError(f"{env.name} has no complete dump {backup_id} in {env.bucket}",
                        hint="see: inv list-backups") from None
-    return Manifest.from_json(body.read().decode())
+    try:
+        found = Manifest.from_json(body.read().decode(errors="replace"))
+    except ManifestError as exc:
+        exc.message = f"dump {backup_id}: {exc.message}"
+        raise
+    if found.id != backup_id:
+        raise ManifestError([f"it names dump {found.id!r}, not {backup_id!r}"])
+    return found
 
 
 def record(env: Environment, backup_id: str, result: Verification) -> None:
@@ -78,7 +85,11 @@ def listed(env: Environment) -> list[Backup]:
     found = []
     for key in sorted(k for k in keys if k.endswith("/manifest.json")):
         backup_id = key.split("/")[1]
-        m = manifest(env, backup_id)
+        try:
+            m = manifest(env, backup_id)
+        except ManifestError as exc:
+            console.warn(f"{exc.message}: left out of the list")
+            continue
         verification = None
         if f"dumps/{backup_id}/verification.json" in keys:
             text = bucket.get_object(Bucket=env.bucket,

@@ -1,17 +1,26 @@
 """Backup records: a dump's manifest, a verification result, and the summary list-backups shows.
 
 Pure data: no I/O. A manifest is what a restore trusts — every file's sha256 and every table's
-row count at the moment of the dump.
+row count at the moment of the dump — so one read back from the bucket is checked as untrusted
+input first: its file names become paths on the host.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from ops.errors import OpsError
+
 DUMP = "dump"
 SNAPSHOT = "snapshot"
+DUMP_ID = re.compile(r"dump-[0-9A-Za-z-]+")
+# pg_dump's directory format names its files toc.dat, NNNN.dat(.zst), blobs_NNNN.toc…
+FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+TEXTS = ("id", "time", "environment", "database", "server_version", "release", "reason", "format")
 
 
 def now() -> datetime:
@@ -59,9 +68,48 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
-        data = json.loads(text)
-        data["files"] = {k: FileEntry(**v) for k, v in data["files"].items()}
-        return cls(**data)
+        """A manifest read back; ManifestError naming every problem when it is not one this
+        toolkit wrote (damaged or tampered with)."""
+        try:
+            data = json.loads(text)
+            files = {name: FileEntry(**entry) for name, entry in data.pop("files").items()}
+            manifest = cls(**data, files=files)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ManifestError([f"not a manifest ({type(exc).__name__}: {exc})"]) from None
+        if problems := manifest.problems():
+            raise ManifestError(problems)
+        return manifest
+
+    def problems(self) -> list[str]:
+        """What makes this manifest unsafe to act on, one line each."""
+        found = [f"{name} is not text" for name in TEXTS
+                 if not isinstance(getattr(self, name), str)]
+        if type(self.database_size) is not int:
+            found.append("database_size is not a number")
+        if isinstance(self.id, str) and not DUMP_ID.fullmatch(self.id):
+            found.append(f"id {self.id!r} is not a dump id")
+        if not isinstance(self.tables, dict) or not all(
+                isinstance(k, str) and type(v) is int for k, v in self.tables.items()):
+            found.append("tables is not a map of table names to row counts")
+        if "toc.dat" not in self.files:
+            found.append("it lists no toc.dat")
+        for name, entry in self.files.items():
+            if not FILE_NAME.fullmatch(name):
+                found.append(f"file name {name!r} is not a plain name inside the dump")
+            if not (isinstance(entry.sha256, str) and SHA256.fullmatch(entry.sha256)):
+                found.append(f"file {name!r} has no valid sha256")
+            if type(entry.size) is not int or entry.size < 0:
+                found.append(f"file {name!r} has no valid size")
+        return found
+
+
+class ManifestError(OpsError):
+    """A manifest that cannot be trusted: nothing is done with it."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("the dump's manifest is not valid: " + "; ".join(problems),
+                         hint="nothing was changed; restore another backup (inv list-backups)")
+        self.problems = problems
 
 
 @dataclass(frozen=True)

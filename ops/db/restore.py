@@ -101,16 +101,17 @@ def load(host: DbHost, directory: str, database: str, jobs: int) -> None:
     `jobs` or the host's CPU count of parallel jobs, whichever is larger.
 
     The archive's EXTENSION entries are created here (IF NOT EXISTS) and skipped by pg_restore,
-    so an existing extension is never dropped nor needs ownership.
+    so an existing extension is never dropped nor needs ownership. Their names come from the
+    archive: psql quotes each as an identifier (`:"e"`), so no name can inject SQL.
     """
     d, db = shlex.quote(directory), shlex.quote(database)
     entry = "^[0-9]+; [0-9]+ [0-9]+"
     toc = rf"pg_restore -l {d} | grep -vE '{entry} (COMMENT - )?EXTENSION ' > {d}/toc"
     names = rf"pg_restore -l {d} | sed -nE 's/{entry} EXTENSION - ([^ ]+) .*/\1/p'"
+    create = ("printf '%s\\n' 'CREATE EXTENSION IF NOT EXISTS :\"e\";' | "
+              f'psql -X -q -v ON_ERROR_STOP=1 -v e="$e" -d {db}')
     host.run(f"{toc}; for e in {' '.join(REQUIRED_EXTENSIONS)} $({names}); do "
-             f"psql -X -q -v ON_ERROR_STOP=1 -d {db} "
-             "-c \"CREATE EXTENSION IF NOT EXISTS \\\"$e\\\"\" || exit 1; done",
-             what="creating extensions")
+             f"{create} || exit 1; done", what="creating extensions")
     options = "-c synchronous_commit=off -c maintenance_work_mem=256MB"
     jobs = max(jobs, host.cpus())
     host.run(f"PGOPTIONS='{options}' pg_restore -j {jobs} --exit-on-error -L {d}/toc "

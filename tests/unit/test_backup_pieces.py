@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from ops.db.manifest import (
     Backup,
     FileEntry,
     Manifest,
+    ManifestError,
     Verification,
     count_differences,
     kind_of,
@@ -174,3 +176,42 @@ def test_batches_balance_bytes_largest_first() -> None:
 def test_dump_skips_fsync_of_files_that_only_live_until_uploaded() -> None:
     host = DbHost(remote=None, db=DB, work="/var/tmp/w")  # type: ignore[arg-type]
     assert "--no-sync" in dump_script(host, "/var/tmp/w/dump-1", jobs=2)
+
+
+def _tampered(**changes: object) -> str:
+    manifest = json.loads(Manifest(
+        id="dump-20261128T120000Z", time=NOW.isoformat(), environment="uat",
+        database="open_lmis", server_version="17.2", database_size=10, release="3.19.2",
+        reason="nightly", tables={"a.b": 3}, files={"toc.dat": FileEntry("ab" * 32, 10)},
+    ).to_json())
+    manifest.update(changes)
+    return json.dumps(manifest)
+
+
+@pytest.mark.parametrize(("changes", "problem"), [
+    ({"files": {"toc.dat": {"sha256": "ab" * 32, "size": 1},
+                "../../etc/cron.d/x": {"sha256": "ab" * 32, "size": 1}}},
+     "file name '../../etc/cron.d/x' is not a plain name"),
+    ({"files": {"toc.dat": {"sha256": "ab" * 32, "size": 1},
+                "-rf": {"sha256": "ab" * 32, "size": 1}}}, "'-rf' is not a plain name"),
+    ({"files": {"toc.dat": {"sha256": "$(reboot)", "size": 1}}}, "has no valid sha256"),
+    ({"files": {"toc.dat": {"sha256": "ab" * 32, "size": -1}}}, "has no valid size"),
+    ({"files": {"3.dat.zst": {"sha256": "ab" * 32, "size": 1}}}, "lists no toc.dat"),
+    ({"id": "dump-x/../../tmp"}, "is not a dump id"),
+    ({"tables": {"a.b": "3; DROP"}}, "tables is not a map"),
+    ({"database_size": "10"}, "database_size is not a number"),
+    ({"reason": ["x"]}, "reason is not text"),
+    ({"extra": 1}, "not a manifest (TypeError"),
+])
+def test_a_tampered_manifest_is_refused_naming_the_problem(changes: dict[str, object],
+                                                          problem: str) -> None:
+    with pytest.raises(ManifestError) as refused:
+        Manifest.from_json(_tampered(**changes))
+    assert problem in str(refused.value)
+    assert "nothing was changed" in str(refused.value)
+
+
+@pytest.mark.parametrize("text", ["", "[]", "{\"files\": 3}", "not json"])
+def test_what_is_not_a_manifest_at_all_is_refused_without_a_traceback(text: str) -> None:
+    with pytest.raises(ManifestError, match="not a manifest"):
+        Manifest.from_json(text)
