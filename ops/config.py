@@ -115,6 +115,7 @@ class DatabaseConfig(Section):
     name: str = "open_lmis"
     master_username: str = "postgres"
     master_password: SecretRef
+    ca_bundle: Path | None = None
     backup_retention_days: int = Field(7, ge=7, le=35)
     logical_replication: bool = False
     workload: Workload = Workload()

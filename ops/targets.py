@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ class DatabaseTarget:
     name: str
     user: str
     instance_id: str | None = None
+    ca_bundle: bytes | None = field(default=None, repr=False)  # PEM: verify the server with it
 
 
 def host(env: Environment) -> HostTarget:

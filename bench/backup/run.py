@@ -88,6 +88,7 @@ TABLES = ["referencedata.facilities", "referencedata.orderables", "requisition.r
 def generate(lab: Lab, target: int) -> None:
     """Fill open_lmis up to about `target` bytes."""
     with psycopg.connect(host=lab.up()["database"], dbname="open_lmis", user="postgres",
+                         **lab.database_tls(),
                          password=lab.state.secret(DB_PASSWORD_SECRET), autocommit=True) as conn:
         conn.execute(SCHEMA)
         size = 0

@@ -15,6 +15,19 @@ from ops.errors import OpsError
 from ops.targets import DatabaseTarget, HostTarget
 
 
+def _bundle(env: Environment) -> bytes | None:
+    """database.ca_bundle's content; OpsError when it cannot be read."""
+    path = env.database.ca_bundle
+    if path is None:
+        return None
+    try:
+        return path.expanduser().read_bytes()
+    except OSError as exc:
+        raise OpsError(f"database.ca_bundle {path} cannot be read: {exc.strerror}",
+                       hint="download the RDS CA bundle (global-bundle.pem) to that path") \
+            from None
+
+
 class AwsProvider:
     snapshot_holds_data = True
     any_image_will_do = False
@@ -48,7 +61,7 @@ class AwsProvider:
                            f"({found['DBInstanceStatus']})",
                            hint="wait for it to become available: inv status")
         return DatabaseTarget(endpoint["Address"], endpoint.get("Port", 5432), env.database.name,
-                              env.database.master_username, instance_id)
+                              env.database.master_username, instance_id, _bundle(env))
 
     def secret(self, env: Environment, source: str, name: str) -> str | None:
         raise OpsError(f"{source}:{name}: {env.name} has no secret source {source!r}",

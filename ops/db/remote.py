@@ -76,9 +76,13 @@ class DbHost:
 
     @property
     def libpq(self) -> str:
-        """Shell prefix exporting the (non-secret) connection settings."""
+        """Shell prefix exporting the (non-secret) connection settings: always TLS, and the
+        server verified against the CA bundle when there is one."""
         path = f"PATH={shlex.quote(self.bindir)}:$PATH " if self.bindir else ""
-        return (f"export {path}PGPASSFILE={shlex.quote(self.work)}/pgpass "
+        work = shlex.quote(self.work)
+        tls = (f"PGSSLMODE=verify-full PGSSLROOTCERT={work}/ca.pem" if self.db.ca_bundle
+               else "PGSSLMODE=require")
+        return (f"export {path}PGPASSFILE={work}/pgpass {tls} "
                 f"PGHOST={shlex.quote(self.db.address)} PGPORT={self.db.port} "
                 f"PGUSER={shlex.quote(self.db.user)} PGCONNECT_TIMEOUT=10; ")
 
@@ -189,19 +193,32 @@ def client_facts(output: str) -> ClientFacts:
 
 @contextmanager
 def session(env: Environment) -> Iterator[DbHost]:
-    """Connect to the host, ensure a PostgreSQL client >= the server's, write the pgpass file."""
+    """Connect to the host, then as `attach` does."""
+    with open_host(env) as remote, attach(env, remote) as host:
+        yield host
+
+
+@contextmanager
+def attach(env: Environment, remote: Remote, *, install: bool = True) -> Iterator[DbHost]:
+    """The database from a host already connected: a private directory with the pgpass file
+    and the CA bundle, and (with `install`) a PostgreSQL client >= the server's."""
     password = secrets.resolve(env, "database.master_password", env.database.master_password)
     db = targets.database(env)
-    with open_host(env) as remote:
-        work = remote.run(MAKE_WORK, root=False, what="making the session's private directory",
-                          hint="").strip()
-        host = DbHost(remote, db, work)
-        try:
-            host.put(pgpass_line(db, password).encode(), f"{work}/pgpass")
+    if not db.ca_bundle:
+        console.warn("connections to the database are encrypted but do not verify the "
+                     "server: set database.ca_bundle to the RDS CA bundle")
+    work = remote.run(MAKE_WORK, root=False, what="making the session's private directory",
+                      hint="").strip()
+    host = DbHost(remote, db, work)
+    try:
+        host.put(pgpass_line(db, password).encode(), f"{work}/pgpass")
+        if db.ca_bundle:
+            host.put(db.ca_bundle, f"{work}/ca.pem")
+        if install:
             ensure_client(host, env.database.engine_version)
-            yield host
-        finally:
-            remote.run(f"rm -rf {shlex.quote(work)}", root=False, check=False)
+        yield host
+    finally:
+        remote.run(f"rm -rf {shlex.quote(work)}", root=False, check=False)
 
 
 def ensure_client(host: DbHost, major: str) -> None:

@@ -12,13 +12,11 @@ from collections.abc import Callable
 
 from ops import console, provider
 from ops.config import Environment
-from ops.db import catalog, dumps, remote, snapshots, transfer
+from ops.db import catalog, dumps, extensions, remote, snapshots, transfer
 from ops.db.backup import take_dump
 from ops.db.manifest import DUMP, Manifest, count_differences, human, kind_of
 from ops.db.remote import DbHost
 from ops.errors import OpsError
-
-REQUIRED_EXTENSIONS = ("uuid-ossp", "postgis")
 
 # Drop every schema and public-schema object that no extension owns: the database is then
 # empty of application data while its extensions stay untouched.
@@ -53,6 +51,14 @@ BEGIN
                       AND d.objid = t.oid AND d.deptype = 'e')
   LOOP EXECUTE format('DROP TYPE IF EXISTS %s CASCADE', r.obj); END LOOP;
 END $$;
+""".strip()
+
+# Every table an extension owns, as pg_restore -l names it: "schema table".
+EXTENSION_TABLES_SQL = r"""
+SELECT n.nspname || ' ' || c.relname FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+WHERE c.relkind = 'r' ORDER BY 1
 """.strip()
 
 # Stop/start every compose project deployed from /opt/openlmis; none is fine.
@@ -103,15 +109,24 @@ def load(host: DbHost, directory: str, database: str, jobs: int) -> None:
     The archive's EXTENSION entries are created here (IF NOT EXISTS) and skipped by pg_restore,
     so an existing extension is never dropped nor needs ownership. Their names come from the
     archive: psql quotes each as an identifier (`:"e"`), so no name can inject SQL.
+
+    The data of the extensions' own tables (postgis's spatial_ref_sys) is skipped too: the
+    extension brings it, and as on RDS they belong to the superuser, not to the master.
     """
     d, db = shlex.quote(directory), shlex.quote(database)
     entry = "^[0-9]+; [0-9]+ [0-9]+"
-    toc = rf"pg_restore -l {d} | grep -vE '{entry} (COMMENT - )?EXTENSION ' > {d}/toc"
     names = rf"pg_restore -l {d} | sed -nE 's/{entry} EXTENSION - ([^ ]+) .*/\1/p'"
     create = ("printf '%s\\n' 'CREATE EXTENSION IF NOT EXISTS :\"e\";' | "
               f'psql -X -q -v ON_ERROR_STOP=1 -v e="$e" -d {db}')
-    host.run(f"{toc}; for e in {' '.join(REQUIRED_EXTENSIONS)} $({names}); do "
+    host.run(f"for e in {' '.join(extensions.REQUIRED)} $({names}); do "
              f"{create} || exit 1; done", what="creating extensions")
+    owned = host.sql(EXTENSION_TABLES_SQL, database=database, what="listing extension tables")
+    host.run(f"cat > {d}/extension-tables", stdin=owned, what="listing extension tables")
+    skip = ('FILENAME == ARGV[1] { skip[$0]; next } '
+            '!($4 == "TABLE" && $5 == "DATA" && ($6 " " $7) in skip)')
+    host.run(rf"pg_restore -l {d} | grep -vE '{entry} (COMMENT - )?EXTENSION ' | "
+             f"awk {shlex.quote(skip)} {d}/extension-tables - > {d}/toc",
+             what="listing what to restore")
     options = "-c synchronous_commit=off -c maintenance_work_mem=256MB"
     jobs = max(jobs, host.cpus())
     host.run(f"PGOPTIONS='{options}' pg_restore -j {jobs} --exit-on-error -L {d}/toc "

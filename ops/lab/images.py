@@ -6,6 +6,7 @@ add packages to it. Each is built once and reused until `inv lab.down --images`.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -28,7 +29,7 @@ BASE_PACKAGES = (
 )
 DERIVED = {
     "docker": ["docker.io", "docker-cli", "docker-compose"],
-    "postgres": ["postgresql", "postgresql-17-postgis-3"],
+    "postgres": ["postgresql", "postgresql-17-postgis-3", "postgresql-17-pgextwlist"],
 }
 
 # Each container makes its own SSH host keys on first boot: an image shares none.
@@ -47,7 +48,11 @@ WantedBy=multi-user.target
 
 
 def tag(kind: str) -> str:
-    return f"{REPO}:{SUITE}" if kind == "base" else f"{REPO}:{SUITE}-{kind}"
+    """A derived image's tag names its packages' digest: a changed list makes a new image."""
+    if kind == "base":
+        return f"{REPO}:{SUITE}"
+    digest = hashlib.sha256(" ".join(DERIVED[kind]).encode()).hexdigest()[:8]
+    return f"{REPO}:{SUITE}-{kind}-{digest}"
 
 
 def ensure(client: docker.DockerClient, kind: str) -> str:
@@ -82,11 +87,12 @@ def build_stack(stack: str, names: list[str]) -> None:
 
 
 def remove_all(client: docker.DockerClient) -> list[str]:
+    """Every lab image, earlier versions too, derived ones before the base."""
     removed = []
-    for kind in [*DERIVED, "base"]:
-        if _exists(client, tag(kind)):
-            client.images.remove(tag(kind), force=True)
-            removed.append(tag(kind))
+    found = [t for image in client.images.list(name=REPO) for t in image.tags]
+    for name in sorted(found, key=lambda t: t == tag("base")):
+        client.images.remove(name, force=True)
+        removed.append(name)
     return removed
 
 

@@ -16,13 +16,14 @@ import docker.errors
 
 from ops import console
 from ops.errors import OpsError
-from ops.lab import database, hosts, images
+from ops.lab import ca, database, hosts, images
 from ops.lab.emulator import Emulator
 from ops.lab.hosts import LabHost
 from ops.lab.state import LABEL, LabState
 
 DB_HOST = "db"
 DB_PASSWORD_SECRET = "db_master_password"
+DB_ADMIN_SECRET = "db_admin_password"  # the control plane's (rdsadmin), never the toolkit's
 
 
 @dataclass(frozen=True)
@@ -93,16 +94,27 @@ class Lab:
     # --- stand-ins -----------------------------------------------------------------------
 
     def database(self) -> LabHost:
-        """The PostgreSQL host, started and configured when needed."""
+        """The PostgreSQL host, started and set up (as RDS hands one over) when needed; one
+        set up another way, by an earlier version, is made again."""
         image = images.ensure(self.client, "postgres")
         self._network()
+        container = hosts.find(self.client, self.state, DB_HOST)
+        if container is not None and container.image.id != self.client.images.get(image).id:
+            console.step("the lab database's image changed: making its host again")
+            hosts.remove(container)
         host = hosts.start(self.client, self.state, DB_HOST, image, role="database")
-        if not self.state.read("database").get("configured"):
+        if self.state.read("database").get("setup") != database.SETUP:
             container = hosts.find(self.client, self.state, DB_HOST)
             assert container is not None
-            database.configure(container, self.state.secret(DB_PASSWORD_SECRET))
-            self.state.write("database", {"configured": True, "address": host.address})
+            database.configure(container, self.state, host.address,
+                               self.state.secret(DB_PASSWORD_SECRET),
+                               self.state.secret(DB_ADMIN_SECRET))
+            self.state.write("database", {"setup": database.SETUP, "address": host.address})
         return host
+
+    def database_tls(self) -> dict[str, str]:
+        """libpq settings that verify the lab PostgreSQL's certificate (as on RDS)."""
+        return {"sslmode": "verify-full", "sslrootcert": str(ca.certificate(self.state))}
 
     def host(self, name: str, *, docker_ready: bool = False) -> LabHost:
         """A host by name: bare (as EC2 gives it) or with Docker installed (for shared tests)."""
@@ -112,7 +124,7 @@ class Lab:
 
     def running_database(self) -> LabHost:
         """The PostgreSQL host as it runs now; OpsError when it does not. Starts nothing."""
-        if not self.state.read("database").get("configured"):
+        if self.state.read("database").get("setup") != database.SETUP:
             raise OpsError("the lab's PostgreSQL has not been set up", hint="run: inv lab.up")
         return hosts.lookup(self.client, self.state, DB_HOST, "its PostgreSQL")
 

@@ -1,16 +1,18 @@
 """tune-db's target on the lab's PostgreSQL (no RDS): ALTER SYSTEM, reload, restart over SSH,
-SHOW."""
+SHOW — as `rdsadmin`, the lab's stand-in for RDS's control plane, never as the master."""
 
 from __future__ import annotations
 
 import psycopg
 from psycopg import sql
 
-from ops import console, secrets, targets
+from ops import console
 from ops.config import Environment
 from ops.db import sizing
 from ops.db.pg_settings import QUERY, Setting
 from ops.errors import OpsError
+from ops.lab.database import ADMIN
+from ops.lab.lab import DB_ADMIN_SECRET, Lab
 from ops.plan import Plan
 
 RESTART_TIMEOUT_S = 120
@@ -23,10 +25,10 @@ class LabParameters:
 
     def __init__(self, env: Environment) -> None:
         self.env = env
-        self.target = targets.database(env)
-        self.password = secrets.resolve(env, "database.master_password",
-                                        env.database.master_password)
-        self.instance_id = f"the lab PostgreSQL at {self.target.address}"
+        self.lab = Lab.connect()
+        self.address = self.lab.running_database().address
+        self.password = self.lab.state.read("secrets").get(DB_ADMIN_SECRET, "")
+        self.instance_id = f"the lab PostgreSQL at {self.address}"
 
     @property
     def label(self) -> str:
@@ -34,10 +36,9 @@ class LabParameters:
 
     def connect(self, timeout: int = 10) -> psycopg.Connection:
         try:
-            return psycopg.connect(host=self.target.address, port=self.target.port,
-                                   dbname=self.target.name, user=self.target.user,
+            return psycopg.connect(host=self.address, dbname="postgres", user=ADMIN,
                                    password=self.password, connect_timeout=timeout,
-                                   autocommit=True)
+                                   autocommit=True, **self.lab.database_tls())
         except psycopg.OperationalError as exc:
             raise OpsError(f"cannot connect to {self.instance_id}: {exc}",
                            hint="run: inv lab.up") from None
@@ -83,9 +84,8 @@ class LabParameters:
         """Restart PostgreSQL on the lab host over SSH; wait until it accepts connections."""
         from ops.host.connect import connect
         from ops.host.remote import Remote
-        from ops.lab.lab import Lab
 
-        host = Lab.connect().running_database()
+        host = self.lab.running_database()
         with connect(host.address, user=host.user, key=host.key, known_hosts=host.known_hosts,
                      port=host.port) as ssh:
             Remote(ssh, host.address).run("systemctl restart postgresql",

@@ -15,7 +15,7 @@ from ops.aws import tags
 from ops.config import Environment
 from ops.db.tune import Target
 from ops.errors import OpsError
-from ops.lab import images
+from ops.lab import ca, images
 from ops.lab.emulator import Emulator
 from ops.lab.lab import Lab
 from ops.lab.params import LabParameters
@@ -48,9 +48,11 @@ class LabProvider:
                           instance["InstanceId"])
 
     def database(self, env: Environment) -> DatabaseTarget:
-        found = Lab.connect().running_database()
+        lab = Lab.connect()
+        found = lab.running_database()
         return DatabaseTarget(found.address, 5432, env.database.name,
-                              env.database.master_username, tags.db_instance_id(env))
+                              env.database.master_username, tags.db_instance_id(env),
+                              ca.certificate(lab.state).read_bytes())
 
     def secret(self, env: Environment, source: str, name: str) -> str | None:
         if source != SECRET_SOURCE:

@@ -60,12 +60,17 @@ def emulator_answers(ctx: Context) -> str:
 
 def database_answers(ctx: Context) -> str:
     address = ctx.lab.running_database().address
-    with psycopg.connect(host=address, dbname=ctx.env.database.name,
+    with psycopg.connect(host=address, dbname=ctx.env.database.name, **ctx.lab.database_tls(),
                          user=ctx.env.database.master_username,
                          password=ctx.lab.state.secret(DB_PASSWORD_SECRET),
                          connect_timeout=10) as conn:
-        version = conn.execute("SHOW server_version").fetchone()
-    return f"PostgreSQL {version[0] if version else '?'} serves {ctx.env.database.name}"
+        version, superuser = conn.execute(
+            "SELECT current_setting('server_version'), rolsuper FROM pg_roles "
+            "WHERE rolname = current_user").fetchone()
+    if superuser:
+        raise OpsError("the lab's master user is a superuser: RDS's is not")
+    return (f"PostgreSQL {version} serves {ctx.env.database.name} over verified TLS, "
+            "its master no superuser (as on RDS)")
 
 
 def provision(ctx: Context) -> str:

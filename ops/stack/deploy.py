@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from ops import console, provider, secrets, targets
 from ops.config import Environment
+from ops.db import extensions
+from ops.db.remote import attach
 from ops.errors import OpsError
 from ops.host import bootstrap
 from ops.host import facts as host_facts
@@ -28,7 +30,7 @@ from ops.stack.compose import Service
 from ops.stack.release import CURRENT, RELEASES, Release
 
 UP = ("up", "-d", "--remove-orphans")
-Payload = bootstrap.HostSteps | release.Payload
+Payload = bootstrap.HostSteps | extensions.Create | release.Payload
 
 
 class RolledBack(OpsError):
@@ -120,7 +122,7 @@ def deploy(env: Environment, *, name: str | None = None, plan_only: bool = False
 def _plan(s: Session, wanted: Release,
           local: dict[str, str] | None) -> tuple[Plan[Payload], Facts]:
     facts = s.facts(wanted.images)
-    changes: list[Change[Payload]] = [*bootstrap.plan(s.env, facts)]
+    changes: list[Change[Payload]] = [*bootstrap.plan(s.env, facts), *_extensions(s)]
     drifted = {}
     if facts.current == wanted.id and facts.docker_active:
         out = s.remote.run(s.compose(wanted.id, *UP, "--pull", "never", "--dry-run") + " 2>&1",
@@ -131,9 +133,19 @@ def _plan(s: Session, wanted: Release,
     return Plan(changes), facts
 
 
+def _extensions(s: Session) -> list[Change[extensions.Create]]:
+    """What the database lacks of the extensions, asked from the host (when it has a client
+    to ask with: installing one is apply's job)."""
+    if not s.remote.ok("command -v psql", root=False):
+        return extensions.plan(s.env.database.name, None)
+    with attach(s.env, s.remote, install=False) as db:
+        installed = db.sql(extensions.INSTALLED_SQL, what="listing the database's extensions")
+    return extensions.plan(s.env.database.name, set(installed.split()))
+
+
 def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> None:
     """Carry out the plan from its payloads (the lines only label progress): host steps,
-    upload, push or pull, switch and up behind the health gate, prune."""
+    extensions, upload, push or pull, switch and up behind the health gate, prune."""
     for change in plan:
         if isinstance(change.payload, bootstrap.HostSteps):
             with console.console.status(change.line()):
@@ -143,6 +155,11 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
         raise OpsError(f"docker compose does not run on {s.remote.address}",
                        hint="check the Docker packages on the host, then deploy again")
     payloads = plan.payloads()
+    for create in [p for p in payloads if isinstance(p, extensions.Create)]:
+        with attach(s.env, s.remote) as db:
+            db.run(f"psql -X -q -v ON_ERROR_STOP=1 -d {sh(db.db.name)}",
+                   stdin=extensions.create_sql(create.names), what="creating extensions")
+        console.ok(f"extensions {', '.join(create.names)} in {s.env.database.name}")
     if release.Upload(wanted.id) in payloads:
         _upload(s, wanted)
     pushed = [p.image for p in payloads if isinstance(p, release.Push)]

@@ -86,7 +86,8 @@ DROP VIEW requisition.totals;
 
 def _connect(lab: Lab, dbname: str = DB) -> psycopg.Connection:
     return psycopg.connect(host=lab.up()["database"], dbname=dbname, user="postgres",
-                           password=lab.state.secret(DB_PASSWORD_SECRET), autocommit=True)
+                           password=lab.state.secret(DB_PASSWORD_SECRET), autocommit=True,
+                           **lab.database_tls())
 
 
 def checksums(lab: Lab) -> dict[str, str]:

@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from ops.config import ROOT
@@ -26,6 +27,7 @@ from ops.lab.hosts import LabHost
 from ops.lab.lab import Lab
 
 ADMIN_PASSWORD = "Adm1n-S3cret-Value-For-Tests"
+DATABASE = "deploytest"  # made by the master, empty, as on a fresh RDS instance
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class Target:
         text = "\n".join([
             "kind: lab", "domain: openlmis.lab.internal", "aws: {region: us-east-1}",
             f"host: {json.dumps(host)}",
-            "database: {tier: dev, master_password: 'lab:db_master_password'}",
+            f"database: {{tier: dev, name: {DATABASE}, master_password: 'lab:db_master_password'}}",
             "mail: {from_address: noreply@openlmis.lab.internal, smtp_host: mail.lab.internal}",
             "stack: {name: lab, release: '1', health_timeout_s: 20, keep_releases: 3, https: no,",
             "        secrets: {ADMIN_PASSWORD: 'env:OPS_TEST_ADMIN_PASSWORD'}}",
@@ -90,8 +92,22 @@ def output(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout + result.stderr
 
 
+def extensions(lab: Lab) -> set[str]:
+    with _master(lab, DATABASE) as conn:
+        return {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
+
+
+def _master(lab: Lab, dbname: str) -> psycopg.Connection:
+    return psycopg.connect(host=lab.running_database().address, dbname=dbname, user="postgres",
+                           password=lab.state.secret("db_master_password"), autocommit=True,
+                           **lab.database_tls())
+
+
 @pytest.fixture(scope="module")
 def target(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Target:
+    with _master(lab, "postgres") as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DATABASE}")
     target = Target(lab.host("deploy-bare"), tmp_path_factory.mktemp("config"))
     target.write_config()
     return target
@@ -100,12 +116,16 @@ def target(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Target:
 RUNS: dict[str, str] = {}
 
 
-def test_bare_host_deploy_installs_docker_and_the_stack_answers(target: Target) -> None:
+def test_bare_host_deploy_installs_docker_and_the_stack_answers(target: Target,
+                                                                 lab: Lab) -> None:
     assert "no-docker" in target.sh("command -v docker || echo no-docker")
+    assert extensions(lab) == {"plpgsql"}
     result = target.inv("deploy", "--push-images", timeout=900)
     RUNS["first"] = output(result)
     assert result.returncode == 0, output(result)
     assert "+ packages: docker.io docker-cli docker-compose postgresql-client-17" in output(result)
+    assert f"+ extensions uuid-ossp, postgis in {DATABASE}" in output(result)
+    assert {"uuid-ossp", "postgis"} <= extensions(lab)  # the stand-in's schema uses both
     status, body = target.api_health()
     assert status == 200 and body["release"] == "1"
     assert body["services"] == {"referencedata": "UP", "requisition": "UP"}

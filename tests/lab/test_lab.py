@@ -9,8 +9,9 @@ from ops import config
 from ops.aws.session import client
 from ops.errors import OpsError
 from ops.host.connect import connect
-from ops.lab import hosts
+from ops.lab import ca, hosts
 from ops.lab.lab import DB_PASSWORD_SECRET, Lab
+from ops.lab.state import LabState
 
 
 def test_up_is_idempotent_and_status_shows_addresses(lab: Lab) -> None:
@@ -60,18 +61,50 @@ def test_hosts_reach_the_emulator_and_the_database(lab: Lab) -> None:
     assert port.stdout.strip() == "open"
 
 
-def test_lab_postgres_serves_open_lmis_with_extensions(lab: Lab) -> None:
-    address = lab.up()["database"]
-    password = lab.state.secret(DB_PASSWORD_SECRET)
-    with psycopg.connect(host=address, dbname="open_lmis", user="postgres",
-                         password=password, connect_timeout=5) as conn:
+def _master(lab: Lab, dbname: str = "open_lmis", **options: str) -> psycopg.Connection:
+    return psycopg.connect(**{
+        "host": lab.up()["database"], "dbname": dbname, "user": "postgres",
+        "password": lab.state.secret(DB_PASSWORD_SECRET), "connect_timeout": 5,
+        "autocommit": True, **lab.database_tls(), **options})
+
+
+def test_lab_master_is_no_superuser_but_has_what_the_rds_master_has(lab: Lab) -> None:
+    with _master(lab) as conn:
         version = conn.execute("SHOW server_version_num").fetchone()[0]
-        extensions = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
+        role = conn.execute("SELECT rolsuper, rolcreatedb, rolcreaterole, "
+                            "pg_has_role('rds_superuser', 'MEMBER') FROM pg_roles "
+                            "WHERE rolname = current_user").fetchone()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("ALTER SYSTEM SET work_mem = '8MB'")  # the control plane's, as on RDS
     assert int(version) >= 170000
-    assert {"uuid-ossp", "postgis"} <= extensions
-    with pytest.raises(psycopg.OperationalError):
-        psycopg.connect(host=address, dbname="open_lmis", user="postgres",
-                        password="wrong", connect_timeout=5)
+    assert role == (False, True, True, True)
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        _master(lab, password="wrong")
+
+
+def test_a_new_lab_database_has_no_extensions_and_the_master_creates_allowed_ones(
+        lab: Lab) -> None:
+    with _master(lab, "postgres") as conn:
+        conn.execute("DROP DATABASE IF EXISTS extcheck")
+        conn.execute("CREATE DATABASE extcheck")
+    try:
+        with _master(lab, "extcheck") as conn:
+            assert [r[0] for r in conn.execute("SELECT extname FROM pg_extension")] \
+                == ["plpgsql"]
+            conn.execute('CREATE EXTENSION "uuid-ossp"; CREATE EXTENSION postgis')
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("CREATE EXTENSION file_fdw")  # untrusted, not on the allow-list
+    finally:
+        with _master(lab, "postgres") as conn:
+            conn.execute("DROP DATABASE extcheck")
+
+
+def test_a_plain_text_connection_to_the_lab_database_is_refused(lab: Lab, tmp_path) -> None:
+    with pytest.raises(psycopg.OperationalError, match="no encryption"):
+        _master(lab, sslmode="disable")
+    other = ca.certificate(LabState(dir=tmp_path, name="other"))
+    with pytest.raises(psycopg.OperationalError, match="certificate verify failed"):
+        _master(lab, sslrootcert=str(other))  # a server another CA vouches for is refused
 
 
 def test_lab_environment_points_boto3_at_the_emulator(lab: Lab) -> None:
@@ -99,8 +132,6 @@ def test_a_launched_instance_has_a_lab_host_until_it_is_terminated(lab: Lab) -> 
 
 
 def test_down_removes_what_the_lab_made_and_nothing_else(lab: Lab, tmp_path) -> None:
-    from ops.lab.state import LabState
-
     name = f"{lab.state.name}-other"
     other = Lab.connect(LabState(dir=tmp_path / "other", name=name))
     other.host("solo")

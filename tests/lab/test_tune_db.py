@@ -20,7 +20,7 @@ def show(*names: str) -> dict[str, str]:
     db = Lab.connect().running_database()
     password = secrets.resolve(env, "database.master_password", env.database.master_password)
     with psycopg.connect(host=db.address, dbname="open_lmis", user="postgres",
-                         password=password) as conn:
+                         password=password, **Lab.connect().database_tls()) as conn:
         return {n: conn.execute(f"SHOW {n}").fetchone()[0] for n in names}
 
 

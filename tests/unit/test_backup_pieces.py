@@ -112,8 +112,15 @@ def test_dump_script_shares_one_snapshot_and_uses_zstd() -> None:
 
 def test_host_never_puts_the_password_in_a_command() -> None:
     host = DbHost(remote=None, db=DB, work="/var/tmp/w s")  # type: ignore[arg-type]
-    assert host.libpq.startswith("export PGPASSFILE='/var/tmp/w s'/pgpass PGHOST=db.internal")
+    assert host.libpq.startswith("export PGPASSFILE='/var/tmp/w s'/pgpass PGSSLMODE=require "
+                                 "PGHOST=db.internal")
     assert "PASSWORD" not in host.libpq
+
+
+def test_host_verifies_the_server_when_it_has_a_ca_bundle() -> None:
+    db = DatabaseTarget("db.internal", 5432, "open_lmis", "postgres", ca_bundle=b"PEM")
+    host = DbHost(remote=None, db=db, work="/w")  # type: ignore[arg-type]
+    assert "PGSSLMODE=verify-full PGSSLROOTCERT=/w/ca.pem " in host.libpq
 
 
 def _instance(group: str = "pg17", sgs: tuple[str, ...] = ("sg-1", "sg-2")) -> dict:

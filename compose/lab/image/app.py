@@ -43,6 +43,9 @@ def migrate():
                 cur.execute(f'INSERT INTO "{NAME}".starts (release) VALUES (%s)', (RELEASE,))
                 cur.execute(f'CREATE TABLE IF NOT EXISTS "{NAME}".items '
                             "(id serial PRIMARY KEY, code text UNIQUE NOT NULL, name text)")
+                # As referencedata's migrations do: both extensions used, neither created.
+                cur.execute(f'CREATE TABLE IF NOT EXISTS "{NAME}".places '
+                            "(id uuid PRIMARY KEY DEFAULT uuid_generate_v4(), location geometry)")
             return
         except psycopg2.OperationalError as exc:
             print(f"{NAME}: database not ready ({type(exc).__name__}), attempt {attempt + 1}",
