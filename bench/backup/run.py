@@ -1,4 +1,4 @@
-"""Benchmark (not a test): this toolkit's dump/restore against pg_dumpall | psql and the floor.
+"""Benchmark (not a test): this toolkit's dump/restore against pg_dump | psql and the floor.
 
 Usage (the lab must be up; a lab of its own is best, the database is overwritten):
     OPS_LAB_NAME=benchlab OPS_LAB_DIR=/tmp/benchlab .venv/bin/inv lab.up
@@ -11,7 +11,8 @@ It generates an OpenLMIS-shaped database (uuid keys, foreign keys, text, bytea) 
   (a) the toolkit: backup (pg_dump -Fd -j, zstd, each file PUT to S3 by the host as soon as
       pg_dump closes it) and restore (host GETs with checksums, recreate schemas,
       pg_restore -j; no safety copy, to compare like with like);
-  (b) the documented way: pg_dumpall -c > dump.sql, then psql < dump.sql;
+  (b) the documented way: pg_dump -c > dump.sql, then psql < dump.sql (as the master user:
+      on RDS, as in the lab, pg_dumpall needs a superuser);
   (c) the floor: COPY … TO STDOUT of every table into /dev/null.
 """
 
@@ -32,10 +33,11 @@ from ops.db import dumps, remote
 from ops.db.backup import take_dump
 from ops.db.manifest import human
 from ops.db.restore import restore_dump
-from ops.lab.lab import DB_PASSWORD_SECRET, Lab
+from ops.lab.lab import DB_ADMIN_SECRET, DB_PASSWORD_SECRET, Lab
 from ops.lab.provider import LabProvider
 
 SCHEMA = """
+CREATE EXTENSION IF NOT EXISTS "uuid-ossp"; -- as deploy does: a new database has none
 DROP SCHEMA IF EXISTS referencedata, requisition, stockmanagement CASCADE;
 CREATE SCHEMA referencedata; CREATE SCHEMA requisition; CREATE SCHEMA stockmanagement;
 CREATE TABLE referencedata.facilities (id uuid PRIMARY KEY DEFAULT uuid_generate_v4(),
@@ -85,6 +87,12 @@ TABLES = ["referencedata.facilities", "referencedata.orderables", "requisition.r
           "requisition.requisition_line_items", "stockmanagement.stock_card_line_items"]
 
 
+def _admin(lab: Lab) -> psycopg.Connection:
+    return psycopg.connect(host=lab.running_database().address, dbname="postgres",
+                           user="rdsadmin", password=lab.state.read("secrets")[DB_ADMIN_SECRET],
+                           autocommit=True, **lab.database_tls())
+
+
 def generate(lab: Lab, target: int) -> None:
     """Fill open_lmis up to about `target` bytes."""
     with psycopg.connect(host=lab.up()["database"], dbname="open_lmis", user="postgres",
@@ -132,7 +140,8 @@ backups: {{dump_jobs: {args.jobs}, keep_last: 100, create_bucket: true}}
             """Wall time of one phase, each started on a settled database: vacuumed (a restore
             leaves autovacuum and hint-bit writes to do) and checkpointed."""
             h.sql("VACUUM ANALYZE")
-            h.sql("CHECKPOINT")
+            with _admin(lab) as conn:  # CHECKPOINT is the superuser's, not the master's
+                conn.execute("CHECKPOINT")
             start = time.monotonic()
             fn(*args, **kwargs)
             results.setdefault(name, []).append(time.monotonic() - start)
@@ -154,9 +163,10 @@ backups: {{dump_jobs: {args.jobs}, keep_last: 100, create_bucket: true}}
             assert manifest is not None
             timed(RESTORE, restore_dump, env, h, manifest.id, auto_revert=False, safety=False)
             dumps.delete(env, manifest.id)
-            timed("pg_dumpall -c", h.run, f"pg_dumpall -c > {plain}", what="pg_dumpall")
+            timed("pg_dump -c", h.run, f"pg_dump -c --if-exists -d open_lmis > {plain}",
+                  what="pg_dump")
             plain_size = int(h.run(f"stat -c %s {plain}", what="sizing")[1])
-            timed(PSQL, h.run, f"psql -X -q -d postgres < {plain} > /dev/null 2>&1 || true",
+            timed(PSQL, h.run, f"psql -X -q -d open_lmis < {plain} > /dev/null 2>&1 || true",
                   what="psql")
             h.run(f"rm -f {plain}", what="cleanup")
     archive = manifest.archive_size
