@@ -1,7 +1,8 @@
 """restore-db from a dump, and the host-side restore steps verify-backup shares.
 
-Order: checksums (nothing touched before they pass) → safety copy → stop services →
-recreate schemas → pg_restore -j → extensions → start services → row counts. Extensions
+Order: checksums and a preflight (nothing touched before they pass) → safety copy → stop
+services → empty the database (schemas, large objects) → extensions → pg_restore -j → row
+counts → start services (after a failure, only once reverted to the safety copy). Extensions
 (postgis, uuid-ossp, any the archive has) are created if missing and never dropped.
 """
 
@@ -18,8 +19,9 @@ from ops.db.manifest import DUMP, Manifest, count_differences, human, kind_of
 from ops.db.remote import DbHost
 from ops.errors import OpsError
 
-# Drop every schema and public-schema object that no extension owns: the database is then
-# empty of application data while its extensions stay untouched.
+# Drop every schema and public-schema object that no extension owns, and every large object
+# (they belong to the database, not to a schema): the database is then empty of application
+# data while its extensions stay untouched.
 RECREATE_SQL = r"""
 DO $$
 DECLARE r record;
@@ -50,6 +52,7 @@ BEGIN
       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
                       AND d.objid = t.oid AND d.deptype = 'e')
   LOOP EXECUTE format('DROP TYPE IF EXISTS %s CASCADE', r.obj); END LOOP;
+  PERFORM lo_unlink(oid) FROM pg_largeobject_metadata;
 END $$;
 """.strip()
 
@@ -143,47 +146,89 @@ def services(host: DbHost, verb: str) -> list[str]:
     return projects
 
 
+def preflight(host: DbHost, manifest: Manifest, directory: str) -> None:
+    """Refuse, before anything changes, a dump the server cannot take: from a newer major
+    version, or needing extensions the server does not offer."""
+    server = host.server_major()
+    dumped = int(manifest.server_version.split(".")[0])
+    if dumped > server:
+        raise OpsError(f"dump {manifest.id} comes from PostgreSQL {dumped}, the server runs "
+                       f"{server}: pg_restore cannot go back a major version",
+                       hint="nothing was changed; restore onto a server of the same major or newer")
+    entry = "^[0-9]+; [0-9]+ [0-9]+"
+    wanted = host.run(rf"pg_restore -l {shlex.quote(directory)} | "
+                      rf"sed -nE 's/{entry} EXTENSION - ([^ ]+) .*/\1/p'",
+                      what="listing the dump's extensions")[1].split()
+    offered = set(host.sql("SELECT name FROM pg_available_extensions",
+                           what="listing the server's extensions").split())
+    if missing := sorted({*wanted, *extensions.REQUIRED} - offered):
+        raise OpsError(f"dump {manifest.id} needs the extension(s) {', '.join(missing)}, which "
+                       f"the server of {host.db.name} does not offer",
+                       hint="nothing was changed; install them on the server (on RDS: a version "
+                       "that offers them), then restore again")
+
+
+def replace(env: Environment, host: DbHost, manifest: Manifest, directory: str,
+            interrupt: Callable[[str], None] | None = None) -> None:
+    """Empty the database, pg_restore the fetched dump, check the row counts."""
+    console.step(f"recreating the schemas of {host.db.name}")
+    host.sql(RECREATE_SQL, what="recreating schemas")
+    if interrupt:
+        interrupt("recreated")
+    console.step(f"pg_restore of {manifest.id}")
+    load(host, directory, host.db.name, env.backups.dump_jobs)
+    host.run(f"rm -rf {shlex.quote(directory)}", what="cleaning up", warn=True)
+    diff = count_differences(manifest.tables, host.row_counts())
+    if diff:
+        raise OpsError("restored row counts differ from the manifest: " + "; ".join(diff))
+
+
 def restore_dump(env: Environment, host: DbHost, backup_id: str, *, auto_revert: bool,
                  safety: bool = True, interrupt: Callable[[str], None] | None = None) -> str:
-    """Restore the environment's database from a dump; the safety copy's id (or '')."""
+    """Restore the environment's database from a dump; the safety copy's id (or '').
+
+    The stack's services are stopped around it and started again only on a database that is
+    good: restored, or reverted to its safety copy. After any other failure they stay stopped.
+    """
     manifest = dumps.manifest(env, backup_id)
     directory = fetch(env, host, manifest)
-    safety_id = ""
-    if safety:
-        safety_id = _safety_copy(env, host, backup_id)
-    stopped: list[str] = []
+    preflight(host, manifest, directory)
+    safety_id = _safety_copy(env, host, backup_id) if safety else ""
+    stopped = services(host, "stop")
+    down = f"; the stack's services ({', '.join(stopped)}) stay stopped" if stopped else ""
     try:
-        stopped = services(host, "stop")
-        console.step(f"recreating the schemas of {host.db.name}")
-        host.sql(RECREATE_SQL, what="recreating schemas")
-        if interrupt:
-            interrupt("recreated")
-        console.step(f"pg_restore of {backup_id}")
-        load(host, directory, host.db.name, env.backups.dump_jobs)
-        host.run(f"rm -rf {shlex.quote(directory)}", what="cleaning up", warn=True)
-        diff = count_differences(manifest.tables, host.row_counts())
-        if diff:
-            raise OpsError("restored row counts differ from the manifest: " + "; ".join(diff))
+        replace(env, host, manifest, directory, interrupt)
     except (OpsError, KeyboardInterrupt) as exc:
         if not safety_id:
-            raise
+            raise OpsError(f"restoring {backup_id} failed{down}: {exc}") from None
         back = f"inv restore-db --env {env.name} --from {safety_id} --yes"
         if not auto_revert or kind_of(safety_id) != DUMP:
-            raise RestoreFailed(f"restoring {backup_id} failed: {exc}", safety_id=safety_id,
-                                reverted=False,
+            raise RestoreFailed(f"restoring {backup_id} failed{down}: {exc}",
+                                safety_id=safety_id, reverted=False,
                                 hint=f"the safety copy is {safety_id}; go back to it with: "
                                 f"{back}") from None
         console.warn(f"restoring {backup_id} failed ({exc}); reverting to {safety_id}")
-        restore_dump(env, host, safety_id, auto_revert=False, safety=False)
+        copy = dumps.manifest(env, safety_id)
+        try:
+            replace(env, host, copy, fetch(env, host, copy))
+        except (OpsError, KeyboardInterrupt) as again:
+            raise RestoreFailed(f"restoring {backup_id} failed ({exc}), and so did reverting "
+                                f"to {safety_id}{down}: {again}", safety_id=safety_id,
+                                reverted=False, hint=f"go back to the safety copy with: {back}"
+                                ) from None
+        _start(host, stopped)
         raise RestoreFailed(f"restoring {backup_id} failed and the database was reverted to "
                             f"{safety_id}: {exc}", safety_id=safety_id, reverted=True) from None
-    finally:
-        for project in stopped:
-            host.run(f"docker compose -p {shlex.quote(project)} start",
-                     what=f"starting compose project {project}", warn=True, root=True)
+    _start(host, stopped)
     console.ok(f"{host.db.name} restored from {backup_id}: {len(manifest.tables)} tables, "
                "row counts match the manifest")
     return safety_id
+
+
+def _start(host: DbHost, projects: list[str]) -> None:
+    for project in projects:
+        host.run(f"docker compose -p {shlex.quote(project)} start",
+                 what=f"starting compose project {project}", warn=True, root=True)
 
 
 def _safety_copy(env: Environment, host: DbHost, backup_id: str) -> str:

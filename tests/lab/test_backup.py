@@ -7,6 +7,7 @@ every schema of its target, which must not touch what other lab tests keep in op
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -72,6 +73,7 @@ INSERT INTO requisition.requisition_line_items (requisitionid, orderableid, requ
 INSERT INTO fulfillment.proofs_of_delivery (requisitionid, signature, receivedby)
   SELECT id, decode(repeat(md5(id::text), 4), 'hex'), 'Reçu par Zoë ' || id
   FROM requisition.requisitions WHERE id % 2 = 0;
+SELECT lo_from_bytea(424242, convert_to('scan of a signed proof of delivery', 'UTF8'));
 """
 
 CHANGE = """
@@ -81,6 +83,8 @@ DELETE FROM requisition.requisitions WHERE id % 7 = 0
 DELETE FROM fulfillment.proofs_of_delivery WHERE requisitionid % 3 = 0;
 CREATE TABLE public.added_after_backup (x int);
 DROP VIEW requisition.totals;
+SELECT lo_put(424242, 0, decode('00ff', 'hex'));
+SELECT lo_from_bytea(0, 'added after the backup');
 """
 
 
@@ -91,15 +95,20 @@ def _connect(lab: Lab, dbname: str = DB) -> psycopg.Connection:
 
 
 def checksums(lab: Lab) -> dict[str, str]:
-    """Per-table md5 of every row's text, ordered: equal contents, equal checksums."""
+    """Per-table md5 of every row's text, ordered, and of every large object: equal contents,
+    equal checksums."""
     with _connect(lab) as conn:
         tables = [r[0] for r in conn.execute(
             "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
             "WHERE schemaname IN ('referencedata', 'requisition', 'fulfillment', 'public') "
             "AND tablename <> 'spatial_ref_sys' ORDER BY 1")]
-        return {t: conn.execute(f"SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, "
-                                f"'|' ORDER BY x::text)), '') FROM {t} x").fetchone()[0]
-                for t in tables}
+        found = {t: conn.execute(f"SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, "
+                                 f"'|' ORDER BY x::text)), '') FROM {t} x").fetchone()[0]
+                 for t in tables}
+        found["large objects"] = conn.execute(
+            "SELECT string_agg(oid || '=' || md5(lo_get(oid)), ' ' ORDER BY oid) "
+            "FROM pg_largeobject_metadata").fetchone()[0]
+        return found
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +188,8 @@ def test_verify_backup_drills_and_records(env: Environment, first: Manifest) -> 
 
 
 def _damaged_copy(env: Environment, manifest: Manifest, how: str) -> str:
-    """A copy of a dump under a new id with one data file truncated or altered."""
+    """A copy of a dump under a new id with one data file truncated or altered, or claiming to
+    come from a newer PostgreSQL."""
     s3 = client(env, "s3")
     copy_id = f"{manifest.id}-{how}"
     victim = max((n for n in manifest.files if n != "toc.dat"),
@@ -187,11 +197,14 @@ def _damaged_copy(env: Environment, manifest: Manifest, how: str) -> str:
     for name in manifest.files:
         data = s3.get_object(Bucket=env.bucket,
                              Key=f"dumps/{manifest.id}/data/{name}")["Body"].read()
-        if name == victim:
-            data = data[: len(data) // 2] if how == "truncated" else \
-                data[:100] + bytes([data[100] ^ 0xFF]) + data[101:]
+        if name == victim and how == "truncated":
+            data = data[: len(data) // 2]
+        elif name == victim and how == "corrupted":
+            data = data[:100] + bytes([data[100] ^ 0xFF]) + data[101:]
         s3.put_object(Bucket=env.bucket, Key=f"dumps/{copy_id}/data/{name}", Body=data)
     copy = Manifest.from_json(manifest.to_json().replace(manifest.id, copy_id))
+    if how == "from-a-newer-major":
+        copy = replace(copy, server_version="99.0")
     dumps.write_manifest(env, copy)
     return copy_id
 
@@ -214,6 +227,17 @@ def test_damaged_archive_is_detected_and_refused(env: Environment, first: Manife
     assert "nothing was changed" in caught.value.hint
     assert checksums(lab) == before
     assert len(catalog.backups(env)) == count  # not even a safety copy was needed
+
+
+def test_a_dump_from_a_newer_major_is_refused_before_anything_changes(
+        env: Environment, first: Manifest, lab: Lab) -> None:
+    newer = _damaged_copy(env, first, "from-a-newer-major")
+    before, count = checksums(lab), len(catalog.backups(env))
+    with pytest.raises(OpsError, match="comes from PostgreSQL 99") as caught:
+        restore_db(env, newer, yes=True, force=False, auto_revert=False)
+    assert "nothing was changed" in caught.value.hint
+    assert checksums(lab) == before
+    assert len(catalog.backups(env)) == count  # refused before the safety copy
 
 
 def test_interrupted_restore_leaves_a_usable_safety_copy(env: Environment, first: Manifest,

@@ -226,6 +226,7 @@ class FakeDbHost:
     def __init__(self) -> None:
         self.db = SimpleNamespace(name="open_lmis")
         self.failures = 1
+        self.commands: list[str] = []
 
     def sql(self, text: str, *, what: str) -> str:
         if self.failures:
@@ -234,6 +235,7 @@ class FakeDbHost:
         return ""
 
     def run(self, command: str, **kwargs: Any) -> tuple[int, str]:
+        self.commands.append(command)
         return 0, ""
 
     def row_counts(self) -> dict[str, int]:
@@ -241,11 +243,12 @@ class FakeDbHost:
 
 
 def restoring(monkeypatch: pytest.MonkeyPatch) -> None:
-    manifest = SimpleNamespace(tables={})
+    manifest = SimpleNamespace(id="dump-1", tables={})
     monkeypatch.setattr(restore.dumps, "manifest", lambda env, backup_id: manifest)
     monkeypatch.setattr(restore, "fetch", lambda env, host, manifest: "/work/d")
     monkeypatch.setattr(restore, "_safety_copy", lambda env, host, backup_id: "dump-safety")
-    monkeypatch.setattr(restore, "services", lambda host, verb: [])
+    monkeypatch.setattr(restore, "preflight", lambda host, manifest, directory: None)
+    monkeypatch.setattr(restore, "services", lambda host, verb: ["openlmis"])
     monkeypatch.setattr(restore, "load", lambda host, directory, database, jobs: None)
 
 
@@ -253,8 +256,13 @@ def restoring(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_failed_restore_carries_its_safety_copy(monkeypatch: pytest.MonkeyPatch,
                                                   auto_revert: bool) -> None:
     restoring(monkeypatch)
+    host = FakeDbHost()
     with pytest.raises(restore.RestoreFailed) as caught:
-        restore.restore_dump(environment(), FakeDbHost(), "dump-1",  # type: ignore[arg-type]
+        restore.restore_dump(environment(), host, "dump-1",  # type: ignore[arg-type]
                              auto_revert=auto_revert)
     assert caught.value.safety_id == "dump-safety"
     assert caught.value.reverted is auto_revert
+    # the stack starts again only on a database that is good: here, the reverted one
+    started = [c for c in host.commands if c.startswith("docker compose -p openlmis start")]
+    assert bool(started) is auto_revert
+    assert ("stay stopped" in str(caught.value)) is not auto_revert
