@@ -18,6 +18,7 @@ from ops.db.backup import take_dump
 from ops.db.manifest import DUMP, Manifest, count_differences, human, kind_of
 from ops.db.remote import DbHost
 from ops.errors import OpsError
+from ops.stack import deploy
 
 # Drop every schema and public-schema object that no extension owns, and every large object
 # (they belong to the database, not to a schema): the database is then empty of application
@@ -254,12 +255,13 @@ def confirm(env: Environment, backup_id: str, *, yes: bool, force: bool,
 
 def restore_db(env: Environment, backup_id: str, *, yes: bool, force: bool,
                auto_revert: bool) -> None:
-    """restore-db: from a dump (in place, safety copy first) or a snapshot (new instance)."""
+    """restore-db: from a dump (in place, safety copy first, under the deploy lock) or a
+    snapshot (new instance)."""
     confirm(env, backup_id, yes=True, force=force)  # the production guard, before any call
     catalog.find(env, backup_id)  # it exists, before asking anything
     if kind_of(backup_id) == DUMP:
         confirm(env, backup_id, yes=yes, force=force)
-        with remote.session(env) as host:
+        with remote.session(env) as host, deploy.locked(env, host.remote, "restore", backup_id):
             restore_dump(env, host, backup_id, auto_revert=auto_revert)
         return
     snapshots.source(env)

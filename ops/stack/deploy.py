@@ -87,7 +87,19 @@ def desired(env: Environment, name: str) -> Release:
 @contextmanager
 def session(env: Environment) -> Iterator[Session]:
     with open_host(env) as remote:
-        yield Session(env, remote, f"{getpass.getuser()}@{socket.gethostname()}")
+        yield Session(env, remote, _who())
+
+
+def _who() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+@contextmanager
+def locked(env: Environment, remote: Remote, action: str, subject: str) -> Iterator[None]:
+    """The deploy lock, for another task that changes what the stack stands on (restore-db):
+    refused at once while a deploy, rollback or restore holds it."""
+    with _locked(Session(env, remote, _who()), action, subject, 0, False):
+        yield
 
 
 def deploy(env: Environment, *, name: str | None = None, plan_only: bool = False,

@@ -240,6 +240,21 @@ def test_a_dump_from_a_newer_major_is_refused_before_anything_changes(
     assert len(catalog.backups(env)) == count  # refused before the safety copy
 
 
+def test_restore_waits_for_no_one_holding_the_deploy_lock(env: Environment, first: Manifest,
+                                                         lab: Lab) -> None:
+    with remote.session(env) as host:
+        host.run("mkdir -p /opt/openlmis/deploy.lock", what="taking the lock", root=True)
+    before, count = checksums(lab), len(catalog.backups(env))
+    try:
+        with pytest.raises(OpsError, match="deploy lock"):
+            restore_db(env, first.id, yes=True, force=False, auto_revert=False)
+    finally:
+        with remote.session(env) as host:
+            host.run("rm -rf /opt/openlmis/deploy.lock", what="dropping the lock", root=True)
+    assert checksums(lab) == before
+    assert len(catalog.backups(env)) == count  # refused before the safety copy
+
+
 def test_interrupted_restore_leaves_a_usable_safety_copy(env: Environment, first: Manifest,
                                                          lab: Lab) -> None:
     with _connect(lab) as conn:
