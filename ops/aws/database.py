@@ -183,10 +183,29 @@ def check(ctx: Ctx) -> None:
     # An empty answer is no verdict: the emulator knows no orderable options at all, and
     # RDS lists them per full version; the pattern check still applies.
     check_class(env, offered)
+    if left := cut_over_left(rds, env):
+        name = tags.db_instance_id(env)
+        raise OpsError(f"{name} is missing while a snapshot restore's instances remain "
+                       f"({left[0]} restored, {left[1]} previous): provision would create an "
+                       f"EMPTY {name}", hint=f"finish the cut-over: inv restore-db --env "
+                       f"{env.name} --from SNAPSHOT --yes (the snapshot being restored)")
     password = secrets.resolve(env, "database.master_password", env.database.master_password)
     if problem := password_problem(password):
         raise OpsError(f"the secret behind database.master_password {problem}",
                        hint="store a new value under the same reference")
+
+
+def cut_over_left(rds: Any, env: Environment) -> tuple[str, str] | None:
+    """(restored, previous) when a snapshot restore's cut-over stopped between its renames:
+    the environment's instance is gone while the restore's two instances remain."""
+    name = tags.db_instance_id(env)
+    ids = [i["DBInstanceIdentifier"] for page in
+           rds.get_paginator("describe_db_instances").paginate() for i in page["DBInstances"]]
+    if name in ids:
+        return None
+    restored = sorted(i for i in ids if re.fullmatch(rf"{re.escape(name)}-r\d{{14}}", i))
+    previous = sorted(i for i in ids if re.fullmatch(rf"{re.escape(name)}-pre-\d{{14}}", i))
+    return (restored[-1], previous[-1]) if restored and previous else None
 
 
 def password_problem(password: str) -> str | None:

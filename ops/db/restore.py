@@ -264,6 +264,7 @@ def restore_db(env: Environment, backup_id: str, *, yes: bool, force: bool,
         with remote.session(env) as host, deploy.locked(env, host.remote, "restore", backup_id):
             restore_dump(env, host, backup_id, auto_revert=auto_revert)
         return
-    snapshots.source(env)
+    if not snapshots.cut_over_left(snapshots.rds(env), env):
+        snapshots.source(env)
     confirm(env, backup_id, yes=yes, force=force)
     snapshots.restore(env, backup_id)

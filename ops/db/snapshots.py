@@ -13,6 +13,7 @@ from typing import Any
 
 from ops import console
 from ops.aws import tags
+from ops.aws.database import cut_over_left
 from ops.aws.session import client
 from ops.config import Environment
 from ops.db.manifest import SNAPSHOT, Backup, Verification, now
@@ -32,6 +33,11 @@ def source(env: Environment) -> dict[str, Any]:
     try:
         return api.describe_db_instances(DBInstanceIdentifier=instance_id)["DBInstances"][0]
     except api.exceptions.DBInstanceNotFoundFault:
+        if left := cut_over_left(api, env):
+            raise OpsError(f"{instance_id} is missing: a snapshot restore's cut-over stopped "
+                           f"between its renames ({left[0]} restored, {left[1]} previous)",
+                           hint=f"finish it: inv restore-db --env {env.name} --from SNAPSHOT "
+                           "--yes (the snapshot being restored)") from None
         raise OpsError(f"{env.name} has no RDS instance {instance_id} to snapshot",
                        hint="run: inv provision, or use --method dump") from None
 
@@ -155,7 +161,11 @@ def mismatches(want: dict[str, Any], got: dict[str, Any]) -> list[str]:
 
 
 def restore(env: Environment, snapshot_id: str) -> str:
-    """Snapshot → new instance → verify → rename swap; the id the previous instance now has."""
+    """Snapshot → new instance → verify → rename swap; the id the previous instance now has.
+
+    Run again after dying between the renames, it finishes that cut-over instead."""
+    if left := cut_over_left(rds(env), env):
+        return finish(env, *left)
     instance = source(env)
     current, at = instance["DBInstanceIdentifier"], stamp(now())
     new_id, kept_id = f"{current}-r{at}", f"{current}-pre-{at}"
@@ -177,6 +187,19 @@ def restore(env: Environment, snapshot_id: str) -> str:
     console.ok(f"{current} now serves {snapshot_id}; the previous instance is kept as {kept_id} "
                "— delete it when you no longer need it")
     return kept_id
+
+
+def finish(env: Environment, restored: str, previous: str) -> str:
+    """The second rename of an interrupted cut-over; the previous instance's id."""
+    current = tags.db_instance_id(env)
+    console.step(f"finishing an interrupted cut-over: {restored} → {current} "
+                 f"(the previous database is kept as {previous})")
+    rds(env).modify_db_instance(DBInstanceIdentifier=restored, NewDBInstanceIdentifier=current,
+                                ApplyImmediately=True)
+    wait_available(env, current)
+    console.ok(f"{current} serves the restored database again; {previous} is kept — delete it "
+               "when you no longer need it")
+    return previous
 
 
 def drill(env: Environment, backup: Backup) -> Verification:

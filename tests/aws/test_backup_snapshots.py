@@ -115,3 +115,39 @@ def test_retention_prunes_old_ones_but_keeps_the_newest_verified(
 
     assert sorted(b.id for b in removed) == sorted(taken[1:3])
     assert sorted(b.id for b in catalog.backups(env)) == sorted([taken[0], *taken[3:]])
+
+
+def test_a_cut_over_that_died_between_its_renames_is_finished_and_guarded(
+        rds_env: Environment, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ops.aws import database
+    from ops.aws.context import Ctx
+
+    source_id = tags.db_instance_id(rds_env)
+    [snapshot_id] = backup.backup_db(rds_env, method="snapshot", reason="drill")
+    real_wait = snapshots.wait_available
+
+    def dies(env: Environment, instance_id: str) -> dict:
+        if "-pre-" in instance_id:  # the operator's connection dies after the first rename
+            raise KeyboardInterrupt
+        return real_wait(env, instance_id)
+
+    monkeypatch.setattr(snapshots, "wait_available", dies)
+    with pytest.raises(KeyboardInterrupt):
+        restore_db(rds_env, snapshot_id, yes=True, force=False, auto_revert=False)
+    monkeypatch.setattr(snapshots, "wait_available", real_wait)
+    rds = client(rds_env, "rds")
+    restored, previous = database.cut_over_left(rds, rds_env)
+    assert previous.startswith(f"{source_id}-pre-") and restored.startswith(f"{source_id}-r")
+
+    client(rds_env, "ssm").put_parameter(Name="/openlmis/test/db", Type="SecureString",
+                                         Value="db-master-Secret-123", Overwrite=True)
+    with pytest.raises(OpsError, match="provision would create an EMPTY") as refused:
+        database.check(Ctx(rds_env))
+    assert "inv restore-db" in refused.value.hint
+    with pytest.raises(OpsError, match="cut-over stopped between its renames"):
+        backup.backup_db(rds_env, method="snapshot", reason="")
+
+    restore_db(rds_env, snapshot_id, yes=True, force=False, auto_revert=False)  # finishes it
+    ids = {i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]}
+    assert ids == {source_id, previous}
+    assert database.cut_over_left(rds, rds_env) is None
