@@ -102,6 +102,7 @@ class Lab:
         if container is not None and container.image.id != self.client.images.get(image).id:
             console.step("the lab database's image changed: making its host again")
             hosts.remove(container)
+            self.state.write("database", {})
         host = hosts.start(self.client, self.state, DB_HOST, image, role="database")
         if self.state.read("database").get("setup") != database.SETUP:
             container = hosts.find(self.client, self.state, DB_HOST)
