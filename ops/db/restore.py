@@ -57,6 +57,9 @@ BEGIN
 END $$;
 """.strip()
 
+# How a line of `pg_restore -l` begins.
+TOC_ENTRY = "^[0-9]+; [0-9]+ [0-9]+"
+
 # Every table an extension owns, as pg_restore -l names it: "schema table".
 EXTENSION_TABLES_SQL = r"""
 SELECT n.nspname || ' ' || c.relname FROM pg_class c
@@ -106,6 +109,12 @@ class RestoreFailed(OpsError):
         self.reverted = reverted
 
 
+def archive_extensions(directory: str) -> str:
+    """A command printing the names of the extensions a dump's archive holds."""
+    return (rf"pg_restore -l {shlex.quote(directory)} | "
+            rf"sed -nE 's/{TOC_ENTRY} EXTENSION - ([^ ]+) .*/\1/p'")
+
+
 def load(host: DbHost, directory: str, database: str, jobs: int) -> None:
     """Into an emptied `database`: extensions, then pg_restore of the archive's objects with
     `jobs` or the host's CPU count of parallel jobs, whichever is larger.
@@ -118,8 +127,7 @@ def load(host: DbHost, directory: str, database: str, jobs: int) -> None:
     extension brings it, and as on RDS they belong to the superuser, not to the master.
     """
     d, db = shlex.quote(directory), shlex.quote(database)
-    entry = "^[0-9]+; [0-9]+ [0-9]+"
-    names = rf"pg_restore -l {d} | sed -nE 's/{entry} EXTENSION - ([^ ]+) .*/\1/p'"
+    names = archive_extensions(directory)
     create = ("printf '%s\\n' 'CREATE EXTENSION IF NOT EXISTS :\"e\";' | "
               f'psql -X -q -v ON_ERROR_STOP=1 -v e="$e" -d {db}')
     host.run(f"for e in {' '.join(extensions.REQUIRED)} $({names}); do "
@@ -128,7 +136,7 @@ def load(host: DbHost, directory: str, database: str, jobs: int) -> None:
     host.run(f"cat > {d}/extension-tables", stdin=owned, what="listing extension tables")
     skip = ('FILENAME == ARGV[1] { skip[$0]; next } '
             '!($4 == "TABLE" && $5 == "DATA" && ($6 " " $7) in skip)')
-    host.run(rf"pg_restore -l {d} | grep -vE '{entry} (COMMENT - )?EXTENSION ' | "
+    host.run(rf"pg_restore -l {d} | grep -vE '{TOC_ENTRY} (COMMENT - )?EXTENSION ' | "
              f"awk {shlex.quote(skip)} {d}/extension-tables - > {d}/toc",
              what="listing what to restore")
     options = "-c synchronous_commit=off -c maintenance_work_mem=256MB"
@@ -156,9 +164,7 @@ def preflight(host: DbHost, manifest: Manifest, directory: str) -> None:
         raise OpsError(f"dump {manifest.id} comes from PostgreSQL {dumped}, the server runs "
                        f"{server}: pg_restore cannot go back a major version",
                        hint="nothing was changed; restore onto a server of the same major or newer")
-    entry = "^[0-9]+; [0-9]+ [0-9]+"
-    wanted = host.run(rf"pg_restore -l {shlex.quote(directory)} | "
-                      rf"sed -nE 's/{entry} EXTENSION - ([^ ]+) .*/\1/p'",
+    wanted = host.run(archive_extensions(directory),
                       what="listing the dump's extensions")[1].split()
     offered = set(host.sql("SELECT name FROM pg_available_extensions",
                            what="listing the server's extensions").split())
