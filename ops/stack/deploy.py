@@ -59,6 +59,12 @@ class Session:
         return f"cd {sh(f'{RELEASES}/{release_id}')} && " + sh(
             "docker", "compose", "--ansi", "never", "-p", self.project, *args)
 
+    def assess_health(self, services: list[Service]) -> health.Assessment:
+        """The stack's health, its endpoint asked as the load balancer asks."""
+        command = health.command(self.project, health.http_port(services),
+                                 domain=self.env.domain, https=self.env.stack.https)
+        return health.assess(self.remote.run(command, what="health check"), services)
+
     def facts(self, images_: list[str]) -> Facts:
         return host_facts.parse(self.remote.run(
             host_facts.command(bootstrap.candidates(self.env), images_, self.project),
@@ -218,11 +224,10 @@ def _switch_and_up(s: Session, release_id: str, *, pull_never: bool = False) -> 
 def _gate(s: Session, services: list[Service]) -> health.Assessment:
     """Wait until every healthchecked service is healthy and /api/health answers 200, a service
     turns unhealthy, or the timeout: the last assessment."""
-    command = health.command(s.project, health.http_port(services))
     last: list[health.Assessment] = []
 
     def check() -> bool:
-        last[:] = [health.assess(s.remote.run(command, what="health check"), services)]
+        last[:] = [s.assess_health(services)]
         return last[0].healthy or last[0].failed
 
     with suppress(OpsError):
@@ -272,8 +277,7 @@ def _remote_services(s: Session, release_id: str) -> list[Service]:
 
 
 def _verify(s: Session, services: list[Service]) -> None:
-    result = health.assess(s.remote.run(health.command(s.project, health.http_port(services)),
-                                        what="health check"), services)
+    result = s.assess_health(services)
     if result.healthy:
         console.ok("no changes; the stack is healthy")
     else:

@@ -39,12 +39,18 @@ def http_port(services: list[Service]) -> int:
     return 80
 
 
-def command(project: str, port: int) -> str:
+def command(project: str, port: int, *, domain: str, https: bool) -> str:
+    """The services' states, then the health endpoint's status asked as the load balancer asks:
+    for `domain`, and (with `https`) saying so in X-Forwarded-Proto. OpenLMIS's nginx with
+    REQUIRE_SSL=true answers 307 in every location without that header (openlmis-nginx,
+    openlmis.conf: `if ($http_x_forwarded_proto != "https") { return 307 ... }`)."""
+    headers = [f"Host: {domain}", *(["X-Forwarded-Proto: https"] if https else [])]
     return (
         f"docker ps -a --filter label=com.docker.compose.project={sh(project)} --format "
         "'{{.Label \"com.docker.compose.service\"}}\t{{.State}}\t{{.Status}}'; "
         "printf 'http\\t%s\\n' \"$(curl -s -o /dev/null -m 5 -w '%{http_code}' "
-        f"http://127.0.0.1:{port}{HEALTH_PATH})\""
+        + "".join(f"-H {sh(h)} " for h in headers)
+        + f"http://127.0.0.1:{port}{HEALTH_PATH})\""
     )
 
 

@@ -117,3 +117,11 @@ def test_health_assessment() -> None:
     starting = up.replace("Up 1 minute (healthy)\nplain", "Up 2 seconds (health: starting)\nplain")
     assert not health.assess(starting, services).healthy
     assert not health.assess(starting, services).failed
+
+
+@pytest.mark.parametrize("https", [True, False])
+def test_health_endpoint_is_asked_as_the_load_balancer_asks(https: bool) -> None:
+    command = health.command("openlmis", 80, domain="openlmis.example.org", https=https)
+    assert "-H 'Host: openlmis.example.org' " in command
+    # openlmis-nginx answers 307 everywhere under REQUIRE_SSL=true without this header
+    assert ("-H 'X-Forwarded-Proto: https' " in command) is https
