@@ -132,11 +132,11 @@ def load(host: DbHost, directory: str, database: str, jobs: int) -> None:
               f'psql -X -q -v ON_ERROR_STOP=1 -v e="$e" -d {db}')
     host.run(f"for e in {' '.join(extensions.REQUIRED)} $({names}); do "
              f"{create} || exit 1; done", what="creating extensions")
-    owned = host.sql(EXTENSION_TABLES_SQL, database=database, what="listing extension tables")
-    host.run(f"cat > {d}/extension-tables", stdin=owned, what="listing extension tables")
     skip = ('FILENAME == ARGV[1] { skip[$0]; next } '
             '!($4 == "TABLE" && $5 == "DATA" && ($6 " " $7) in skip)')
-    host.run(rf"pg_restore -l {d} | grep -vE '{TOC_ENTRY} (COMMENT - )?EXTENSION ' | "
+    host.run(f"psql -X -At -v ON_ERROR_STOP=1 -d {db} -c {shlex.quote(EXTENSION_TABLES_SQL)} "
+             f"> {d}/extension-tables && pg_restore -l {d} | "
+             f"grep -vE '{TOC_ENTRY} (COMMENT - )?EXTENSION ' | "
              f"awk {shlex.quote(skip)} {d}/extension-tables - > {d}/toc",
              what="listing what to restore")
     options = "-c synchronous_commit=off -c maintenance_work_mem=256MB"

@@ -29,8 +29,13 @@ def candidates(env: Environment) -> list[str]:
             system.postgres_client("amzn-2023", major)]
 
 
+def postgres_client(env: Environment, os: str) -> str:
+    """The PostgreSQL client package the host gets (deploy's database steps use it)."""
+    return system.postgres_client(os, env.database.engine_version)
+
+
 def plan(env: Environment, facts: Facts) -> list[Change[HostSteps]]:
-    os, major = facts.os, env.database.engine_version
+    os = facts.os
     docker.check_supported(os)
     changes: list[Change[HostSteps]] = []
     if facts.daemon_json_sha256 != system.daemon_json_sha256():
@@ -41,7 +46,7 @@ def plan(env: Environment, facts: Facts) -> list[Change[HostSteps]]:
         changes.append(Change(Action.UPDATE, system.DAEMON_JSON_PATH,
                               "json-file logs capped at 5 x 20 MB, live-restore",
                               payload=HostSteps(tuple(steps))))
-    wanted = [*docker.packages(os, env.host.docker_source), system.postgres_client(os, major)]
+    wanted = [*docker.packages(os, env.host.docker_source), postgres_client(env, os)]
     missing = [p for p in wanted if p not in facts.packages]
     if missing:
         changes.append(Change(Action.CREATE, "packages", " ".join(missing),

@@ -140,7 +140,7 @@ def deploy(env: Environment, *, name: str | None = None, plan_only: bool = False
 def _plan(s: Session, wanted: Release,
           local: dict[str, str] | None) -> tuple[Plan[Payload], Facts]:
     facts = s.facts(wanted.images)
-    changes: list[Change[Payload]] = [*bootstrap.plan(s.env, facts), *_extensions(s)]
+    changes: list[Change[Payload]] = [*bootstrap.plan(s.env, facts), *_extensions(s, facts)]
     drifted = {}
     if facts.current == wanted.id and facts.docker_active:
         out = s.remote.run(s.compose(wanted.id, *UP, "--pull", "never", "--dry-run") + " 2>&1",
@@ -151,10 +151,10 @@ def _plan(s: Session, wanted: Release,
     return Plan(changes), facts
 
 
-def _extensions(s: Session) -> list[Change[extensions.Create]]:
-    """What the database lacks of the extensions, asked from the host (when it has a client
-    to ask with: installing one is apply's job)."""
-    if not s.remote.ok("command -v psql", root=False):
+def _extensions(s: Session, facts: Facts) -> list[Change[extensions.Create]]:
+    """What the database lacks of the extensions, asked from the host once it has the
+    PostgreSQL client that the host's packages include (installing it is apply's job)."""
+    if bootstrap.postgres_client(s.env, facts.os) not in facts.packages:
         return extensions.plan(s.env.database.name, None)
     with attach(s.env, s.remote, install=False) as db:
         installed = db.sql(extensions.INSTALLED_SQL, what="listing the database's extensions")
@@ -174,7 +174,7 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
                        hint="check the Docker packages on the host, then deploy again")
     payloads = plan.payloads()
     for create in [p for p in payloads if isinstance(p, extensions.Create)]:
-        with attach(s.env, s.remote) as db:
+        with attach(s.env, s.remote, install=False) as db:  # the host steps installed psql
             db.run(f"psql -X -q -v ON_ERROR_STOP=1 -d {sh(db.db.name)}",
                    stdin=extensions.create_sql(create.names), what="creating extensions")
         console.ok(f"extensions {', '.join(create.names)} in {s.env.database.name}")
