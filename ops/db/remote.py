@@ -205,8 +205,8 @@ def attach(env: Environment, remote: Remote, *, install: bool = True) -> Iterato
     password = secrets.resolve(env, "database.master_password", env.database.master_password)
     db = targets.database(env)
     if not db.ca_bundle:
-        console.warn("connections to the database are encrypted but do not verify the "
-                     "server: set database.ca_bundle to the RDS CA bundle")
+        console.warn_once("connections to the database are encrypted but do not verify the "
+                          "server: set database.ca_bundle to the RDS CA bundle")
     work = remote.run(MAKE_WORK, root=False, what="making the session's private directory",
                       hint="").strip()
     host = DbHost(remote, db, work)
