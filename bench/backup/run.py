@@ -26,14 +26,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
-
 from ops import config, provider
 from ops.db import dumps, remote
 from ops.db.backup import take_dump
 from ops.db.manifest import human
 from ops.db.restore import restore_dump
-from ops.lab.lab import DB_ADMIN_SECRET, DB_PASSWORD_SECRET, Lab
+from ops.lab.lab import Lab
 from ops.lab.provider import LabProvider
 
 SCHEMA = """
@@ -87,17 +85,10 @@ TABLES = ["referencedata.facilities", "referencedata.orderables", "requisition.r
           "requisition.requisition_line_items", "stockmanagement.stock_card_line_items"]
 
 
-def _admin(lab: Lab) -> psycopg.Connection:
-    return psycopg.connect(host=lab.running_database().address, dbname="postgres",
-                           user="rdsadmin", password=lab.state.read("secrets")[DB_ADMIN_SECRET],
-                           autocommit=True, **lab.database_tls())
-
-
 def generate(lab: Lab, target: int) -> None:
     """Fill open_lmis up to about `target` bytes."""
-    with psycopg.connect(host=lab.up()["database"], dbname="open_lmis", user="postgres",
-                         **lab.database_tls(),
-                         password=lab.state.secret(DB_PASSWORD_SECRET), autocommit=True) as conn:
+    lab.up()
+    with lab.db_connection() as conn:
         conn.execute(SCHEMA)
         size = 0
         while size < target:
@@ -140,7 +131,7 @@ backups: {{dump_jobs: {args.jobs}, keep_last: 100, create_bucket: true}}
             """Wall time of one phase, each started on a settled database: vacuumed (a restore
             leaves autovacuum and hint-bit writes to do) and checkpointed."""
             h.sql("VACUUM ANALYZE")
-            with _admin(lab) as conn:  # CHECKPOINT is the superuser's, not the master's
+            with lab.db_connection("postgres", admin=True) as conn:  # not the master's
                 conn.execute("CHECKPOINT")
             start = time.monotonic()
             fn(*args, **kwargs)

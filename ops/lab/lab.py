@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
@@ -17,9 +18,13 @@ import docker.errors
 from ops import console
 from ops.errors import OpsError
 from ops.lab import ca, database, hosts, images
+from ops.lab.database import ADMIN, DATABASE, MASTER
 from ops.lab.emulator import Emulator
 from ops.lab.hosts import LabHost
 from ops.lab.state import LABEL, LabState
+
+if TYPE_CHECKING:
+    import psycopg
 
 DB_HOST = "db"
 DB_PASSWORD_SECRET = "db_master_password"
@@ -116,6 +121,18 @@ class Lab:
     def database_tls(self) -> dict[str, str]:
         """libpq settings that verify the lab PostgreSQL's certificate (as on RDS)."""
         return {"sslmode": "verify-full", "sslrootcert": str(ca.certificate(self.state))}
+
+    def db_connection(self, dbname: str = DATABASE, *, admin: bool = False,
+                      **options: Any) -> psycopg.Connection:
+        """A connection (autocommit) to the running lab PostgreSQL over verified TLS: as the
+        master, or as `rdsadmin`, the control plane's; `options` override libpq's settings."""
+        import psycopg  # only the lab's database work pays for it
+
+        user, secret = (ADMIN, DB_ADMIN_SECRET) if admin else (MASTER, DB_PASSWORD_SECRET)
+        return psycopg.connect(**{
+            "host": self.running_database().address, "dbname": dbname, "user": user,
+            "password": self.state.read("secrets").get(secret, ""), "autocommit": True,
+            **self.database_tls(), **options})
 
     def host(self, name: str, *, docker_ready: bool = False) -> LabHost:
         """A host by name: bare (as EC2 gives it) or with Docker installed (for shared tests)."""

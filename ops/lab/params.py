@@ -11,8 +11,7 @@ from ops.config import Environment
 from ops.db import sizing
 from ops.db.pg_settings import QUERY, Setting
 from ops.errors import OpsError
-from ops.lab.database import ADMIN
-from ops.lab.lab import DB_ADMIN_SECRET, Lab
+from ops.lab.lab import Lab
 from ops.plan import Plan
 
 RESTART_TIMEOUT_S = 120
@@ -26,9 +25,7 @@ class LabParameters:
     def __init__(self, env: Environment) -> None:
         self.env = env
         self.lab = Lab.connect()
-        self.address = self.lab.running_database().address
-        self.password = self.lab.state.read("secrets").get(DB_ADMIN_SECRET, "")
-        self.instance_id = f"the lab PostgreSQL at {self.address}"
+        self.instance_id = f"the lab PostgreSQL at {self.lab.running_database().address}"
 
     @property
     def label(self) -> str:
@@ -36,9 +33,7 @@ class LabParameters:
 
     def connect(self, timeout: int = 10) -> psycopg.Connection:
         try:
-            return psycopg.connect(host=self.address, dbname="postgres", user=ADMIN,
-                                   password=self.password, connect_timeout=timeout,
-                                   autocommit=True, **self.lab.database_tls())
+            return self.lab.db_connection("postgres", admin=True, connect_timeout=timeout)
         except psycopg.OperationalError as exc:
             raise OpsError(f"cannot connect to {self.instance_id}: {exc}",
                            hint="run: inv lab.up") from None

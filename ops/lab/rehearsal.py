@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
-
 from ops import config, console, targets
 from ops.aws import topology
 from ops.aws.session import client
@@ -23,7 +21,7 @@ from ops.config import Environment
 from ops.db import backup, catalog, restore, verify
 from ops.db.tune import tune as tune_db
 from ops.errors import OpsError
-from ops.lab.lab import DB_PASSWORD_SECRET, Lab
+from ops.lab.lab import Lab
 from ops.stack import deploy
 
 
@@ -59,11 +57,8 @@ def emulator_answers(ctx: Context) -> str:
 
 
 def database_answers(ctx: Context) -> str:
-    address = ctx.lab.running_database().address
-    with psycopg.connect(host=address, dbname=ctx.env.database.name, **ctx.lab.database_tls(),
-                         user=ctx.env.database.master_username,
-                         password=ctx.lab.state.secret(DB_PASSWORD_SECRET),
-                         connect_timeout=10) as conn:
+    with ctx.lab.db_connection(ctx.env.database.name, user=ctx.env.database.master_username,
+                               connect_timeout=10) as conn:
         version, superuser = conn.execute(
             "SELECT current_setting('server_version'), rolsuper FROM pg_roles "
             "WHERE rolname = current_user").fetchone()

@@ -21,7 +21,7 @@ from ops.db.manifest import DUMP, Manifest, kind_of
 from ops.db.restore import ChecksumError, RestoreFailed, restore_db, restore_dump
 from ops.db.verify import verify
 from ops.errors import OpsError
-from ops.lab.lab import DB_PASSWORD_SECRET, Lab
+from ops.lab.lab import Lab
 
 DB = "bk_open_lmis"
 
@@ -89,9 +89,7 @@ SELECT lo_from_bytea(0, 'added after the backup');
 
 
 def _connect(lab: Lab, dbname: str = DB) -> psycopg.Connection:
-    return psycopg.connect(host=lab.up()["database"], dbname=dbname, user="postgres",
-                           password=lab.state.secret(DB_PASSWORD_SECRET), autocommit=True,
-                           **lab.database_tls())
+    return lab.db_connection(dbname)
 
 
 def checksums(lab: Lab) -> dict[str, str]:

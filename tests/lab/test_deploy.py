@@ -98,9 +98,7 @@ def extensions(lab: Lab) -> set[str]:
 
 
 def _master(lab: Lab, dbname: str) -> psycopg.Connection:
-    return psycopg.connect(host=lab.running_database().address, dbname=dbname, user="postgres",
-                           password=lab.state.secret("db_master_password"), autocommit=True,
-                           **lab.database_tls())
+    return lab.db_connection(dbname)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from ops.aws.session import client
 from ops.errors import OpsError
 from ops.host.connect import connect
 from ops.lab import ca, hosts
-from ops.lab.lab import DB_PASSWORD_SECRET, Lab
+from ops.lab.lab import Lab
 from ops.lab.state import LabState
 
 
@@ -62,10 +62,7 @@ def test_hosts_reach_the_emulator_and_the_database(lab: Lab) -> None:
 
 
 def _master(lab: Lab, dbname: str = "open_lmis", **options: str) -> psycopg.Connection:
-    return psycopg.connect(**{
-        "host": lab.up()["database"], "dbname": dbname, "user": "postgres",
-        "password": lab.state.secret(DB_PASSWORD_SECRET), "connect_timeout": 5,
-        "autocommit": True, **lab.database_tls(), **options})
+    return lab.db_connection(dbname, connect_timeout=5, **options)
 
 
 def test_lab_master_is_no_superuser_but_has_what_the_rds_master_has(lab: Lab) -> None:

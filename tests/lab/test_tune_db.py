@@ -6,21 +6,16 @@ shared_buffers 256MB for the lab's micro class) are sane for all of them, and ar
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 
-from ops import config, secrets
+from ops import config
 from ops.db.tune import tune
 from ops.lab.lab import Lab
 from ops.lab.params import LabParameters
 
 
 def show(*names: str) -> dict[str, str]:
-    env = config.load("lab")
-    db = Lab.connect().running_database()
-    password = secrets.resolve(env, "database.master_password", env.database.master_password)
-    with psycopg.connect(host=db.address, dbname="open_lmis", user="postgres",
-                         password=password, **Lab.connect().database_tls()) as conn:
+    with Lab.connect().db_connection() as conn:
         return {n: conn.execute(f"SHOW {n}").fetchone()[0] for n in names}
 
 
