@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -57,9 +58,13 @@ def mutating(calls: list[str]) -> list[str]:
     return [c for c in calls if not c.startswith(("Describe", "List"))]
 
 
+NAMES = itertools.count(1)
+
+
 @pytest.fixture
 def env(aws_env: Environment) -> Environment:
-    aws = aws_env.model_copy(update={"name": f"t{id(aws_env) % 10**6}"})
+    # a name of its own per test: the emulator outlives each test (object ids get reused)
+    aws = aws_env.model_copy(update={"name": f"t{next(NAMES)}"})
     make_database(aws)
     return aws
 
