@@ -1,7 +1,8 @@
-"""backup-db / verify-backup / restore-db against the lab's real PostgreSQL and a bare host.
+"""backup-db / verify-backup, and what restore-db refuses, against the lab's real PostgreSQL
+and a bare host (restores that go through: test_restore.py).
 
-The tests use a database of their own (bk_open_lmis) on the lab server: a restore recreates
-every schema of its target, which must not touch what other lab tests keep in open_lmis.
+The tests use a database of their own (bk_open_lmis) on the lab server, apart from what other
+lab tests keep in open_lmis.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from ops import config
 from ops.aws.session import client
 from ops.config import Environment
 from ops.db import backup, catalog, dumps, remote, transfer
-from ops.db.manifest import DUMP, Manifest, kind_of
-from ops.db.restore import ChecksumError, RestoreFailed, restore_db, restore_dump
+from ops.db.manifest import Manifest
+from ops.db.restore import ChecksumError, restore_db
 from ops.db.verify import verify
 from ops.errors import OpsError
 from ops.lab.lab import Lab
@@ -75,18 +76,6 @@ INSERT INTO fulfillment.proofs_of_delivery (requisitionid, signature, receivedby
   FROM requisition.requisitions WHERE id % 2 = 0;
 SELECT lo_from_bytea(424242, convert_to('scan of a signed proof of delivery', 'UTF8'));
 """
-
-CHANGE = """
-UPDATE referencedata.facilities SET name = 'renamed' WHERE code LIKE 'F1%';
-DELETE FROM requisition.requisitions WHERE id % 7 = 0
-  AND id NOT IN (SELECT requisitionid FROM fulfillment.proofs_of_delivery);
-DELETE FROM fulfillment.proofs_of_delivery WHERE requisitionid % 3 = 0;
-CREATE TABLE public.added_after_backup (x int);
-DROP VIEW requisition.totals;
-SELECT lo_put(424242, 0, decode('00ff', 'hex'));
-SELECT lo_from_bytea(0, 'added after the backup');
-"""
-
 
 def _connect(lab: Lab, dbname: str = DB) -> psycopg.Connection:
     return lab.db_connection(dbname)
@@ -156,27 +145,6 @@ def test_dump_manifest_describes_the_database(env: Environment, first: Manifest,
     assert listed[0].id == first.id and listed[0].state == "unverified"
 
 
-def test_restore_brings_back_identical_contents(env: Environment, first: Manifest,
-                                                lab: Lab) -> None:
-    before = checksums(lab)
-    with _connect(lab) as conn:
-        conn.execute(CHANGE)
-    changed = checksums(lab)
-    assert changed != before
-
-    restore_db(env, first.id, yes=True, force=False, auto_revert=False)
-
-    assert checksums(lab) == before
-    with _connect(lab) as conn:
-        extensions = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
-        assert conn.execute("SELECT count(*) FROM requisition.totals").fetchone()[0] > 0
-    assert {"postgis", "uuid-ossp"} <= extensions
-    safety = [b for b in catalog.backups(env) if b.reason == f"safety copy before restoring "
-              f"{first.id}"]
-    assert len(safety) == 1
-    assert dumps.manifest(env, safety[0].id).tables["requisition.requisitions"] < 40000
-
-
 def test_verify_backup_drills_and_records(env: Environment, first: Manifest) -> None:
     result = verify(env, catalog.find(env, first.id))
     assert result.ok, result.detail
@@ -221,10 +189,10 @@ def test_damaged_archive_is_detected_and_refused(env: Environment, first: Manife
     before = checksums(lab)
     count = len(catalog.backups(env))
     with pytest.raises(ChecksumError) as caught:
-        restore_db(env, damaged, yes=True, force=False, auto_revert=False)
+        restore_db(env, damaged, yes=True, force=False)
     assert "nothing was changed" in caught.value.hint
     assert checksums(lab) == before
-    assert len(catalog.backups(env)) == count  # not even a safety copy was needed
+    assert len(catalog.backups(env)) == count
 
 
 def test_a_dump_from_a_newer_major_is_refused_before_anything_changes(
@@ -232,10 +200,10 @@ def test_a_dump_from_a_newer_major_is_refused_before_anything_changes(
     newer = _damaged_copy(env, first, "from-a-newer-major")
     before, count = checksums(lab), len(catalog.backups(env))
     with pytest.raises(OpsError, match="comes from PostgreSQL 99") as caught:
-        restore_db(env, newer, yes=True, force=False, auto_revert=False)
+        restore_db(env, newer, yes=True, force=False)
     assert "nothing was changed" in caught.value.hint
     assert checksums(lab) == before
-    assert len(catalog.backups(env)) == count  # refused before the safety copy
+    assert len(catalog.backups(env)) == count
 
 
 def test_restore_waits_for_no_one_holding_the_deploy_lock(env: Environment, first: Manifest,
@@ -245,48 +213,12 @@ def test_restore_waits_for_no_one_holding_the_deploy_lock(env: Environment, firs
     before, count = checksums(lab), len(catalog.backups(env))
     try:
         with pytest.raises(OpsError, match="deploy lock"):
-            restore_db(env, first.id, yes=True, force=False, auto_revert=False)
+            restore_db(env, first.id, yes=True, force=False)
     finally:
         with remote.session(env) as host:
             host.run("rm -rf /opt/openlmis/deploy.lock", what="dropping the lock", root=True)
     assert checksums(lab) == before
-    assert len(catalog.backups(env)) == count  # refused before the safety copy
-
-
-def test_interrupted_restore_leaves_a_usable_safety_copy(env: Environment, first: Manifest,
-                                                         lab: Lab) -> None:
-    with _connect(lab) as conn:
-        conn.execute("DELETE FROM requisition.requisition_line_items WHERE id % 10 = 0")
-    before = checksums(lab)
-
-    def interrupt(step: str) -> None:
-        raise KeyboardInterrupt
-
-    with remote.session(env) as host, pytest.raises(RestoreFailed) as caught:
-        restore_dump(env, host, first.id, auto_revert=False, interrupt=interrupt)
-    safety = caught.value.safety_id
-    assert not caught.value.reverted
-    assert f"inv restore-db --env bktest --from {safety} --yes" in caught.value.hint
-    with _connect(lab) as conn:
-        left = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = "
-                            "'requisition'").fetchone()[0]
-    assert left == 0  # the target was emptied: interrupted halfway
-
-    restore_db(env, safety, yes=True, force=False, auto_revert=False)
-    assert checksums(lab) == before
-
-
-def test_auto_revert_puts_the_safety_copy_back(env: Environment, first: Manifest,
-                                               lab: Lab) -> None:
-    before = checksums(lab)
-
-    def interrupt(step: str) -> None:
-        raise OpsError("simulated failure")
-
-    with remote.session(env) as host, pytest.raises(RestoreFailed) as caught:
-        restore_dump(env, host, first.id, auto_revert=True, interrupt=interrupt)
-    assert caught.value.reverted and kind_of(caught.value.safety_id) == DUMP
-    assert checksums(lab) == before
+    assert len(catalog.backups(env)) == count
 
 
 def test_a_file_above_the_part_size_goes_up_in_parts(env: Environment,
