@@ -115,6 +115,8 @@ class DatabaseConfig(Section):
     name: str = "open_lmis"
     master_username: str = "postgres"
     master_password: SecretRef
+    app_username: str = Field("openlmis", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    app_password: SecretRef | None = None
     ca_bundle: Path | None = None
     backup_retention_days: int = Field(7, ge=7, le=35)
     logical_replication: bool = False

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +17,43 @@ from ops.db.tune import Target
 from ops.errors import OpsError
 from ops.targets import DatabaseTarget, HostTarget
 
+# The bundle AWS documents for verifying any RDS instance's certificate (UsingWithRDS.SSL).
+RDS_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+RDS_BUNDLE_DAYS = 30
 
-def _bundle(env: Environment) -> bytes | None:
-    """database.ca_bundle's content; OpsError when it cannot be read."""
+def _bundle(env: Environment) -> bytes:
+    """database.ca_bundle's content, else RDS's global CA bundle; OpsError when neither can be
+    read."""
     path = env.database.ca_bundle
     if path is None:
-        return None
+        return rds_bundle()
     try:
         return path.expanduser().read_bytes()
     except OSError as exc:
         raise OpsError(f"database.ca_bundle {path} cannot be read: {exc.strerror}",
                        hint="download the RDS CA bundle (global-bundle.pem) to that path") \
             from None
+
+
+def rds_bundle() -> bytes:
+    """RDS's global CA bundle, downloaded from AWS once and cached for RDS_BUNDLE_DAYS."""
+    cached = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "openlmis-ops" \
+        / "rds-global-bundle.pem"
+    if cached.is_file() and time.time() - cached.stat().st_mtime < RDS_BUNDLE_DAYS * 86400:
+        return cached.read_bytes()
+    try:
+        with urllib.request.urlopen(RDS_BUNDLE_URL, timeout=30) as response:
+            data = response.read()
+    except OSError as exc:
+        raise OpsError(f"the RDS CA bundle could not be downloaded from {RDS_BUNDLE_URL}: "
+                       f"{exc}", hint="download it yourself and set database.ca_bundle to "
+                       "its path") from None
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise OpsError(f"{RDS_BUNDLE_URL} did not answer with PEM certificates",
+                       hint="download the bundle yourself and set database.ca_bundle")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(data)
+    return data
 
 
 class AwsProvider:

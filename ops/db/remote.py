@@ -12,7 +12,7 @@ import re
 import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ops import console, secrets, targets
 from ops.config import Environment
@@ -76,12 +76,11 @@ class DbHost:
 
     @property
     def libpq(self) -> str:
-        """Shell prefix exporting the (non-secret) connection settings: always TLS, and the
-        server verified against the CA bundle when there is one."""
+        """Shell prefix exporting the (non-secret) connection settings: TLS, the server
+        verified against the CA bundle (as RDS's with rds.force_ssl)."""
         path = f"PATH={shlex.quote(self.bindir)}:$PATH " if self.bindir else ""
         work = shlex.quote(self.work)
-        tls = (f"PGSSLMODE=verify-full PGSSLROOTCERT={work}/ca.pem" if self.db.ca_bundle
-               else "PGSSLMODE=require")
+        tls = f"PGSSLMODE=verify-full PGSSLROOTCERT={work}/ca.pem"
         return (f"export {path}PGPASSFILE={work}/pgpass {tls} "
                 f"PGHOST={shlex.quote(self.db.address)} PGPORT={self.db.port} "
                 f"PGUSER={shlex.quote(self.db.user)} PGCONNECT_TIMEOUT=10; ")
@@ -109,6 +108,26 @@ class DbHost:
         dbname = shlex.quote(database or self.db.name)
         return self.run(f"psql -X -At -v ON_ERROR_STOP=1 -d {dbname} -c {shlex.quote(query)}",
                         what=what)[1]
+
+    def script(self, sql: str, variables: dict[str, str], *, database: str | None = None,
+               what: str) -> str:
+        """Run a psql script from stdin, where `:'name'` and `:"name"` quote each of
+        `variables` as a literal or an identifier; its output (unaligned, tuples only)."""
+        options = " ".join(f"-v {name}={shlex.quote(value)}" for name, value in variables.items())
+        dbname = shlex.quote(database or self.db.name)
+        return self.run(f"psql -X -At -q -v ON_ERROR_STOP=1 {options} -d {dbname}",
+                        stdin=sql, what=what)[1]
+
+    def logs_in(self, user: str, password: str) -> bool:
+        """Whether `user` logs in with `password` (through a pgpass file of its own)."""
+        path = f"{self.work}/pgpass-login"
+        self.put(pgpass_line(replace(self.db, user=user), password).encode(), path)
+        code, _ = self.run(f"PGPASSFILE={shlex.quote(path)} PGUSER={shlex.quote(user)} "
+                           f"psql -X -At -d {shlex.quote(self.db.name)} -c 'SELECT 1' "
+                           ">/dev/null 2>&1",
+                           what=f"logging in as {user}", warn=True)
+        self.run(f"rm -f {shlex.quote(path)}", what="cleaning up", warn=True)
+        return code == 0
 
     def row_counts(self, database: str | None = None) -> dict[str, int]:
         out = self.sql(ROW_COUNTS_SQL, database=database, what="counting rows")
@@ -205,15 +224,14 @@ def attach(env: Environment, remote: Remote, *, install: bool = True) -> Iterato
     password = secrets.resolve(env, "database.master_password", env.database.master_password)
     db = targets.database(env)
     if not db.ca_bundle:
-        console.warn_once("connections to the database are encrypted but do not verify the "
-                          "server: set database.ca_bundle to the RDS CA bundle")
+        raise OpsError(f"no CA bundle to verify the database server {db.address} with",
+                       hint="set database.ca_bundle to the RDS CA bundle's path")
     work = remote.run(MAKE_WORK, root=False, what="making the session's private directory",
                       hint="").strip()
     host = DbHost(remote, db, work)
     try:
         host.put(pgpass_line(db, password).encode(), f"{work}/pgpass")
-        if db.ca_bundle:
-            host.put(db.ca_bundle, f"{work}/ca.pem")
+        host.put(db.ca_bundle, f"{work}/ca.pem")
         if install:
             ensure_client(host, env.database.engine_version)
         yield host
