@@ -99,11 +99,12 @@ def space_problems(facts: Facts, manifest: Manifest) -> list[str]:
         wanted[place.device] = wanted.get(place.device, 0) + size
     problems = []
     for device, size in wanted.items():
-        paths = [p.path for p in facts.places if p.device == device]
+        paths = list(dict.fromkeys(p.path for p in facts.places if p.device == device))
         free = next(p.free for p in facts.places if p.device == device)
+        where = (f"{paths[0]} has" if len(paths) == 1 else
+                 f"{' and '.join(paths)} (one filesystem) have")
         if free < size:
-            problems.append(f"{' and '.join(dict.fromkeys(paths))} has {human(free)} free, the "
-                            f"drill needs {human(size)} there")
+            problems.append(f"{where} {human(free)} free, the drill needs {human(size)} there")
     return problems
 
 

@@ -20,6 +20,7 @@ from ops import config, provider
 from ops.aws.session import client
 from ops.config import Environment
 from ops.db import backup, catalog, drill, dumps, remote, transfer
+from ops.db import verify as verifying
 from ops.db.manifest import DUMP, Manifest, kind_of
 from ops.db.restore import ChecksumError, RestoreFailed, restore_db, restore_dump
 from ops.db.verify import verify
@@ -216,11 +217,28 @@ def drill_leftovers(env: Environment) -> str:
 
 
 def test_verify_backup_drills_in_a_scratch_container_and_records(
-        env: Environment, first: Manifest, lab: Lab) -> None:
+        env: Environment, first: Manifest, lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    looked: list[str] = []
+    real_load = verifying.load
+
+    def load_and_look(host: remote.DbHost, *args: object) -> None:
+        """The real restore, then a look at the scratch container while it runs."""
+        real_load(host, *args)
+        looked.append(host.remote.run(
+            f"docker inspect -f '{{{{.HostConfig.Memory}}}} {{{{range .Config.Env}}}}"
+            f"{{{{.}}}} {{{{end}}}}{{{{json .NetworkSettings.Ports}}}}' {drill.NAME}; "
+            "ps -eo args"))
+
+    monkeypatch.setattr(verifying, "load", load_and_look)
     before = database_names(lab)
     with databases_seen(lab) as seen:
         result = verify(env, catalog.find(env, first.id))
     assert result.ok, result.detail
+    memory, *words = looked[0].split()
+    password = next(w for w in words if w.startswith("POSTGRES_PASSWORD=")).partition("=")[2]
+    assert int(memory) > 0 and len(password) >= 24
+    assert '"HostIp":"127.0.0.1"' in looked[0] and '"HostIp":"0.0.0.0"' not in looked[0]
+    assert password not in looked[0].partition("\n")[2]  # in no process's argv
     assert "scratch PostgreSQL 17" in result.detail
     assert catalog.find(env, first.id).verified
     assert seen == before  # the production server never had a scratch database
@@ -244,7 +262,7 @@ def test_an_interrupted_drill_leaves_nothing(env: Environment, first: Manifest,
     def interrupted(*_: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("ops.db.verify.load", interrupted)
+    monkeypatch.setattr(verifying, "load", interrupted)
     state = catalog.find(env, first.id).state
     with pytest.raises(KeyboardInterrupt):
         verify(env, catalog.find(env, first.id))
