@@ -155,7 +155,7 @@ def prepare(host: DbHost, manifest: Manifest, configured_mb: int | None) -> int:
                        f"database {human(manifest.database_size)} plus {GROWTH}% and "
                        f"{human(MARGIN)} for WAL and the image: {human(data)})",
                        hint="nothing was changed; free space on the host (e.g. docker image "
-                       "prune) or grow its disk (host.root_volume_gb), then verify again")
+                       "prune) or grow its disk, then verify again")
     memory = memory_limit(facts.memory, configured_mb)
     if memory < MIN_MEMORY:
         raise OpsError(f"{host.address} has {human(facts.memory)} of memory available: too "
