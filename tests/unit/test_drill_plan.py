@@ -63,9 +63,7 @@ def test_memory_limit_is_configured_or_half_what_is_available() -> None:
     assert drill.memory_limit(6 * GIB, 1024) == GIB
 
 
-def test_image_name_renders_the_servers_major() -> None:
-    backups = config.BackupConfig()
-    assert backups.drill_image.format(major=16) == "postgis/postgis:16-3.5"
+def test_a_drill_image_with_another_placeholder_is_refused() -> None:
     with pytest.raises(ValueError, match="only placeholder"):
         config.BackupConfig(drill_image="registry.example/postgis:{version}")
 
@@ -105,3 +103,31 @@ def test_without_docker_the_drill_is_refused() -> None:
     with pytest.raises(OpsError, match="no Docker") as caught:
         drill.prepare(Answers(), MANIFEST, None)  # type: ignore[arg-type]
     assert "inv deploy" in caught.value.hint
+
+
+class Host:
+    """A remote that has the images in `present` and records what it is asked to run."""
+
+    address = "host"
+
+    def __init__(self, present: set[str]) -> None:
+        self.present, self.ran = present, []
+
+    def ok(self, command: str) -> bool:
+        return shlex.split(command)[-1] in self.present
+
+    def run(self, command: str, **_: object) -> str:
+        self.ran.append(command)
+        return ""
+
+
+@pytest.mark.parametrize(("present", "pulled"), [(set(), True), ({"postgis/postgis:16-3.5"},
+                                                                  False)])
+def test_aws_pulls_the_drill_image_of_the_servers_major_only_when_missing(
+        present: set[str], pulled: bool) -> None:
+    from ops.aws.provider import AwsProvider
+
+    env = config.load(path=config.ROOT / "config/example.yml")
+    host = Host(present)
+    assert AwsProvider().drill_image(env, host, 16) == "postgis/postgis:16-3.5"  # type: ignore[arg-type]
+    assert host.ran == (["docker pull -q postgis/postgis:16-3.5"] if pulled else [])
