@@ -29,6 +29,8 @@ def verify(env: Environment, backup: Backup) -> Verification:
 
 
 def _drill_dump(env: Environment, backup_id: str) -> Verification:
+    """Refused (OpsError) before any change without room; a failed restore is a result. The
+    dump is fetched into the session's private directory, removed with the session."""
     manifest = dumps.manifest(env, backup_id)
     with remote.session(env) as host:
         major = host.server_major()
