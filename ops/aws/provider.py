@@ -10,11 +10,13 @@ from typing import Any
 
 import boto3
 
+from ops import console
 from ops.aws import tags
 from ops.aws.session import client
 from ops.config import Environment
 from ops.db.tune import Target
 from ops.errors import OpsError
+from ops.host.remote import Remote, sh
 from ops.targets import DatabaseTarget, HostTarget
 
 # The bundle AWS documents for verifying any RDS instance's certificate (UsingWithRDS.SSL).
@@ -105,3 +107,14 @@ class AwsProvider:
 
     def build_images(self, stack: str, images: list[str]) -> None:
         """Nothing to build: AWS hosts pull the stack's published images."""
+
+    def drill_image(self, env: Environment, remote: Remote, major: int) -> str:
+        """backups.drill_image for `major`, pulled on the host unless it has it already."""
+        image = env.backups.drill_image.format(major=major)
+        if not remote.ok(sh("docker", "image", "inspect", image)):
+            console.step(f"pulling {image} on {remote.address}")
+            remote.run(sh("docker", "pull", "-q", image), what=f"pulling {image}",
+                       hint="check that the host reaches the registry, or set "
+                       f"backups.drill_image to an image of PostgreSQL {major} with PostGIS "
+                       "that it can pull")
+        return image

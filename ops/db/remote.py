@@ -73,14 +73,16 @@ class DbHost:
     db: targets.DatabaseTarget
     work: str
     bindir: str = ""
+    loopback: bool = False  # a server on the host's own loopback (verify-backup's): no TLS
 
     @property
     def libpq(self) -> str:
         """Shell prefix exporting the (non-secret) connection settings: TLS, the server
-        verified against the CA bundle (as RDS's with rds.force_ssl)."""
+        verified against the CA bundle (as RDS's with rds.force_ssl); none on the loopback."""
         path = f"PATH={shlex.quote(self.bindir)}:$PATH " if self.bindir else ""
         work = shlex.quote(self.work)
-        tls = f"PGSSLMODE=verify-full PGSSLROOTCERT={work}/ca.pem"
+        tls = ("PGSSLMODE=disable" if self.loopback else
+               f"PGSSLMODE=verify-full PGSSLROOTCERT={work}/ca.pem")
         return (f"export {path}PGPASSFILE={work}/pgpass {tls} "
                 f"PGHOST={shlex.quote(self.db.address)} PGPORT={self.db.port} "
                 f"PGUSER={shlex.quote(self.db.user)} PGCONNECT_TIMEOUT=10; ")
@@ -171,6 +173,17 @@ class DbHost:
         """A file of the session (the login user's, 0600 before its first byte) through the
         runner."""
         self.remote.put(path, data, 0o600, root=False)
+
+    def beside(self, port: int, database: str, user: str, password: str) -> DbHost:
+        """The same host and client reaching another server, one on the host's loopback at
+        `port`: its pgpass in a private subdirectory of this session's (removed with it)."""
+        db = targets.DatabaseTarget("127.0.0.1", port, database, user)
+        work = f"{self.work}/loopback-{port}"
+        self.remote.run(f"install -d -m 700 {shlex.quote(work)}", root=False,
+                        what="making a private directory", hint="")
+        other = DbHost(self.remote, db, work, self.bindir, loopback=True)
+        other.put(pgpass_line(db, password).encode(), f"{work}/pgpass")
+        return other
 
 
 def parse_counts(text: str) -> dict[str, int]:

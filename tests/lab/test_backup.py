@@ -1,5 +1,6 @@
 """backup-db / verify-backup, and what restore-db refuses, against the lab's real PostgreSQL
-and a bare host (restores that go through: test_restore.py).
+and a lab host with Docker (as deploy leaves it: verify-backup's scratch server runs there);
+restores that go through: test_restore.py.
 
 The tests use a database of their own (bk_open_lmis) on the lab server, apart from what other
 lab tests keep in open_lmis.
@@ -7,21 +8,25 @@ lab tests keep in open_lmis.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from ops import config
+from ops import config, provider
 from ops.aws.session import client
 from ops.config import Environment
-from ops.db import backup, catalog, dumps, remote, transfer
+from ops.db import backup, catalog, drill, dumps, remote, transfer
+from ops.db import verify as verifying
 from ops.db.manifest import Manifest
 from ops.db.restore import ChecksumError, restore_db
 from ops.db.verify import verify
 from ops.errors import OpsError
+from ops.host.session import open_host
 from ops.lab.lab import Lab
 
 DB = "bk_open_lmis"
@@ -100,7 +105,7 @@ def checksums(lab: Lab) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def env(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
-    host = lab.host("bk1")
+    host = lab.host("bk1", docker_ready=True)
     path = Path(tmp_path_factory.mktemp("bkconfig")) / "bktest.yml"
     path.write_text(f"""
 kind: lab
@@ -145,12 +150,108 @@ def test_dump_manifest_describes_the_database(env: Environment, first: Manifest,
     assert listed[0].id == first.id and listed[0].state == "unverified"
 
 
-def test_verify_backup_drills_and_records(env: Environment, first: Manifest) -> None:
-    result = verify(env, catalog.find(env, first.id))
+def database_names(lab: Lab) -> set[str]:
+    with _connect(lab, "postgres") as conn:
+        return {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+
+
+@contextmanager
+def databases_seen(lab: Lab) -> Iterator[set[str]]:
+    """Every database name the lab PostgreSQL has while the block runs (polled)."""
+    seen: set[str] = set()
+    done = threading.Event()
+
+    def poll() -> None:
+        with _connect(lab, "postgres") as conn:
+            while not done.is_set():
+                seen.update(r[0] for r in conn.execute("SELECT datname FROM pg_database"))
+                done.wait(0.1)
+
+    watcher = threading.Thread(target=poll)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        watcher.join()
+
+
+def drill_leftovers(env: Environment) -> str:
+    """Drill containers, dangling volumes and fetched dumps on the host; '' when none."""
+    with open_host(env) as host:
+        return host.run(f"docker ps -aq --filter label={drill.LABEL}; "
+                        "docker volume ls -q --filter dangling=true; "
+                        f"ls {remote.WORK_ROOT}").strip()
+
+
+def test_verify_backup_drills_in_a_scratch_container_and_records(
+        env: Environment, first: Manifest, lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    looked: list[str] = []
+    real_load = verifying.load
+
+    def load_and_look(host: remote.DbHost, *args: object) -> None:
+        """The real restore, then a look at the scratch container while it runs."""
+        real_load(host, *args)
+        looked.append(host.remote.run(
+            f"docker inspect -f '{{{{.HostConfig.Memory}}}} {{{{range .Config.Env}}}}"
+            f"{{{{.}}}} {{{{end}}}}{{{{json .NetworkSettings.Ports}}}}' {drill.NAME}; "
+            "ps -eo args"))
+
+    monkeypatch.setattr(verifying, "load", load_and_look)
+    before = database_names(lab)
+    with databases_seen(lab) as seen:
+        result = verify(env, catalog.find(env, first.id))
     assert result.ok, result.detail
+    memory, *words = looked[0].split()
+    password = next(w for w in words if w.startswith("POSTGRES_PASSWORD=")).partition("=")[2]
+    assert int(memory) > 0 and len(password) >= 24
+    assert '"HostIp":"127.0.0.1"' in looked[0] and '"HostIp":"0.0.0.0"' not in looked[0]
+    assert password not in looked[0].partition("\n")[2]  # in no process's argv
+    assert "scratch PostgreSQL 17" in result.detail
     assert catalog.find(env, first.id).verified
-    with remote.session(env) as host:
-        assert "verify_" not in host.sql("SELECT string_agg(datname, ',') FROM pg_database")
+    assert seen == before  # the production server never had a scratch database
+    assert drill_leftovers(env) == ""
+
+
+def test_the_next_drill_removes_a_killed_drills_leftover(env: Environment,
+                                                         first: Manifest) -> None:
+    with open_host(env) as host:
+        image = provider.of(env).drill_image(env, host, 17)
+        host.run(f"docker create --name {drill.NAME} --label {drill.LABEL}=1 "
+                 f"--mount type=volume,dst={drill.VOLUME} {image}")
+    assert drill_leftovers(env) != ""
+    assert verify(env, catalog.find(env, first.id)).ok
+    assert drill_leftovers(env) == ""
+
+
+def test_an_interrupted_drill_leaves_nothing(env: Environment, first: Manifest,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failure injection: Ctrl-C arrives as the restore starts."""
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(verifying, "load", interrupted)
+    state = catalog.find(env, first.id).state
+    with pytest.raises(KeyboardInterrupt):
+        verify(env, catalog.find(env, first.id))
+    assert drill_leftovers(env) == ""
+    assert catalog.find(env, first.id).state == state
+
+
+def test_a_drill_without_room_is_refused_and_changes_nothing(
+        env: Environment, first: Manifest, lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failure injection: the lab's disk cannot be filled safely, so the drill is told it
+    needs a petabyte more."""
+    monkeypatch.setattr(drill, "MARGIN", 1 << 50)
+    state, before = catalog.find(env, first.id).state, database_names(lab)
+    with databases_seen(lab) as seen, pytest.raises(OpsError) as caught:
+        verify(env, catalog.find(env, first.id))
+    assert "not enough disk" in caught.value.message and "free, the drill needs" in \
+        caught.value.message
+    assert "nothing was changed" in caught.value.hint
+    assert seen == before
+    assert drill_leftovers(env) == ""
+    assert catalog.find(env, first.id).state == state
 
 
 def _damaged_copy(env: Environment, manifest: Manifest, how: str) -> str:

@@ -181,7 +181,7 @@ def databases(lab: Lab) -> set[str]:
 
 @pytest.fixture(scope="module")
 def env(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
-    host = lab.host("bk1")
+    host = lab.host("bk1", docker_ready=True)
     directory = tmp_path_factory.mktemp("rsconfig")
     (directory / "rstest.yml").write_text(f"""
 kind: lab
