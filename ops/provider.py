@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 class Provider(Protocol):
     """What the toolkit needs from an environment's surroundings."""
 
-    # Whether an RDS snapshot holds the database's data (so it can serve as a safety copy).
+    # Whether an RDS snapshot holds the database's data (else backup-db falls back to dumps).
     snapshot_holds_data: bool
     # Whether any image the AWS API offers will do for the host (no Ubuntu AMI to look for).
     any_image_will_do: bool

@@ -165,13 +165,15 @@ def restore_dump(env: Environment, host: DbHost, backup_id: str,
         if diff := count_differences(manifest.tables, host.row_counts(names.incoming)):
             raise OpsError("restored row counts differ from the manifest: " + "; ".join(diff))
     except (OpsError, KeyboardInterrupt) as exc:
-        host.script(swap.DROP_SQL, names.variables(), database=swap.MAINTENANCE_DB,
-                    what=f"dropping {names.incoming}")
+        try:
+            host.script(swap.DROP_SQL, names.variables(), database=swap.MAINTENANCE_DB,
+                        what=f"dropping {names.incoming}")
+            left = f"{names.incoming} was dropped"
+        except OpsError:
+            left = f"the next restore drops what is left of {names.incoming}"
         raise OpsError(f"restoring {backup_id} failed: {exc}",
-                       hint=f"{names.live} and the stack were not touched; "
-                       f"{names.incoming} was dropped") from None
-    finally:
-        host.run(f"rm -rf {shlex.quote(directory)}", what="cleaning up", warn=True)
+                       hint=f"{names.live} and the stack were not touched; {left}") from None
+    host.run(f"rm -rf {shlex.quote(directory)}", what="cleaning up", warn=True)
     swap_in(env, host, names, step)
     console.ok(f"{names.live} restored from {backup_id}: {len(manifest.tables)} tables, "
                f"row counts match the manifest; the previous database is kept as {names.kept}")

@@ -260,7 +260,7 @@ def test_a_restore_failing_before_the_swap_drops_its_copy_and_never_stops_the_st
     with pytest.raises(OpsError) as caught:
         restore.restore_dump(environment(), host, "dump-1")  # type: ignore[arg-type]
     assert "open_lmis and the stack were not touched" in caught.value.hint
-    assert host.commands[-2] == swap.DROP_SQL and not stopped
+    assert host.commands[-1] == swap.DROP_SQL and not stopped
 
 
 def test_a_failed_swap_starts_the_stack_again(monkeypatch: pytest.MonkeyPatch) -> None:
