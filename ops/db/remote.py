@@ -23,9 +23,16 @@ from ops.host.session import open_host
 from ops.stack.release import CURRENT
 
 WORK_ROOT = "/var/tmp/openlmis-db"
-# A private directory for one session, made by the login user; its path.
+# A private directory for one session, made by the login user; its path. It records the SSH
+# session (the shell's parent, sshd-session) that owns it: the directories of sessions that
+# are gone (a task killed, a connection cut), fetched dumps included, are removed first.
 MAKE_WORK = (f"mkdir -p {WORK_ROOT} && chmod 700 {WORK_ROOT} && "
-             f"mktemp -d {WORK_ROOT}/session.XXXXXX")
+             f"for d in {WORK_ROOT}/session.*; do [ -d \"$d\" ] || continue; "
+             "p=$(cat \"$d/.session\" 2>/dev/null); "
+             "[ -n \"$p\" ] && [ \"$(head -c 4 /proc/$p/cmdline 2>/dev/null)\" = sshd ] "
+             "|| rm -rf \"$d\"; done; "
+             f"d=$(mktemp -d {WORK_ROOT}/session.XXXXXX) && echo $PPID > \"$d/.session\" "
+             "&& echo \"$d\"")
 # What ensure_client needs to know, in one command: the OS (as deploy reads it), whether curl
 # is there, the client's version.
 CLIENT_FACTS = "; ".join([facts.OS, "echo curl=$(command -v curl)",

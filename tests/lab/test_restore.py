@@ -353,6 +353,9 @@ def test_a_restore_killed_leaves_the_data_or_a_documented_way_back(
     assert "breaking the stale deploy lock" in out
     assert fingerprint(lab, host) == (before if swapped else dump[1])
     assert not restoring(lab)
+    # what the killed run fetched went with its session's directory: only this test's is left
+    assert host.run(f"ls {remote.WORK_ROOT}", what="listing")[1].split() == [
+        host.work.rpartition("/")[2]]
     drop_kept(lab)
 
 
