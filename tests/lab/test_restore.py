@@ -306,9 +306,9 @@ def pg_restore_runs(host: remote.DbHost) -> bool:
 
 
 def cut_pg_restores_connection(host: remote.DbHost) -> bool:
-    """Kill the SSH session (sshd-session) a running pg_restore descends from; False when no
-    pg_restore runs."""
-    return host.run("pid=$(pgrep -xo pg_restore) || exit 3; "
+    """Kill the SSH session (sshd-session) the newest pg_restore descends from; False when no
+    pg_restore runs (or an earlier test's, orphaned, is the newest)."""
+    return host.run("pid=$(pgrep -xn pg_restore) || exit 3; "
                     "until ps -o comm= -p $pid | grep -q '^sshd'; do "
                     "pid=$(ps -o ppid= -p $pid | tr -d ' '); [ \"$pid\" -gt 1 ] || exit 1; "
                     "done; kill -9 $pid", what="cutting pg_restore's connection", root=True,
@@ -331,7 +331,7 @@ def test_a_restore_killed_leaves_the_data_or_a_documented_way_back(
         if point == "start":
             when(lambda: restoring(lab), process, "the incoming database")
         elif point == "middle":
-            when(lambda: pg_restore_runs(host), process, "pg_restore")
+            when(lambda: restoring(lab) and pg_restore_runs(host), process, "pg_restore")
         else:  # the test holds the live database's row: the swap waits inside its transaction
             holder.execute("BEGIN")
             holder.execute(f"ALTER DATABASE {DB} CONNECTION LIMIT -1")
@@ -365,7 +365,7 @@ def test_a_restore_cut_off_from_the_host_leaves_the_data_as_it_was(
     before = damage(lab, host)
     process = inv_restore(dump[0].id)
     # the SSH session pg_restore runs under dies, as when the network drops
-    when(lambda: cut_pg_restores_connection(host), process, "pg_restore")
+    when(lambda: restoring(lab) and cut_pg_restores_connection(host), process, "pg_restore")
     out, _ = process.communicate(timeout=120)
     assert process.returncode != 0
     assert "Traceback" not in out, out
@@ -383,7 +383,7 @@ def test_a_restore_ctrl_c_before_the_swap_drops_its_copy(
         dump: tuple[Manifest, dict[str, str]]) -> None:
     before = damage(lab, host)
     process = inv_restore(dump[0].id)
-    when(lambda: pg_restore_runs(host), process, "pg_restore")
+    when(lambda: restoring(lab) and pg_restore_runs(host), process, "pg_restore")
     os.kill(process.pid, signal.SIGINT)
     out, _ = process.communicate(timeout=120)
     assert process.returncode != 0 and "Traceback" not in out, out
