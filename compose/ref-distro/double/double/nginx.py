@@ -48,7 +48,7 @@ def render(found: Discovered, env: dict[str, str]) -> str:
         f"limit_req_zone $limit_key zone=mylimit:{env.get('LIMIT_ZONE_SIZE') or '32m'} "
         f"rate={env.get('LIMIT_RATE') or '20r/s'};",
     ]
-    for name, tags in found.services.items():
+    for name, tags in sorted(found.services.items()):
         servers = found.instances.get(name) or []
         if env.get("SERVICE_TAG", "") in tags and servers:
             lines += [f"upstream {name} {{", "  least_conn;", "  keepalive 128;",

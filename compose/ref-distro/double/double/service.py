@@ -30,6 +30,10 @@ from double.web import Handler, Request, Response, serve
 FRAMEWORK = "org.springframework.boot.SpringApplication"
 
 
+class MigrationError(Exception):
+    """A migration failed (Flyway's FlywayMigrateException)."""
+
+
 class Database:
     """The service's connection settings, from DATABASE_URL, POSTGRES_USER and _PASSWORD."""
 
@@ -77,16 +81,21 @@ def flyway(spec: Spec, db: Database, log: logging.Logger) -> None:
         for number, (description, statements) in enumerate(spec.migrations, start=1):
             if str(number) in done:
                 continue
+            script = f"{number}__{description.replace(' ', '_')}.sql"
             started = time.monotonic()
-            with conn.transaction():
-                conn.execute(statements.encode())
-                conn.execute(sql.SQL(
-                    "INSERT INTO {} (installed_rank, version, description, type, script, "
-                    "installed_by, execution_time, success) VALUES (%s, %s, %s, 'SQL', %s, "
-                    "current_user, %s, true)").format(table),
-                    (number, str(number), description,
-                     f"{number}__{description.replace(' ', '_')}.sql",
-                     int((time.monotonic() - started) * 1000)))
+            try:
+                with conn.transaction():
+                    conn.execute(statements.encode())
+                    conn.execute(sql.SQL(
+                        "INSERT INTO {} (installed_rank, version, description, type, script, "
+                        "installed_by, execution_time, success) VALUES (%s, %s, %s, 'SQL', %s, "
+                        "current_user, %s, true)").format(table),
+                        (number, str(number), description, script,
+                         int((time.monotonic() - started) * 1000)))
+            except psycopg.Error as exc:
+                state = exc.diag.sqlstate or ""
+                raise MigrationError(f"Migration {script} failed | SQL State: {state} | "
+                                     f"Message: {str(exc).strip()}") from exc
             log.debug("Migrating schema %s to version %s - %s", spec.schema, number, description)
         if "demo-data" in active:
             for statement in spec.demo:
@@ -150,7 +159,7 @@ def main(role: str) -> None:
         if spec.schema:
             db = Database(spec)
             flyway(spec, db, log)
-    except (psycopg.Error, jdbc.UrlError) as exc:
+    except (psycopg.Error, jdbc.UrlError, MigrationError) as exc:
         logging.getLogger(FRAMEWORK).error("Application run failed: %s", exc)
         print(f"Exception in thread \"main\" org.springframework.beans.factory."
               f"BeanCreationException: flywayInitializer: {exc}", file=sys.stderr, flush=True)
