@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 
 def main() -> None:
     role, args = sys.argv[1], sys.argv[2:]
+    # As PID 1 Python ignores SIGTERM; the JVM (and Consul, nginx) stop on it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if role == "consul":
         from double import consul
         consul.main(args)
