@@ -115,6 +115,8 @@ class DatabaseConfig(Section):
     name: str = "open_lmis"
     master_username: str = "postgres"
     master_password: SecretRef
+    app_username: str = Field("openlmis", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    app_password: SecretRef | None = None
     ca_bundle: Path | None = None
     backup_retention_days: int = Field(7, ge=7, le=35)
     logical_replication: bool = False
@@ -150,6 +152,19 @@ class BackupConfig(Section):
     keep_last: int = Field(7, ge=1)
     keep_days: int = Field(30, ge=1)
     dump_jobs: int = Field(2, ge=1)
+    # verify-backup's scratch server for dumps: its image ({major}: the server's major version)
+    # and its memory limit (None: half the host's available memory, see ops.db.drill).
+    drill_image: str = "postgis/postgis:{major}-3.5"
+    drill_memory_mb: int | None = Field(None, ge=256)
+
+    @model_validator(mode="after")
+    def _drill_image(self) -> BackupConfig:
+        try:
+            self.drill_image.format(major=17)
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(f"drill_image {self.drill_image!r}: the only placeholder it may "
+                             "hold is {major}") from None
+        return self
 
 
 class Environment(Section):

@@ -21,7 +21,6 @@ from ops.errors import OpsError
 T = TypeVar("T")
 
 _secrets: set[str] = set()
-_warned: set[str] = set()
 console = Console(highlight=False)
 
 
@@ -58,13 +57,6 @@ def ok(text: str) -> None:
 
 def warn(text: str) -> None:
     say(f"! {text}", "yellow")
-
-
-def warn_once(text: str) -> None:
-    """A warning about a standing condition: said the first time only, however often met."""
-    if text not in _warned:
-        _warned.add(text)
-        warn(text)
 
 
 def error(text: str) -> None:

@@ -2,9 +2,10 @@
 
 Production code asks `of(env)` what it needs from where the environment lives: the AWS API
 (endpoint and credentials), read-only lookups of the host and the database, extra secret
-sources, the operator's public key, the database parameter target, and whether a snapshot holds
-the data. AWS is one provider (ops.aws.provider); another (the local lab, an on-premises host)
-registers itself where a task starts, with `register(kind, make)`.
+sources, the operator's public key, the database parameter target, whether a snapshot holds the
+data, and the image of verify-backup's scratch server. AWS is one provider (ops.aws.provider);
+another (the local lab, an on-premises host) registers itself where a task starts, with
+`register(kind, make)`.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ if TYPE_CHECKING:
     import boto3
 
     from ops.db.tune import Target
+    from ops.host.remote import Remote
     from ops.targets import DatabaseTarget, HostTarget
 
 
 class Provider(Protocol):
     """What the toolkit needs from an environment's surroundings."""
 
-    # Whether an RDS snapshot holds the database's data (so it can serve as a safety copy).
+    # Whether an RDS snapshot holds the database's data (else backup-db falls back to dumps).
     snapshot_holds_data: bool
     # Whether any image the AWS API offers will do for the host (no Ubuntu AMI to look for).
     any_image_will_do: bool
@@ -54,6 +56,10 @@ class Provider(Protocol):
 
     def build_images(self, stack: str, images: list[str]) -> None:
         """Make the stack's images on this machine before they are pushed (if it builds any)."""
+
+    def drill_image(self, env: Environment, remote: Remote, major: int) -> str:
+        """An image of PostgreSQL `major` with PostGIS for verify-backup's scratch server, made
+        present on the host; its name."""
 
 
 def _aws() -> Provider:

@@ -23,6 +23,8 @@ def references(env: Environment) -> dict[str, str]:
     derived for SES and keeps in Secrets Manager.
     """
     refs = {"database.master_password": env.database.master_password}
+    if env.database.app_password:
+        refs["database.app_password"] = env.database.app_password
     if env.mail.smtp_password:
         refs["mail.smtp_password"] = env.mail.smtp_password
     elif env.mail.smtp_host is None:

@@ -9,8 +9,8 @@ It generates an OpenLMIS-shaped database (uuid keys, foreign keys, text, bytea) 
 --gb gigabytes in the lab's PostgreSQL, then runs, from one lab host, side by side, in
 --rounds rounds (the machine is noisy: medians are compared):
   (a) the toolkit: backup (pg_dump -Fd -j, zstd, each file PUT to S3 by the host as soon as
-      pg_dump closes it) and restore (host GETs with checksums, recreate schemas,
-      pg_restore -j; no safety copy, to compare like with like);
+      pg_dump closes it) and restore (host GETs with checksums, a new database beside the
+      live one, pg_restore -j, row counts, the swap; the kept copy is dropped after each round);
   (b) the documented way: pg_dump -c > dump.sql, then psql < dump.sql (as the master user:
       on RDS, as in the lab, pg_dumpall needs a superuser);
   (c) the floor: COPY … TO STDOUT of every table into /dev/null.
@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ops import config, provider
 from ops.db import dumps, remote
@@ -127,16 +128,17 @@ backups: {{dump_jobs: {args.jobs}, keep_last: 100, create_bucket: true}}
     with remote.session(env) as h:
         db_size = int(h.sql("SELECT pg_database_size(current_database())"))
 
-        def timed(name: str, fn: Callable[..., object], *args: object, **kwargs: object) -> None:
+        def timed(name: str, fn: Callable[..., object], *args: object, **kwargs: object) -> Any:
             """Wall time of one phase, each started on a settled database: vacuumed (a restore
             leaves autovacuum and hint-bit writes to do) and checkpointed."""
             h.sql("VACUUM ANALYZE")
             with lab.db_connection("postgres", admin=True) as conn:  # not the master's
                 conn.execute("CHECKPOINT")
             start = time.monotonic()
-            fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
             results.setdefault(name, []).append(time.monotonic() - start)
             print(f"  {name:24} {results[name][-1]:7.1f} s", flush=True)
+            return result
 
         copy = " ".join(f"psql -X -q -d open_lmis -c {shlex.quote(f'COPY {t} TO STDOUT')} "
                         "> /dev/null &&" for t in TABLES) + " true"
@@ -152,7 +154,8 @@ backups: {{dump_jobs: {args.jobs}, keep_last: 100, create_bucket: true}}
 
             timed(DUMP, dump)
             assert manifest is not None
-            timed(RESTORE, restore_dump, env, h, manifest.id, auto_revert=False, safety=False)
+            kept = timed(RESTORE, restore_dump, env, h, manifest.id)
+            h.sql(f"DROP DATABASE {kept}", database="postgres", what="dropping the kept copy")
             dumps.delete(env, manifest.id)
             timed("pg_dump -c", h.run, f"pg_dump -c --if-exists -d open_lmis > {plain}",
                   what="pg_dump")

@@ -34,7 +34,8 @@ domain: openlmis.lab.internal
 aws: {{region: us-east-1}}
 host: {{address: {host.address}, ssh_user: root, ssh_private_key: {host.key},
         known_hosts: {host.known_hosts}, docker_source: distro, swap_gb: 0}}
-database: {{tier: dev, master_password: 'lab:db_master_password'}}
+database: {{tier: dev, master_password: 'lab:db_master_password',
+           app_password: 'lab:db_app_password'}}
 mail: {{from_address: noreply@openlmis.lab.internal, smtp_host: mail.lab.internal}}
 stack: {{name: lab, release: '1', https: false}}
 """)

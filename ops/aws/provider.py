@@ -2,30 +2,60 @@
 
 from __future__ import annotations
 
+import os
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from ops import console
 from ops.aws import tags
 from ops.aws.session import client
 from ops.config import Environment
 from ops.db.tune import Target
 from ops.errors import OpsError
+from ops.host.remote import Remote, sh
 from ops.targets import DatabaseTarget, HostTarget
 
+# The bundle AWS documents for verifying any RDS instance's certificate (UsingWithRDS.SSL).
+RDS_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+RDS_BUNDLE_DAYS = 30
 
-def _bundle(env: Environment) -> bytes | None:
-    """database.ca_bundle's content; OpsError when it cannot be read."""
+def _bundle(env: Environment) -> bytes:
+    """database.ca_bundle's content, else RDS's global CA bundle; OpsError when neither can be
+    read."""
     path = env.database.ca_bundle
     if path is None:
-        return None
+        return rds_bundle()
     try:
         return path.expanduser().read_bytes()
     except OSError as exc:
         raise OpsError(f"database.ca_bundle {path} cannot be read: {exc.strerror}",
                        hint="download the RDS CA bundle (global-bundle.pem) to that path") \
             from None
+
+
+def rds_bundle() -> bytes:
+    """RDS's global CA bundle, downloaded from AWS once and cached for RDS_BUNDLE_DAYS."""
+    cached = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "openlmis-ops" \
+        / "rds-global-bundle.pem"
+    if cached.is_file() and time.time() - cached.stat().st_mtime < RDS_BUNDLE_DAYS * 86400:
+        return cached.read_bytes()
+    try:
+        with urllib.request.urlopen(RDS_BUNDLE_URL, timeout=30) as response:
+            data = response.read()
+    except OSError as exc:
+        raise OpsError(f"the RDS CA bundle could not be downloaded from {RDS_BUNDLE_URL}: "
+                       f"{exc}", hint="download it yourself and set database.ca_bundle to "
+                       "its path") from None
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise OpsError(f"{RDS_BUNDLE_URL} did not answer with PEM certificates",
+                       hint="download the bundle yourself and set database.ca_bundle")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(data)
+    return data
 
 
 class AwsProvider:
@@ -77,3 +107,14 @@ class AwsProvider:
 
     def build_images(self, stack: str, images: list[str]) -> None:
         """Nothing to build: AWS hosts pull the stack's published images."""
+
+    def drill_image(self, env: Environment, remote: Remote, major: int) -> str:
+        """backups.drill_image for `major`, pulled on the host unless it has it already."""
+        image = env.backups.drill_image.format(major=major)
+        if not remote.ok(sh("docker", "image", "inspect", image)):
+            console.step(f"pulling {image} on {remote.address}")
+            remote.run(sh("docker", "pull", "-q", image), what=f"pulling {image}",
+                       hint="check that the host reaches the registry, or set "
+                       f"backups.drill_image to an image of PostgreSQL {major} with PostGIS "
+                       "that it can pull")
+        return image

@@ -12,7 +12,7 @@ import re
 import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ops import console, secrets, targets
 from ops.config import Environment
@@ -23,9 +23,16 @@ from ops.host.session import open_host
 from ops.stack.release import CURRENT
 
 WORK_ROOT = "/var/tmp/openlmis-db"
-# A private directory for one session, made by the login user; its path.
+# A private directory for one session, made by the login user; its path. It records the SSH
+# session (the shell's parent, sshd-session) that owns it: the directories of sessions that
+# are gone (a task killed, a connection cut), fetched dumps included, are removed first.
 MAKE_WORK = (f"mkdir -p {WORK_ROOT} && chmod 700 {WORK_ROOT} && "
-             f"mktemp -d {WORK_ROOT}/session.XXXXXX")
+             f"for d in {WORK_ROOT}/session.*; do [ -d \"$d\" ] || continue; "
+             "p=$(cat \"$d/.session\" 2>/dev/null); "
+             "[ -n \"$p\" ] && [ \"$(head -c 4 /proc/$p/cmdline 2>/dev/null)\" = sshd ] "
+             "|| rm -rf \"$d\"; done; "
+             f"d=$(mktemp -d {WORK_ROOT}/session.XXXXXX) && echo $PPID > \"$d/.session\" "
+             "&& echo \"$d\"")
 # What ensure_client needs to know, in one command: the OS (as deploy reads it), whether curl
 # is there, the client's version.
 CLIENT_FACTS = "; ".join([facts.OS, "echo curl=$(command -v curl)",
@@ -73,15 +80,16 @@ class DbHost:
     db: targets.DatabaseTarget
     work: str
     bindir: str = ""
+    loopback: bool = False  # a server on the host's own loopback (verify-backup's): no TLS
 
     @property
     def libpq(self) -> str:
-        """Shell prefix exporting the (non-secret) connection settings: always TLS, and the
-        server verified against the CA bundle when there is one."""
+        """Shell prefix exporting the (non-secret) connection settings: TLS, the server
+        verified against the CA bundle (as RDS's with rds.force_ssl); none on the loopback."""
         path = f"PATH={shlex.quote(self.bindir)}:$PATH " if self.bindir else ""
         work = shlex.quote(self.work)
-        tls = (f"PGSSLMODE=verify-full PGSSLROOTCERT={work}/ca.pem" if self.db.ca_bundle
-               else "PGSSLMODE=require")
+        tls = ("PGSSLMODE=disable" if self.loopback else
+               f"PGSSLMODE=verify-full PGSSLROOTCERT={work}/ca.pem")
         return (f"export {path}PGPASSFILE={work}/pgpass {tls} "
                 f"PGHOST={shlex.quote(self.db.address)} PGPORT={self.db.port} "
                 f"PGUSER={shlex.quote(self.db.user)} PGCONNECT_TIMEOUT=10; ")
@@ -109,6 +117,26 @@ class DbHost:
         dbname = shlex.quote(database or self.db.name)
         return self.run(f"psql -X -At -v ON_ERROR_STOP=1 -d {dbname} -c {shlex.quote(query)}",
                         what=what)[1]
+
+    def script(self, sql: str, variables: dict[str, str], *, database: str | None = None,
+               what: str) -> str:
+        """Run a psql script from stdin, where `:'name'` and `:"name"` quote each of
+        `variables` as a literal or an identifier; its output (unaligned, tuples only)."""
+        options = " ".join(f"-v {name}={shlex.quote(value)}" for name, value in variables.items())
+        dbname = shlex.quote(database or self.db.name)
+        return self.run(f"psql -X -At -q -v ON_ERROR_STOP=1 {options} -d {dbname}",
+                        stdin=sql, what=what)[1]
+
+    def logs_in(self, user: str, password: str) -> bool:
+        """Whether `user` logs in with `password` (through a pgpass file of its own)."""
+        path = f"{self.work}/pgpass-login"
+        self.put(pgpass_line(replace(self.db, user=user), password).encode(), path)
+        code, _ = self.run(f"PGPASSFILE={shlex.quote(path)} PGUSER={shlex.quote(user)} "
+                           f"psql -X -At -d {shlex.quote(self.db.name)} -c 'SELECT 1' "
+                           ">/dev/null 2>&1",
+                           what=f"logging in as {user}", warn=True)
+        self.run(f"rm -f {shlex.quote(path)}", what="cleaning up", warn=True)
+        return code == 0
 
     def row_counts(self, database: str | None = None) -> dict[str, int]:
         out = self.sql(ROW_COUNTS_SQL, database=database, what="counting rows")
@@ -152,6 +180,17 @@ class DbHost:
         """A file of the session (the login user's, 0600 before its first byte) through the
         runner."""
         self.remote.put(path, data, 0o600, root=False)
+
+    def beside(self, port: int, database: str, user: str, password: str) -> DbHost:
+        """The same host and client reaching another server, one on the host's loopback at
+        `port`: its pgpass in a private subdirectory of this session's (removed with it)."""
+        db = targets.DatabaseTarget("127.0.0.1", port, database, user)
+        work = f"{self.work}/loopback-{port}"
+        self.remote.run(f"install -d -m 700 {shlex.quote(work)}", root=False,
+                        what="making a private directory", hint="")
+        other = DbHost(self.remote, db, work, self.bindir, loopback=True)
+        other.put(pgpass_line(db, password).encode(), f"{work}/pgpass")
+        return other
 
 
 def parse_counts(text: str) -> dict[str, int]:
@@ -205,15 +244,14 @@ def attach(env: Environment, remote: Remote, *, install: bool = True) -> Iterato
     password = secrets.resolve(env, "database.master_password", env.database.master_password)
     db = targets.database(env)
     if not db.ca_bundle:
-        console.warn_once("connections to the database are encrypted but do not verify the "
-                          "server: set database.ca_bundle to the RDS CA bundle")
+        raise OpsError(f"no CA bundle to verify the database server {db.address} with",
+                       hint="set database.ca_bundle to the RDS CA bundle's path")
     work = remote.run(MAKE_WORK, root=False, what="making the session's private directory",
                       hint="").strip()
     host = DbHost(remote, db, work)
     try:
         host.put(pgpass_line(db, password).encode(), f"{work}/pgpass")
-        if db.ca_bundle:
-            host.put(db.ca_bundle, f"{work}/ca.pem")
+        host.put(db.ca_bundle, f"{work}/ca.pem")
         if install:
             ensure_client(host, env.database.engine_version)
         yield host

@@ -1,9 +1,12 @@
-"""restore-db from a dump, and the host-side restore steps verify-backup shares.
+"""restore-db from a dump or a kept copy; the host-side restore steps verify-backup shares.
 
-Order: checksums and a preflight (nothing touched before they pass) → safety copy → stop
-services → empty the database (schemas, large objects) → extensions → pg_restore -j → row
-counts → start services (after a failure, only once reverted to the safety copy). Extensions
-(postgis, uuid-ossp, any the archive has) are created if missing and never dropped.
+From a dump: checksums and a preflight (server major, extensions, owners: nothing touched
+before they pass) → a fresh database beside the live one (ops.db.swap) with the archive's
+database-level settings → extensions → pg_restore -j → row counts against the manifest → stop
+the stack → one transaction swaps the names → start the stack. The live database is untouched
+until the swap and kept after it, so wherever a restore dies the database is either the old
+one or the restored one, and going back is the same swap with the kept copy. Extensions
+(postgis, uuid-ossp, any the archive has) are created, never dropped.
 """
 
 from __future__ import annotations
@@ -11,51 +14,13 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 
-from ops import console, provider
+from ops import console
 from ops.config import Environment
-from ops.db import catalog, dumps, extensions, remote, snapshots, transfer
-from ops.db.backup import take_dump
-from ops.db.manifest import DUMP, Manifest, count_differences, human, kind_of
+from ops.db import catalog, dumps, extensions, remote, snapshots, swap, transfer
+from ops.db.manifest import DUMP, Manifest, count_differences, human, kind_of, now
 from ops.db.remote import DbHost
 from ops.errors import OpsError
 from ops.stack import deploy
-
-# Drop every schema and public-schema object that no extension owns, and every large object
-# (they belong to the database, not to a schema): the database is then empty of application
-# data while its extensions stay untouched.
-RECREATE_SQL = r"""
-DO $$
-DECLARE r record;
-BEGIN
-  FOR r IN SELECT n.nspname FROM pg_namespace n
-    WHERE n.nspname NOT IN ('public', 'pg_catalog', 'information_schema')
-      AND n.nspname NOT LIKE 'pg\_%'
-      AND NOT EXISTS (SELECT 1 FROM pg_extension e WHERE e.extnamespace = n.oid)
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass
-                      AND d.objid = n.oid AND d.deptype = 'e')
-  LOOP EXECUTE format('DROP SCHEMA %I CASCADE', r.nspname); END LOOP;
-  FOR r IN SELECT c.oid::regclass AS obj, c.relkind FROM pg_class c
-    WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                      AND d.objid = c.oid AND d.deptype = 'e')
-  LOOP EXECUTE format('DROP %s IF EXISTS %s CASCADE', CASE r.relkind WHEN 'v' THEN 'VIEW'
-      WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE'
-      ELSE 'TABLE' END, r.obj); END LOOP;
-  FOR r IN SELECT p.oid::regprocedure AS obj, p.prokind FROM pg_proc p
-    WHERE p.pronamespace = 'public'::regnamespace
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
-                      AND d.objid = p.oid AND d.deptype = 'e')
-  LOOP EXECUTE format('DROP %s IF EXISTS %s CASCADE', CASE r.prokind WHEN 'p' THEN 'PROCEDURE'
-      WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END, r.obj); END LOOP;
-  FOR r IN SELECT t.oid::regtype AS obj FROM pg_type t
-    WHERE t.typnamespace = 'public'::regnamespace AND t.typtype IN ('c', 'd', 'e', 'r')
-      AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
-      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
-                      AND d.objid = t.oid AND d.deptype = 'e')
-  LOOP EXECUTE format('DROP TYPE IF EXISTS %s CASCADE', r.obj); END LOOP;
-  PERFORM lo_unlink(oid) FROM pg_largeobject_metadata;
-END $$;
-""".strip()
 
 # How a line of `pg_restore -l` begins.
 TOC_ENTRY = "^[0-9]+; [0-9]+ [0-9]+"
@@ -99,16 +64,6 @@ class ChecksumError(OpsError):
         self.problems = problems
 
 
-class RestoreFailed(OpsError):
-    """A dump restore failed after its safety copy `safety_id` was taken; `reverted` when the
-    database was already put back from it."""
-
-    def __init__(self, message: str, *, safety_id: str, reverted: bool, hint: str = "") -> None:
-        super().__init__(message, hint=hint)
-        self.safety_id = safety_id
-        self.reverted = reverted
-
-
 def archive_extensions(directory: str) -> str:
     """A command printing the names of the extensions a dump's archive holds."""
     return (rf"pg_restore -l {shlex.quote(directory)} | "
@@ -116,12 +71,13 @@ def archive_extensions(directory: str) -> str:
 
 
 def load(host: DbHost, directory: str, database: str, jobs: int) -> None:
-    """Into an emptied `database`: extensions, then pg_restore of the archive's objects with
+    """Into a new `database`: extensions, then pg_restore of the archive's objects with
     `jobs` or the host's CPU count of parallel jobs, whichever is larger.
 
-    The archive's EXTENSION entries are created here (IF NOT EXISTS) and skipped by pg_restore,
-    so an existing extension is never dropped nor needs ownership. Their names come from the
-    archive: psql quotes each as an identifier (`:"e"`), so no name can inject SQL.
+    The archive's EXTENSION entries are created here (IF NOT EXISTS) and skipped by pg_restore;
+    their comments are restored (the master who creates an extension owns it). Their names
+    come from the archive: psql quotes each as an identifier (`:"e"`), so no name can inject
+    SQL.
 
     The data of the extensions' own tables (postgis's spatial_ref_sys) is skipped too: the
     extension brings it, and as on RDS they belong to the superuser, not to the master.
@@ -136,7 +92,7 @@ def load(host: DbHost, directory: str, database: str, jobs: int) -> None:
             '!($4 == "TABLE" && $5 == "DATA" && ($6 " " $7) in skip)')
     host.run(f"psql -X -At -v ON_ERROR_STOP=1 -d {db} -c {shlex.quote(EXTENSION_TABLES_SQL)} "
              f"> {d}/extension-tables && pg_restore -l {d} | "
-             f"grep -vE '{TOC_ENTRY} (COMMENT - )?EXTENSION ' | "
+             f"grep -vE '{TOC_ENTRY} EXTENSION ' | "
              f"awk {shlex.quote(skip)} {d}/extension-tables - > {d}/toc",
              what="listing what to restore")
     options = "-c synchronous_commit=off -c maintenance_work_mem=256MB"
@@ -157,7 +113,8 @@ def services(host: DbHost, verb: str) -> list[str]:
 
 def preflight(host: DbHost, manifest: Manifest, directory: str) -> None:
     """Refuse, before anything changes, a dump the server cannot take: from a newer major
-    version, or needing extensions the server does not offer."""
+    version, needing extensions the server does not offer, or owned by roles the connected
+    user cannot act as."""
     server = host.server_major()
     dumped = int(manifest.server_version.split(".")[0])
     if dumped > server:
@@ -173,77 +130,110 @@ def preflight(host: DbHost, manifest: Manifest, directory: str) -> None:
                        f"the server of {host.db.name} does not offer",
                        hint="nothing was changed; install them on the server (on RDS: a version "
                        "that offers them), then restore again")
+    owners = host.run(f"pg_restore -s -f - {shlex.quote(directory)} | "
+                      "sed -nE 's/^ALTER .* OWNER TO (.+);$/\\1/p' | sort -u",
+                      what="listing the dump's owners")[1]
+    privilege = "SET" if server >= 16 else "MEMBER"
+    if foreign := host.script(swap.FOREIGN_OWNERS_SQL, {"owners": owners, "privilege": privilege},
+                              what="checking the dump's owners").strip():
+        raise OpsError(f"dump {manifest.id} has objects owned by {foreign}, which "
+                       f"{host.db.user} cannot act as (pg_restore gives every object its "
+                       "owner, which needs SET ROLE to that owner)",
+                       hint=f"nothing was changed; create the role(s) and GRANT each TO "
+                       f"{host.db.user}, then restore again")
 
 
-def replace(env: Environment, host: DbHost, manifest: Manifest, directory: str,
-            interrupt: Callable[[str], None] | None = None) -> None:
-    """Empty the database, pg_restore the fetched dump, check the row counts."""
-    console.step(f"recreating the schemas of {host.db.name}")
-    host.sql(RECREATE_SQL, what="recreating schemas")
-    if interrupt:
-        interrupt("recreated")
-    console.step(f"pg_restore of {manifest.id}")
-    load(host, directory, host.db.name, env.backups.dump_jobs)
-    host.run(f"rm -rf {shlex.quote(directory)}", what="cleaning up", warn=True)
-    diff = count_differences(manifest.tables, host.row_counts())
-    if diff:
-        raise OpsError("restored row counts differ from the manifest: " + "; ".join(diff))
+def restore_dump(env: Environment, host: DbHost, backup_id: str,
+                 interrupt: Callable[[str], None] | None = None) -> str:
+    """Restore the environment's database from a dump beside the live one and swap it in;
+    the name the previous database is kept under.
 
-
-def restore_dump(env: Environment, host: DbHost, backup_id: str, *, auto_revert: bool,
-                 safety: bool = True, interrupt: Callable[[str], None] | None = None) -> str:
-    """Restore the environment's database from a dump; the safety copy's id (or '').
-
-    The stack's services are stopped around it and started again only on a database that is
-    good: restored, or reverted to its safety copy. After any other failure they stay stopped.
-    """
+    Until the swap the live database and the stack are untouched: a failure drops the
+    incoming copy (a leftover of a dead run is dropped by the next). `interrupt` is called
+    between steps (tests kill the restore there)."""
+    step = interrupt or (lambda _: None)
     manifest = dumps.manifest(env, backup_id)
     directory = fetch(env, host, manifest)
     preflight(host, manifest, directory)
-    safety_id = _safety_copy(env, host, backup_id) if safety else ""
-    stopped = services(host, "stop")
-    down = f"; the stack's services ({', '.join(stopped)}) stay stopped" if stopped else ""
+    names = swap.Names.restore(host.db.name, now())
     try:
-        replace(env, host, manifest, directory, interrupt)
+        console.step(f"restoring {backup_id} into {names.incoming}, beside {names.live}")
+        _create_incoming(host, names, directory)
+        step("created")
+        load(host, directory, names.incoming, env.backups.dump_jobs)
+        step("loaded")
+        if diff := count_differences(manifest.tables, host.row_counts(names.incoming)):
+            raise OpsError("restored row counts differ from the manifest: " + "; ".join(diff))
     except (OpsError, KeyboardInterrupt) as exc:
-        if not safety_id:
-            raise OpsError(f"restoring {backup_id} failed{down}: {exc}") from None
-        back = f"inv restore-db --env {env.name} --from {safety_id} --yes"
-        if not auto_revert or kind_of(safety_id) != DUMP:
-            raise RestoreFailed(f"restoring {backup_id} failed{down}: {exc}",
-                                safety_id=safety_id, reverted=False,
-                                hint=f"the safety copy is {safety_id}; go back to it with: "
-                                f"{back}") from None
-        console.warn(f"restoring {backup_id} failed ({exc}); reverting to {safety_id}")
-        copy = dumps.manifest(env, safety_id)
         try:
-            replace(env, host, copy, fetch(env, host, copy))
-        except (OpsError, KeyboardInterrupt) as again:
-            raise RestoreFailed(f"restoring {backup_id} failed ({exc}), and so did reverting "
-                                f"to {safety_id}{down}: {again}", safety_id=safety_id,
-                                reverted=False, hint=f"go back to the safety copy with: {back}"
-                                ) from None
+            host.script(swap.DROP_SQL, names.variables(), database=swap.MAINTENANCE_DB,
+                        what=f"dropping {names.incoming}")
+            left = f"{names.incoming} was dropped"
+        except OpsError:
+            left = f"the next restore drops what is left of {names.incoming}"
+        raise OpsError(f"restoring {backup_id} failed: {exc}",
+                       hint=f"{names.live} and the stack were not touched; {left}") from None
+    host.run(f"rm -rf {shlex.quote(directory)}", what="cleaning up", warn=True)
+    swap_in(env, host, names, step)
+    console.ok(f"{names.live} restored from {backup_id}: {len(manifest.tables)} tables, "
+               f"row counts match the manifest; the previous database is kept as {names.kept}")
+    return names.kept
+
+
+def _create_incoming(host: DbHost, names: swap.Names, directory: str) -> None:
+    """A new, empty database shaped like the live one (owner, encoding, collation), with the
+    archive's database-level settings, comment and privileges."""
+    live = host.script(swap.LIVE_SETTINGS_SQL, names.variables(), database=swap.MAINTENANCE_DB,
+                       what=f"reading {names.live}'s settings").strip()
+    if live:
+        owner, encoding, collate, ctype = live.split("|")
+        host.script(swap.CREATE_SQL, {**names.variables(), "owner": owner,
+                                      "encoding": encoding, "collate": collate, "ctype": ctype},
+                    database=swap.MAINTENANCE_DB, what=f"creating {names.incoming}")
+    else:
+        host.script(swap.CREATE_DEFAULT_SQL, names.variables(), database=swap.MAINTENANCE_DB,
+                    what=f"creating {names.incoming}")
+    d = shlex.quote(directory)
+    _, sql = host.run(f"pg_restore --create -l {d} | grep -E '{TOC_ENTRY} (ACL - DATABASE|"
+                      f"DATABASE PROPERTIES|COMMENT - DATABASE) ' > {d}/database-toc; "
+                      f"if [ -s {d}/database-toc ]; then pg_restore --create -L {d}/database-toc "
+                      f"-f - {d}; fi", what="reading the dump's database settings")
+    if sql.strip():
+        host.script(swap.retarget(sql, names.incoming), {}, database=names.incoming,
+                    what="applying the dump's database settings")
+
+
+def swap_in(env: Environment, host: DbHost, names: swap.Names,
+            step: Callable[[str], None] = lambda _: None) -> None:
+    """Stop the stack, swap the names in one transaction, start the stack again: it runs on
+    the old or on the new database, never on none."""
+    stopped = services(host, "stop")
+    try:
+        step("stopped")
+        host.script(swap.SWAP_SQL, names.variables(), database=swap.MAINTENANCE_DB,
+                    what=f"swapping {names.incoming} in as {names.live}")
+    finally:
         _start(host, stopped)
-        raise RestoreFailed(f"restoring {backup_id} failed and the database was reverted to "
-                            f"{safety_id}: {exc}", safety_id=safety_id, reverted=True) from None
-    _start(host, stopped)
-    console.ok(f"{host.db.name} restored from {backup_id}: {len(manifest.tables)} tables, "
-               "row counts match the manifest")
-    return safety_id
+
+
+def swap_back(env: Environment, host: DbHost, copy: str) -> str:
+    """Make a kept copy the live database again; the name the live one is kept under."""
+    names = swap.Names.back(host.db.name, copy, now())
+    kept = host.script(swap.KEPT_SQL, {"prefix": names.live + swap.BEFORE},
+                       database=swap.MAINTENANCE_DB, what="listing kept copies").split()
+    if copy not in kept:
+        raise OpsError(f"{env.name} has no kept copy {copy}",
+                       hint="kept copies: " + (", ".join(kept) or "none"))
+    swap_in(env, host, names)
+    console.ok(f"{names.live} is {copy} again; the database it replaced is kept as "
+               f"{names.kept}")
+    return names.kept
 
 
 def _start(host: DbHost, projects: list[str]) -> None:
     for project in projects:
         host.run(f"docker compose -p {shlex.quote(project)} start",
                  what=f"starting compose project {project}", warn=True, root=True)
-
-
-def _safety_copy(env: Environment, host: DbHost, backup_id: str) -> str:
-    """A safety snapshot where snapshots hold the data, else a safety dump; its id."""
-    reason = f"safety copy before restoring {backup_id}"
-    if not provider.of(env).snapshot_holds_data:
-        return take_dump(env, host, reason).id
-    return snapshots.create(env, reason=reason, release=host.release())
 
 
 def confirm(env: Environment, backup_id: str, *, yes: bool, force: bool,
@@ -253,23 +243,30 @@ def confirm(env: Environment, backup_id: str, *, yes: bool, force: bool,
         raise OpsError(f"{env.name} is a production-tier database: restoring over it needs --force")
     if yes:
         return
-    answer = ask(f"Restore {env.name}'s database from {backup_id}? It replaces the current "
-                 f"data (a safety copy is taken first). Type the environment name to go on: ")
+    answer = ask(f"Restore {env.name}'s database from {backup_id}? The stack stops for the "
+                 "swap, and the current database is kept beside it. Type the environment name "
+                 "to go on: ")
     if answer.strip() != env.name:
         raise OpsError("not confirmed: nothing was changed")
 
 
 def restore_db(env: Environment, backup_id: str, *, yes: bool, force: bool,
-               auto_revert: bool) -> None:
-    """restore-db: from a dump (in place, safety copy first, under the deploy lock) or a
-    snapshot (new instance)."""
+               break_lock: bool = False) -> None:
+    """restore-db: from a dump or a kept copy (swapped in under the deploy lock), or from a
+    snapshot (a new instance)."""
     confirm(env, backup_id, yes=True, force=force)  # the production guard, before any call
-    catalog.find(env, backup_id)  # it exists, before asking anything
-    if kind_of(backup_id) == DUMP:
+    if swap.is_copy(backup_id) or kind_of(backup_id) == DUMP:
+        if not swap.is_copy(backup_id):
+            catalog.find(env, backup_id)  # it exists, before asking anything
         confirm(env, backup_id, yes=yes, force=force)
-        with remote.session(env) as host, deploy.locked(env, host.remote, "restore", backup_id):
-            restore_dump(env, host, backup_id, auto_revert=auto_revert)
+        with remote.session(env) as host, deploy.locked(
+                env, host.remote, "restore-db", backup_id, break_lock=break_lock):
+            if swap.is_copy(backup_id):
+                swap_back(env, host, backup_id)
+            else:
+                restore_dump(env, host, backup_id)
         return
+    catalog.find(env, backup_id)
     if not snapshots.cut_over_left(snapshots.rds(env), env):
         snapshots.source(env)
     confirm(env, backup_id, yes=yes, force=force)

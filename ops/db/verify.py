@@ -1,17 +1,16 @@
 """verify-backup: a restore drill whose result is recorded with the backup.
 
-Dumps: checksums, then pg_restore into a scratch database on the same server, row counts
-compared with the manifest, scratch dropped. Snapshots: restore to a scratch instance shaped
+Dumps: checksums, then pg_restore into a throw-away PostgreSQL container on the host (see
+ops.db.drill for why there), row counts compared with the manifest, the container removed; the
+production instance is only read (its version). Snapshots: restore to a scratch instance shaped
 like the source, check it, delete it.
 """
 
 from __future__ import annotations
 
-import shlex
-
-from ops import console
+from ops import console, provider
 from ops.config import Environment
-from ops.db import dumps, remote, snapshots
+from ops.db import drill, dumps, remote, snapshots
 from ops.db.manifest import DUMP, Backup, Verification, count_differences, now
 from ops.db.restore import ChecksumError, fetch, load
 from ops.errors import OpsError
@@ -30,26 +29,26 @@ def verify(env: Environment, backup: Backup) -> Verification:
 
 
 def _drill_dump(env: Environment, backup_id: str) -> Verification:
+    """Refused (OpsError) before any change without room; a failed restore is a result. The
+    dump is fetched into the session's private directory, removed with the session."""
     manifest = dumps.manifest(env, backup_id)
     with remote.session(env) as host:
+        major = host.server_major()
+        memory = drill.prepare(host, manifest, env.backups.drill_memory_mb)
+        image = provider.of(env).drill_image(env, host.remote, major)
         try:
             directory = fetch(env, host, manifest)
         except ChecksumError as exc:
             return Verification(False, now().isoformat(), "checksums: " + "; ".join(exc.problems))
-        scratch = "verify_" + backup_id.replace("-", "_").lower()
-        quoted = shlex.quote(scratch)
-        host.run(f"dropdb --if-exists {quoted} && createdb {quoted}",
-                 what="creating the scratch database")
-        try:
-            console.step(f"restoring {backup_id} into scratch database {scratch}")
-            load(host, directory, scratch, env.backups.dump_jobs)
-            diff = count_differences(manifest.tables, host.row_counts(scratch))
-        except OpsError as exc:
-            diff = [f"the restore failed: {exc.message[-500:]}"]
-        finally:
-            host.run(f"dropdb --if-exists {quoted}; rm -rf {shlex.quote(directory)}",
-                     what="cleaning up", warn=True)
+        with drill.server(host, image, memory) as scratch:
+            console.step(f"restoring {backup_id} into the scratch PostgreSQL {major}")
+            try:
+                load(scratch, directory, drill.DATABASE, env.backups.dump_jobs)
+                diff = count_differences(manifest.tables, scratch.row_counts())
+            except OpsError as exc:
+                diff = [f"the restore failed: {exc.message[-500:]}"]
     rows = sum(manifest.tables.values())
     detail = ("; ".join(diff[:10])) if diff else (
-        f"checksums ok; restored {len(manifest.tables)} tables, {rows} rows match the manifest")
+        f"checksums ok; restored {len(manifest.tables)} tables, {rows} rows match the manifest "
+        f"(scratch PostgreSQL {major})")
     return Verification(not diff, now().isoformat(), detail)

@@ -9,7 +9,8 @@ and nowhere else:
 - an uploaded file has its final mode (0600 while in transit through sudo) before its first
   byte is written;
 - a failed command's error names what failed and where, with the tail of its output in which
-  every registered secret is masked (`console.scrub`).
+  every registered secret is masked (`console.scrub`);
+- a connection lost mid-command is an OpsError that says so, never a library's traceback.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from __future__ import annotations
 import io
 import secrets
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+import paramiko
 from fabric import Connection
 
 from ops import console
@@ -29,6 +32,7 @@ from ops.errors import OpsError
 Step = tuple[str, str] | tuple[str, str, bytes, int]
 
 RERUN = "fix the cause, then run the same command again: it resumes"
+LOST = -1  # the exit code a command gets when its connection goes before it ends
 TAIL = 1500  # characters of a failed command's output its error shows
 
 
@@ -90,11 +94,14 @@ class Remote:
         """Run a shell command (as root unless `root=False`), `stdin` on its standard input
         (sent at once); its outcome. A non-zero exit raises `failure` unless `check=False`."""
         line = self.wrap(command) if root else command
-        if stdin is None:
-            result = self.connection.run(line, hide=True, warn=True)
-            outcome = Outcome(result.exited, result.stdout, result.stderr)
-        else:
-            outcome = self._feed(line, stdin)
+        with self._connected(what):
+            if stdin is None:
+                result = self.connection.run(line, hide=True, warn=True)
+                outcome = Outcome(result.exited, result.stdout, result.stderr)
+            else:
+                outcome = self._feed(line, stdin)
+        if outcome.code == LOST:
+            raise self._lost(what)
         if check and not outcome.ok:
             raise failure(what, self.address, outcome, hint)
         return outcome
@@ -118,7 +125,8 @@ class Remote:
         """
         via_sudo = root and self.sudo
         target = f".ops-upload-{secrets.token_hex(8)}" if via_sudo else path
-        with self.connection.sftp().open(target, "wb") as handle:
+        with (self._connected(f"writing {path}"),
+              self.connection.sftp().open(target, "wb") as handle):
             handle.chmod(0o600 if via_sudo else mode)
             handle.write(data)
         if via_sudo:
@@ -148,6 +156,20 @@ class Remote:
             channel.close()
         return Outcome(code, out.getvalue().decode(errors="replace"),
                        err.decode(errors="replace"))
+
+    @contextmanager
+    def _connected(self, what: str) -> Iterator[None]:
+        """The connection's own failures (reset, closed, timed out) as an OpsError."""
+        try:
+            yield
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise self._lost(what, f" ({type(exc).__name__}: {exc})") from None
+
+    def _lost(self, what: str, detail: str = "") -> OpsError:
+        return OpsError(f"the connection to {self.address} was lost during "
+                        f"{what or 'a command'}{detail}",
+                        hint="check the network and the host; what ran there may not have "
+                        "finished. " + RERUN)
 
     def apply(self, steps: Iterable[Step], what: str) -> None:
         """Carry out a change's steps in order."""

@@ -1,7 +1,9 @@
 """The lab's host images: Debian 13 with systemd and sshd, built locally and cached.
 
 `base` is a debootstrap root filesystem imported as an image (no registry needed); the others
-add packages to it. Each is built once and reused until `inv lab.down --images`.
+add packages to it, and `drill` (verify-backup's scratch server, as postgis/postgis is on AWS)
+runs the `postgres` one's server in the foreground. Each is built once and reused until
+`inv lab.down --images`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import re
 import shutil
 import subprocess
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -30,9 +33,11 @@ BASE_PACKAGES = (
     "openssh-server,sudo,ca-certificates,curl,gnupg,iproute2,procps,python3,"
     "systemd,systemd-sysv,dbus,zstd"
 )
+POSTGRES_MAJOR = 17  # trixie's
 DERIVED = {
     "docker": ["docker.io", "docker-cli", "docker-compose"],
-    "postgres": ["postgresql", "postgresql-17-postgis-3", "postgresql-17-pgextwlist"],
+    "postgres": ["postgresql", f"postgresql-{POSTGRES_MAJOR}-postgis-3",
+                 f"postgresql-{POSTGRES_MAJOR}-pgextwlist"],
 }
 
 # The Reference Distribution's double (compose/ref-distro/double): one shared image, and each
@@ -76,6 +81,62 @@ def ensure(client: docker.DockerClient, kind: str) -> str:
         _build_base(client, name)
     else:
         _derive(client, ensure(client, "base"), name, DERIVED[kind])
+    return name
+
+
+# The drill image's entrypoint, as postgis/postgis's behaves for the drill: a cluster in $PGDATA
+# owned by `postgres` with the password $POSTGRES_PASSWORD (scram over the network), then the
+# server in the foreground with the arguments after `postgres`.
+DRILL_ENTRYPOINT = f"""#!/bin/bash
+set -euo pipefail
+bin=/usr/lib/postgresql/{POSTGRES_MAJOR}/bin
+[ "${{1:-}}" = postgres ] && shift
+install -d -o postgres -g postgres -m 700 "$PGDATA"
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  pwfile=$(mktemp) && chown postgres "$pwfile"
+  printf '%s\\n' "$POSTGRES_PASSWORD" > "$pwfile"
+  runuser -u postgres -- "$bin/initdb" -D "$PGDATA" -U postgres --pwfile="$pwfile" \\
+    -A scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
+  rm -f "$pwfile"
+  echo 'host all all all scram-sha-256' >> "$PGDATA/pg_hba.conf"
+fi
+unset POSTGRES_PASSWORD
+exec runuser -u postgres -- "$bin/postgres" -D "$PGDATA" -c listen_addresses='*' "$@"
+"""
+DRILL_DOCKERFILE = """ARG BASE
+FROM $BASE
+COPY entrypoint /usr/local/bin/drill-entrypoint
+STOPSIGNAL SIGINT
+ENTRYPOINT ["/usr/local/bin/drill-entrypoint"]
+CMD ["postgres"]
+"""
+
+
+def drill(client: docker.DockerClient, major: int) -> str:
+    """The drill image of PostgreSQL `major` (the lab has trixie's only), built when missing;
+    its tag."""
+    if major != POSTGRES_MAJOR:
+        raise OpsError(f"the lab has no PostgreSQL {major} for the drill, only {POSTGRES_MAJOR}")
+    base = ensure(client, "postgres")
+    digest = hashlib.sha256((base + DRILL_DOCKERFILE + DRILL_ENTRYPOINT).encode()).hexdigest()
+    name = f"{REPO}:{SUITE}-drill-{digest[:8]}"
+    if _exists(client, name):
+        return name
+    console.step(f"building {name} (once)")
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for path, text, mode in (("Dockerfile", DRILL_DOCKERFILE, 0o644),
+                                 ("entrypoint", DRILL_ENTRYPOINT, 0o755)):
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = len(text.encode()), mode
+            tar.addfile(info, io.BytesIO(text.encode()))
+    context.seek(0)
+    try:
+        client.images.build(fileobj=context, custom_context=True, tag=name,
+                            buildargs={"BASE": base}, rm=True)
+    except docker.errors.BuildError as exc:
+        raise OpsError(f"building {name} failed: {exc}") from None
+    console.ok(f"built {name}")
     return name
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 DB_HOST = "db"
 DB_PASSWORD_SECRET = "db_master_password"
 DB_ADMIN_SECRET = "db_admin_password"  # the control plane's (rdsadmin), never the toolkit's
+DB_APP_SECRET = "db_app_password"  # the stack's own role's, which deploy sets
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Lab:
         console.ok(f"AWS emulator at {url}")
         db = self.database()
         console.ok(f"PostgreSQL {database.DATABASE} at {db.address}:5432")
+        self.state.secret(DB_APP_SECRET)
         for container in hosts.listed(self.client, self.state):
             if container.labels.get(f"{LABEL}.role") == "host":
                 name = container.name.removeprefix(f"{self.state.name}-")

@@ -10,16 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import docker
 
+from ops import console
 from ops.aws import tags
 from ops.config import Environment
 from ops.db.tune import Target
 from ops.errors import OpsError
+from ops.host.remote import Remote, sh
 from ops.lab import ca, images
 from ops.lab.emulator import Emulator
 from ops.lab.lab import Lab
 from ops.lab.params import LabParameters
 from ops.lab.state import LabState
+from ops.stack.images import push
 from ops.targets import DatabaseTarget, HostTarget
 
 SECRET_SOURCE = "lab"
@@ -70,6 +74,14 @@ class LabProvider:
 
     def build_images(self, stack: str, names: list[str]) -> None:
         images.build_stack(stack, names)
+
+    def drill_image(self, env: Environment, remote: Remote, major: int) -> str:
+        """The lab's own (nothing can be pulled), pushed to the host unless it has it."""
+        name = images.drill(docker.from_env(), major)
+        if not remote.ok(sh("docker", "image", "inspect", name)):
+            console.step(f"pushing {name} to {remote.address}")
+            push(remote, [name])
+        return name
 
 
 def _launched(parsed: dict[str, Any], **_: Any) -> None:

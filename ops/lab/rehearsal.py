@@ -117,7 +117,7 @@ def damage_data(ctx: Context) -> str:
 
 def restore_dump(ctx: Context) -> str:
     dump = ctx.notes["backups"][0]
-    restore.restore_db(ctx.env, dump, yes=True, force=False, auto_revert=True)
+    restore.restore_db(ctx.env, dump, yes=True, force=False)
     return f"restored {dump}"
 
 

@@ -28,6 +28,7 @@ class Service:
     healthcheck: bool
     mem_limit: int  # bytes, 0 = none
     ports: tuple[str, ...]
+    settings: bool = False  # reads settings.env (the OpenLMIS services, nginx…)
 
 
 def stack_dir(name: str) -> Path:
@@ -77,9 +78,15 @@ def services(files: dict[str, str], dotenv: dict[str, str]) -> list[Service]:
     return [
         Service(name, spec.get("image"), bool(spec.get("healthcheck")),
                 memory_bytes(str(spec.get("mem_limit") or "0")),
-                tuple(str(p) for p in spec.get("ports") or ()))
+                tuple(str(p) for p in spec.get("ports") or ()),
+                "settings.env" in _listed(spec.get("env_file")))
         for name, spec in merged.items() if not spec.get("profiles")
     ]
+
+
+def _listed(value: object) -> list[str]:
+    """A compose field given as one string or as a list, as a list."""
+    return [value] if isinstance(value, str) else [str(v) for v in value or ()]
 
 
 def memory_bytes(value: str) -> int:

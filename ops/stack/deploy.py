@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 from ops import console, provider, secrets, targets
 from ops.config import Environment
-from ops.db import extensions
-from ops.db.remote import attach
+from ops.db import prepare
 from ops.errors import OpsError
 from ops.host import bootstrap
 from ops.host import facts as host_facts
@@ -25,12 +24,12 @@ from ops.host.facts import Facts
 from ops.host.remote import Remote, sh
 from ops.host.session import open_host
 from ops.plan import Change, Plan
-from ops.stack import audit, compose, health, images, lock, release, settings, sizing
+from ops.stack import audit, compose, health, images, lock, override, release, settings, sizing
 from ops.stack.compose import Service
 from ops.stack.release import CURRENT, RELEASES, Release
 
 UP = ("up", "-d", "--remove-orphans")
-Payload = bootstrap.HostSteps | extensions.Create | release.Payload
+Payload = bootstrap.HostSteps | prepare.Payload | release.Payload
 
 
 class RolledBack(OpsError):
@@ -78,16 +77,21 @@ class Session:
 def desired(env: Environment, name: str) -> Release:
     """The release as it should be on the host (secrets resolved, never printed)."""
     settings.check_profiles(env)
+    settings.check_database(env)
     resolved = secrets.resolve_all(env)
     stack = compose.stack_dir(env.stack.name)
-    dotenv = settings.dotenv(compose.release_env(env.stack.name, name), env)
     files = release.stack_files(stack)
-    template = (stack / "settings.env.template").read_text()
-    values = settings.values(env, template, targets.database(env), resolved)
-    files[".env"] = dotenv.encode()
-    files["settings.env"] = settings.render(values)
+    dotenv = settings.dotenv(compose.release_env(env.stack.name, name), env,
+                             override.compose_file(files))
     texts = {k: v.decode() for k, v in files.items() if k in compose.COMPOSE_FILES}
-    return Release(name, files, compose.services(texts, compose.parse_env(dotenv)))
+    services = compose.services(texts, compose.parse_env(dotenv))
+    template = (stack / "settings.env.template").read_text()
+    db = targets.database(env)
+    files[".env"] = dotenv.encode()
+    files["settings.env"] = settings.render(settings.values(env, template, db, resolved))
+    files[override.NAME] = override.render(services).encode()
+    files[override.CA_FILE] = db.ca_bundle or b""
+    return Release(name, files, services)
 
 
 @contextmanager
@@ -101,10 +105,12 @@ def _who() -> str:
 
 
 @contextmanager
-def locked(env: Environment, remote: Remote, action: str, subject: str) -> Iterator[None]:
+def locked(env: Environment, remote: Remote, task: str, subject: str, *,
+           break_lock: bool = False) -> Iterator[None]:
     """The deploy lock, for another task that changes what the stack stands on (restore-db):
-    refused at once while a deploy, rollback or restore holds it."""
-    with _locked(Session(env, remote, _who()), action, subject, 0, False):
+    refused at once while a deploy, rollback or restore holds it; a stale one is broken only
+    with `break_lock`."""
+    with _locked(Session(env, remote, _who()), task, subject, 0, break_lock, task=task):
         yield
 
 
@@ -140,7 +146,9 @@ def deploy(env: Environment, *, name: str | None = None, plan_only: bool = False
 def _plan(s: Session, wanted: Release,
           local: dict[str, str] | None) -> tuple[Plan[Payload], Facts]:
     facts = s.facts(wanted.images)
-    changes: list[Change[Payload]] = [*bootstrap.plan(s.env, facts), *_extensions(s, facts)]
+    client = bootstrap.postgres_client(s.env, facts.os) in facts.packages
+    changes: list[Change[Payload]] = [*bootstrap.plan(s.env, facts),
+                                      *prepare.plan(s.env, s.remote, client=client)]
     drifted = {}
     if facts.current == wanted.id and facts.docker_active:
         out = s.remote.run(s.compose(wanted.id, *UP, "--pull", "never", "--dry-run") + " 2>&1",
@@ -151,19 +159,10 @@ def _plan(s: Session, wanted: Release,
     return Plan(changes), facts
 
 
-def _extensions(s: Session, facts: Facts) -> list[Change[extensions.Create]]:
-    """What the database lacks of the extensions, asked from the host once it has the
-    PostgreSQL client that the host's packages include (installing it is apply's job)."""
-    if bootstrap.postgres_client(s.env, facts.os) not in facts.packages:
-        return extensions.plan(s.env.database.name, None)
-    with attach(s.env, s.remote, install=False) as db:
-        installed = db.sql(extensions.INSTALLED_SQL, what="listing the database's extensions")
-    return extensions.plan(s.env.database.name, set(installed.split()))
-
-
 def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> None:
-    """Carry out the plan from its payloads (the lines only label progress): host steps,
-    extensions, upload, push or pull, switch and up behind the health gate, prune."""
+    """Carry out the plan from its payloads (the lines only label progress): host steps, the
+    database's role and extensions, upload, push or pull, switch and up behind the health
+    gate, prune."""
     for change in plan:
         if isinstance(change.payload, bootstrap.HostSteps):
             with console.console.status(change.line()):
@@ -173,11 +172,7 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
         raise OpsError(f"docker compose does not run on {s.remote.address}",
                        hint="check the Docker packages on the host, then deploy again")
     payloads = plan.payloads()
-    for create in [p for p in payloads if isinstance(p, extensions.Create)]:
-        with attach(s.env, s.remote, install=False) as db:  # the host steps installed psql
-            db.run(f"psql -X -q -v ON_ERROR_STOP=1 -d {sh(db.db.name)}",
-                   stdin=extensions.create_sql(create.names), what="creating extensions")
-        console.ok(f"extensions {', '.join(create.names)} in {s.env.database.name}")
+    prepare.apply(s.env, s.remote, [p for p in payloads if isinstance(p, prepare.Payload)])
     if release.Upload(wanted.id) in payloads:
         _upload(s, wanted)
     pushed = [p.image for p in payloads if isinstance(p, release.Push)]
@@ -286,7 +281,7 @@ def _verify(s: Session, services: list[Service]) -> None:
 
 @contextmanager
 def _locked(s: Session, action: str, release_id: str, wait: float,
-            break_lock: bool) -> Iterator[None]:
+            break_lock: bool, task: str = "deploy") -> Iterator[None]:
     facts = s.facts([])
     holder = lock.Holder(s.who, action, release_id, time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                   time.gmtime()),
@@ -307,7 +302,7 @@ def _locked(s: Session, action: str, release_id: str, wait: float,
             raise OpsError(f"the deploy lock on {s.remote.address} is stale: held by {who}, "
                            "whose connection is gone",
                            hint="make sure no deploy is running, then break it: "
-                           f"inv deploy --env {s.env.name} --break-lock")
+                           f"inv {task} --env {s.env.name} --break-lock")
         return False
 
     acquired = attempt()

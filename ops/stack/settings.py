@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from ops.config import Environment
 from ops.errors import OpsError
+from ops.stack import override
 from ops.stack.compose import parse_env
 from ops.targets import DatabaseTarget
+
+TLS_MODE = "spring.datasource.hikari.dataSourceProperties.sslmode"
+TLS_ROOT_CERT = "spring.datasource.hikari.dataSourceProperties.sslrootcert"
 
 
 def check_profiles(env: Environment) -> None:
@@ -23,22 +27,35 @@ def check_profiles(env: Environment) -> None:
         )
 
 
-def dotenv(release_env: str, env: Environment) -> str:
-    """The release's `.env`: its pinned versions, plus the profile for `${spring_profiles_active}`.
+def check_database(env: Environment) -> None:
+    """Refuse to deploy without the stack's own database password: never the master's."""
+    if not env.database.app_password:
+        raise OpsError(
+            "database.app_password is not set: the stack connects to the database as its own "
+            f"role ({env.database.app_username}), never as the master user",
+            hint="add a secret reference, e.g. app_password: "
+            f"ssm:/openlmis/{env.name}/db-app-password (deploy creates the role with it)")
+
+
+def dotenv(release_env: str, env: Environment, compose_file: str) -> str:
+    """The release's `.env`: its pinned versions, the profile for `${spring_profiles_active}`,
+    and the compose files in COMPOSE_FILE (the toolkit's own among them).
 
     Upstream compose files interpolate that variable into some services' environment, which
     overrides settings.env: left unset, those services would start WITHOUT `production`.
     """
     return (f"{release_env.rstrip()}\n# set by inv deploy (compose interpolates it)\n"
-            f"spring_profiles_active={env.stack.spring_profiles_active}\n")
+            f"spring_profiles_active={env.stack.spring_profiles_active}\n"
+            f"COMPOSE_FILE={compose_file}\n")
 
 
 def values(env: Environment, template: str, db: DatabaseTarget,
            secrets: dict[str, str]) -> dict[str, str]:
     """Every setting: template defaults < resources and config < stack.settings < secrets.
 
-    `secrets` holds resolved values by key path (database.master_password,
-    mail.smtp_username, mail.smtp_password, stack.secrets.NAME).
+    `secrets` holds resolved values by key path (database.app_password, mail.smtp_username,
+    mail.smtp_password, stack.secrets.NAME): the stack connects as its own role, never as
+    the master.
     """
     scheme = "https" if env.stack.https else "http"
     result = parse_env(template)
@@ -50,8 +67,13 @@ def values(env: Environment, template: str, db: DatabaseTarget,
         "spring_profiles_active": env.stack.spring_profiles_active,
         "NGINX_TIMEOUT": f"{env.stack.nginx_timeout_s}s",
         "DATABASE_URL": f"jdbc:postgresql://{db.address}:{db.port}/{db.name}",
-        "POSTGRES_USER": db.user,
-        "POSTGRES_PASSWORD": secrets["database.master_password"],
+        # OpenLMIS appends its own `?stringtype=…` to DATABASE_URL, so the driver's TLS
+        # settings go to the pool's data source properties (Spring Boot, HikariCP): the
+        # server is verified against the CA bundle the toolkit's override mounts.
+        TLS_MODE: "verify-full",
+        TLS_ROOT_CERT: override.CA_PATH,
+        "POSTGRES_USER": env.database.app_username,
+        "POSTGRES_PASSWORD": secrets["database.app_password"],
         "MAIL_ADDRESS": env.mail.from_address,
         "MAIL_HOST": env.mail.smtp_host or f"email-smtp.{env.aws.region}.amazonaws.com",
         "MAIL_PORT": str(env.mail.smtp_port),

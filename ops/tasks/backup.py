@@ -17,18 +17,19 @@ def backup_db(c, env=None, method="both", reason=""):
     backup.backup_db(load(env), method=method, reason=reason)
 
 
-@task(help={"env": ENV_HELP, "from": "backup id to restore (see list-backups)",
+@task(help={"env": ENV_HELP,
+            "from": "backup id (see list-backups), or a database copy a restore kept",
             "yes": "do not ask to type the environment's name",
             "force": "allow restoring over a production-tier database",
-            "auto-revert": "if a dump restore fails, restore the safety copy automatically"})
+            "break-lock": "break a stale deploy lock (its holder's connection is gone)"})
 @operation
-def restore_db(c, env=None, from_=None, yes=False, force=False, auto_revert=False):
-    """Restore the database from a snapshot or a dump, keeping a safety copy."""
+def restore_db(c, env=None, from_=None, yes=False, force=False, break_lock=False):
+    """Restore the database from a dump, a snapshot or a kept copy; the current one is kept."""
     from ops.db import restore
 
     if not from_:
         raise OpsError("--from BACKUP_ID is required", hint="see: inv list-backups")
-    restore.restore_db(load(env), from_, yes=yes, force=force, auto_revert=auto_revert)
+    restore.restore_db(load(env), from_, yes=yes, force=force, break_lock=break_lock)
 
 
 @task(help={"env": ENV_HELP, "backup": "backup id (default: the newest)"})

@@ -1,26 +1,32 @@
-"""backup-db / verify-backup / restore-db against the lab's real PostgreSQL and a bare host.
+"""backup-db / verify-backup, and what restore-db refuses, against the lab's real PostgreSQL
+and a lab host with Docker (as deploy leaves it: verify-backup's scratch server runs there);
+restores that go through: test_restore.py.
 
-The tests use a database of their own (bk_open_lmis) on the lab server: a restore recreates
-every schema of its target, which must not touch what other lab tests keep in open_lmis.
+The tests use a database of their own (bk_open_lmis) on the lab server, apart from what other
+lab tests keep in open_lmis.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from ops import config
+from ops import config, provider
 from ops.aws.session import client
 from ops.config import Environment
-from ops.db import backup, catalog, dumps, remote, transfer
-from ops.db.manifest import DUMP, Manifest, kind_of
-from ops.db.restore import ChecksumError, RestoreFailed, restore_db, restore_dump
+from ops.db import backup, catalog, drill, dumps, remote, transfer
+from ops.db import verify as verifying
+from ops.db.manifest import Manifest
+from ops.db.restore import ChecksumError, restore_db
 from ops.db.verify import verify
 from ops.errors import OpsError
+from ops.host.session import open_host
 from ops.lab.lab import Lab
 
 DB = "bk_open_lmis"
@@ -76,18 +82,6 @@ INSERT INTO fulfillment.proofs_of_delivery (requisitionid, signature, receivedby
 SELECT lo_from_bytea(424242, convert_to('scan of a signed proof of delivery', 'UTF8'));
 """
 
-CHANGE = """
-UPDATE referencedata.facilities SET name = 'renamed' WHERE code LIKE 'F1%';
-DELETE FROM requisition.requisitions WHERE id % 7 = 0
-  AND id NOT IN (SELECT requisitionid FROM fulfillment.proofs_of_delivery);
-DELETE FROM fulfillment.proofs_of_delivery WHERE requisitionid % 3 = 0;
-CREATE TABLE public.added_after_backup (x int);
-DROP VIEW requisition.totals;
-SELECT lo_put(424242, 0, decode('00ff', 'hex'));
-SELECT lo_from_bytea(0, 'added after the backup');
-"""
-
-
 def _connect(lab: Lab, dbname: str = DB) -> psycopg.Connection:
     return lab.db_connection(dbname)
 
@@ -111,7 +105,7 @@ def checksums(lab: Lab) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def env(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
-    host = lab.host("bk1")
+    host = lab.host("bk1", docker_ready=True)
     path = Path(tmp_path_factory.mktemp("bkconfig")) / "bktest.yml"
     path.write_text(f"""
 kind: lab
@@ -156,33 +150,108 @@ def test_dump_manifest_describes_the_database(env: Environment, first: Manifest,
     assert listed[0].id == first.id and listed[0].state == "unverified"
 
 
-def test_restore_brings_back_identical_contents(env: Environment, first: Manifest,
-                                                lab: Lab) -> None:
-    before = checksums(lab)
-    with _connect(lab) as conn:
-        conn.execute(CHANGE)
-    changed = checksums(lab)
-    assert changed != before
-
-    restore_db(env, first.id, yes=True, force=False, auto_revert=False)
-
-    assert checksums(lab) == before
-    with _connect(lab) as conn:
-        extensions = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
-        assert conn.execute("SELECT count(*) FROM requisition.totals").fetchone()[0] > 0
-    assert {"postgis", "uuid-ossp"} <= extensions
-    safety = [b for b in catalog.backups(env) if b.reason == f"safety copy before restoring "
-              f"{first.id}"]
-    assert len(safety) == 1
-    assert dumps.manifest(env, safety[0].id).tables["requisition.requisitions"] < 40000
+def database_names(lab: Lab) -> set[str]:
+    with _connect(lab, "postgres") as conn:
+        return {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
 
 
-def test_verify_backup_drills_and_records(env: Environment, first: Manifest) -> None:
-    result = verify(env, catalog.find(env, first.id))
+@contextmanager
+def databases_seen(lab: Lab) -> Iterator[set[str]]:
+    """Every database name the lab PostgreSQL has while the block runs (polled)."""
+    seen: set[str] = set()
+    done = threading.Event()
+
+    def poll() -> None:
+        with _connect(lab, "postgres") as conn:
+            while not done.is_set():
+                seen.update(r[0] for r in conn.execute("SELECT datname FROM pg_database"))
+                done.wait(0.1)
+
+    watcher = threading.Thread(target=poll)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        watcher.join()
+
+
+def drill_leftovers(env: Environment) -> str:
+    """Drill containers, dangling volumes and fetched dumps on the host; '' when none."""
+    with open_host(env) as host:
+        return host.run(f"docker ps -aq --filter label={drill.LABEL}; "
+                        "docker volume ls -q --filter dangling=true; "
+                        f"ls {remote.WORK_ROOT}").strip()
+
+
+def test_verify_backup_drills_in_a_scratch_container_and_records(
+        env: Environment, first: Manifest, lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    looked: list[str] = []
+    real_load = verifying.load
+
+    def load_and_look(host: remote.DbHost, *args: object) -> None:
+        """The real restore, then a look at the scratch container while it runs."""
+        real_load(host, *args)
+        looked.append(host.remote.run(
+            f"docker inspect -f '{{{{.HostConfig.Memory}}}} {{{{range .Config.Env}}}}"
+            f"{{{{.}}}} {{{{end}}}}{{{{json .NetworkSettings.Ports}}}}' {drill.NAME}; "
+            "ps -eo args"))
+
+    monkeypatch.setattr(verifying, "load", load_and_look)
+    before = database_names(lab)
+    with databases_seen(lab) as seen:
+        result = verify(env, catalog.find(env, first.id))
     assert result.ok, result.detail
+    memory, *words = looked[0].split()
+    password = next(w for w in words if w.startswith("POSTGRES_PASSWORD=")).partition("=")[2]
+    assert int(memory) > 0 and len(password) >= 24
+    assert '"HostIp":"127.0.0.1"' in looked[0] and '"HostIp":"0.0.0.0"' not in looked[0]
+    assert password not in looked[0].partition("\n")[2]  # in no process's argv
+    assert "scratch PostgreSQL 17" in result.detail
     assert catalog.find(env, first.id).verified
-    with remote.session(env) as host:
-        assert "verify_" not in host.sql("SELECT string_agg(datname, ',') FROM pg_database")
+    assert seen == before  # the production server never had a scratch database
+    assert drill_leftovers(env) == ""
+
+
+def test_the_next_drill_removes_a_killed_drills_leftover(env: Environment,
+                                                         first: Manifest) -> None:
+    with open_host(env) as host:
+        image = provider.of(env).drill_image(env, host, 17)
+        host.run(f"docker create --name {drill.NAME} --label {drill.LABEL}=1 "
+                 f"--mount type=volume,dst={drill.VOLUME} {image}")
+    assert drill_leftovers(env) != ""
+    assert verify(env, catalog.find(env, first.id)).ok
+    assert drill_leftovers(env) == ""
+
+
+def test_an_interrupted_drill_leaves_nothing(env: Environment, first: Manifest,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failure injection: Ctrl-C arrives as the restore starts."""
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(verifying, "load", interrupted)
+    state = catalog.find(env, first.id).state
+    with pytest.raises(KeyboardInterrupt):
+        verify(env, catalog.find(env, first.id))
+    assert drill_leftovers(env) == ""
+    assert catalog.find(env, first.id).state == state
+
+
+def test_a_drill_without_room_is_refused_and_changes_nothing(
+        env: Environment, first: Manifest, lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failure injection: the lab's disk cannot be filled safely, so the drill is told it
+    needs a petabyte more."""
+    monkeypatch.setattr(drill, "MARGIN", 1 << 50)
+    state, before = catalog.find(env, first.id).state, database_names(lab)
+    with databases_seen(lab) as seen, pytest.raises(OpsError) as caught:
+        verify(env, catalog.find(env, first.id))
+    assert "not enough disk" in caught.value.message and "free, the drill needs" in \
+        caught.value.message
+    assert "nothing was changed" in caught.value.hint
+    assert seen == before
+    assert drill_leftovers(env) == ""
+    assert catalog.find(env, first.id).state == state
 
 
 def _damaged_copy(env: Environment, manifest: Manifest, how: str) -> str:
@@ -221,10 +290,10 @@ def test_damaged_archive_is_detected_and_refused(env: Environment, first: Manife
     before = checksums(lab)
     count = len(catalog.backups(env))
     with pytest.raises(ChecksumError) as caught:
-        restore_db(env, damaged, yes=True, force=False, auto_revert=False)
+        restore_db(env, damaged, yes=True, force=False)
     assert "nothing was changed" in caught.value.hint
     assert checksums(lab) == before
-    assert len(catalog.backups(env)) == count  # not even a safety copy was needed
+    assert len(catalog.backups(env)) == count
 
 
 def test_a_dump_from_a_newer_major_is_refused_before_anything_changes(
@@ -232,10 +301,10 @@ def test_a_dump_from_a_newer_major_is_refused_before_anything_changes(
     newer = _damaged_copy(env, first, "from-a-newer-major")
     before, count = checksums(lab), len(catalog.backups(env))
     with pytest.raises(OpsError, match="comes from PostgreSQL 99") as caught:
-        restore_db(env, newer, yes=True, force=False, auto_revert=False)
+        restore_db(env, newer, yes=True, force=False)
     assert "nothing was changed" in caught.value.hint
     assert checksums(lab) == before
-    assert len(catalog.backups(env)) == count  # refused before the safety copy
+    assert len(catalog.backups(env)) == count
 
 
 def test_restore_waits_for_no_one_holding_the_deploy_lock(env: Environment, first: Manifest,
@@ -245,48 +314,12 @@ def test_restore_waits_for_no_one_holding_the_deploy_lock(env: Environment, firs
     before, count = checksums(lab), len(catalog.backups(env))
     try:
         with pytest.raises(OpsError, match="deploy lock"):
-            restore_db(env, first.id, yes=True, force=False, auto_revert=False)
+            restore_db(env, first.id, yes=True, force=False)
     finally:
         with remote.session(env) as host:
             host.run("rm -rf /opt/openlmis/deploy.lock", what="dropping the lock", root=True)
     assert checksums(lab) == before
-    assert len(catalog.backups(env)) == count  # refused before the safety copy
-
-
-def test_interrupted_restore_leaves_a_usable_safety_copy(env: Environment, first: Manifest,
-                                                         lab: Lab) -> None:
-    with _connect(lab) as conn:
-        conn.execute("DELETE FROM requisition.requisition_line_items WHERE id % 10 = 0")
-    before = checksums(lab)
-
-    def interrupt(step: str) -> None:
-        raise KeyboardInterrupt
-
-    with remote.session(env) as host, pytest.raises(RestoreFailed) as caught:
-        restore_dump(env, host, first.id, auto_revert=False, interrupt=interrupt)
-    safety = caught.value.safety_id
-    assert not caught.value.reverted
-    assert f"inv restore-db --env bktest --from {safety} --yes" in caught.value.hint
-    with _connect(lab) as conn:
-        left = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = "
-                            "'requisition'").fetchone()[0]
-    assert left == 0  # the target was emptied: interrupted halfway
-
-    restore_db(env, safety, yes=True, force=False, auto_revert=False)
-    assert checksums(lab) == before
-
-
-def test_auto_revert_puts_the_safety_copy_back(env: Environment, first: Manifest,
-                                               lab: Lab) -> None:
-    before = checksums(lab)
-
-    def interrupt(step: str) -> None:
-        raise OpsError("simulated failure")
-
-    with remote.session(env) as host, pytest.raises(RestoreFailed) as caught:
-        restore_dump(env, host, first.id, auto_revert=True, interrupt=interrupt)
-    assert caught.value.reverted and kind_of(caught.value.safety_id) == DUMP
-    assert checksums(lab) == before
+    assert len(catalog.backups(env)) == count
 
 
 def test_a_file_above_the_part_size_goes_up_in_parts(env: Environment,

@@ -28,6 +28,7 @@ from ops.lab.lab import Lab
 
 ADMIN_PASSWORD = "Adm1n-S3cret-Value-For-Tests"
 DATABASE = "deploytest"  # made by the master, empty, as on a fresh RDS instance
+ROLE = "deploytest_app"  # the stack's own role, which deploy creates
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ class Target:
         text = "\n".join([
             "kind: lab", "domain: openlmis.lab.internal", "aws: {region: us-east-1}",
             f"host: {json.dumps(host)}",
-            f"database: {{tier: dev, name: {DATABASE}, master_password: 'lab:db_master_password'}}",
+            f"database: {{tier: dev, name: {DATABASE}, master_password: 'lab:db_master_password', "
+            f"app_username: {ROLE}, app_password: 'lab:db_app_password'}}}}",
             "mail: {from_address: noreply@openlmis.lab.internal, smtp_host: mail.lab.internal}",
             "stack: {name: lab, release: '1', health_timeout_s: 20, keep_releases: 3, https: no,",
             "        secrets: {ADMIN_PASSWORD: 'env:OPS_TEST_ADMIN_PASSWORD'}}",
@@ -105,6 +107,7 @@ def _master(lab: Lab, dbname: str) -> psycopg.Connection:
 def target(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Target:
     with _master(lab, "postgres") as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        conn.execute(f"DROP ROLE IF EXISTS {ROLE}")
         conn.execute(f"CREATE DATABASE {DATABASE}")
     target = Target(lab.host("deploy-bare"), tmp_path_factory.mktemp("config"))
     target.write_config()
@@ -124,6 +127,17 @@ def test_bare_host_deploy_installs_docker_and_the_stack_answers(target: Target,
     assert "+ packages: docker.io docker-cli docker-compose postgresql-client-17" in output(result)
     assert f"+ extensions uuid-ossp, postgis in {DATABASE}" in output(result)
     assert {"uuid-ossp", "postgis"} <= extensions(lab)  # the stand-in's schema uses both
+    assert f"+ database role {ROLE}: created; postgres made a member; owner of {DATABASE}" \
+        in output(result)
+    with _master(lab, DATABASE) as conn:  # the stack made its schemas as its own role
+        owners = dict(conn.execute(
+            "SELECT nspname, pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname IN "
+            "('referencedata', 'requisition', 'diagnostics') UNION ALL SELECT '', "
+            "pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"))
+        flags = conn.execute("SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles "
+                             "WHERE rolname = %s", (ROLE,)).fetchone()
+    assert owners == dict.fromkeys(["", "referencedata", "requisition", "diagnostics"], ROLE)
+    assert flags == (False, False, False)
     status, body = target.api_health()
     assert status == 200 and body["release"] == "1"
     assert body["services"] == {"referencedata": "UP", "requisition": "UP"}
@@ -143,9 +157,11 @@ def test_second_deploy_changes_nothing_and_restarts_nothing(target: Target) -> N
 
 
 def test_secrets_appear_in_no_output_log_or_audit_line(target: Target, lab: Lab) -> None:
-    secrets = [lab.state.secret("db_master_password"), ADMIN_PASSWORD]
+    secrets = [lab.state.secret("db_app_password"), ADMIN_PASSWORD]
     settings = target.sh("cat /opt/openlmis/current/settings.env")
     assert all(s in settings for s in secrets)  # they did reach the host, in the 0600 file
+    assert lab.state.secret("db_master_password") not in settings  # the stack's role's only
+    secrets.append(lab.state.secret("db_master_password"))
     places = {
         **RUNS,
         "audit": target.sh("cat /opt/openlmis/audit.log"),

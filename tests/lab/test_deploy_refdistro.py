@@ -12,7 +12,7 @@ from ops import config
 from ops.host.connect import connect
 from ops.host.remote import Remote
 from ops.lab.lab import Lab
-from ops.stack import compose, release, settings, sizing
+from ops.stack import compose, override, release, settings, sizing
 from ops.targets import DatabaseTarget
 
 DIR = "/tmp/ref-distro-check"
@@ -22,13 +22,14 @@ def test_ref_distro_validates_and_its_limits_are_checked_against_the_instance(la
     host = lab.host("refdistro", docker_ready=True)
     stack = compose.stack_dir("ref-distro")
     env = config.load(path=config.ROOT / "config" / "example.yml")
-    dotenv = settings.dotenv(compose.release_env("ref-distro", "3.19.2"), env)
     files = release.stack_files(stack)
+    dotenv = settings.dotenv(compose.release_env("ref-distro", "3.19.2"), env,
+                             override.compose_file(files))
     files[".env"] = dotenv.encode()
     files["settings.env"] = settings.render(settings.values(
         env, (stack / "settings.env.template").read_text(),
         DatabaseTarget("db.internal", 5432, "open_lmis", "postgres"),
-        {"database.master_password": "not-a-real-one"}))
+        {"database.app_password": "not-a-real-one"}))
     with connect(host.address, user=host.user, key=host.key,
                  known_hosts=host.known_hosts) as conn:
         remote = Remote(conn, host.address)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ops.db import retention, snapshots, transfer
+from ops.db import retention, snapshots, swap, transfer
 from ops.db.backup import dump_script
 from ops.db.manifest import (
     DUMP,
@@ -110,17 +110,11 @@ def test_dump_script_shares_one_snapshot_and_uses_zstd() -> None:
     assert script.index("\\! pg_dump") < script.index("query_to_xml") < script.index("COMMIT")
 
 
-def test_host_never_puts_the_password_in_a_command() -> None:
+def test_host_never_puts_the_password_in_a_command_and_always_verifies_the_server() -> None:
     host = DbHost(remote=None, db=DB, work="/var/tmp/w s")  # type: ignore[arg-type]
-    assert host.libpq.startswith("export PGPASSFILE='/var/tmp/w s'/pgpass PGSSLMODE=require "
-                                 "PGHOST=db.internal")
+    assert host.libpq.startswith("export PGPASSFILE='/var/tmp/w s'/pgpass PGSSLMODE=verify-full "
+                                 "PGSSLROOTCERT='/var/tmp/w s'/ca.pem PGHOST=db.internal")
     assert "PASSWORD" not in host.libpq
-
-
-def test_host_verifies_the_server_when_it_has_a_ca_bundle() -> None:
-    db = DatabaseTarget("db.internal", 5432, "open_lmis", "postgres", ca_bundle=b"PEM")
-    host = DbHost(remote=None, db=db, work="/w")  # type: ignore[arg-type]
-    assert "PGSSLMODE=verify-full PGSSLROOTCERT=/w/ca.pem " in host.libpq
 
 
 def _instance(group: str = "pg17", sgs: tuple[str, ...] = ("sg-1", "sg-2")) -> dict:
@@ -222,3 +216,40 @@ def test_a_tampered_manifest_is_refused_naming_the_problem(changes: dict[str, ob
 def test_what_is_not_a_manifest_at_all_is_refused_without_a_traceback(text: str) -> None:
     with pytest.raises(ManifestError, match="not a manifest"):
         Manifest.from_json(text)
+
+
+RESTORE_CREATE_OUTPUT = r"""\restrict abc
+SET statement_timeout = 0;
+CREATE DATABASE "Open LMIS" WITH TEMPLATE = template0 ENCODING = 'UTF8' LOCALE = 'C.UTF-8';
+ALTER DATABASE "Open LMIS" OWNER TO openlmis;
+\unrestrict abc
+\connect -reuse-previous=on "dbname='Open LMIS'"
+ALTER DATABASE "Open LMIS" SET work_mem TO '8MB';
+ALTER ROLE "rs reporting" IN DATABASE "Open LMIS" SET statement_timeout TO '5min';
+COMMENT ON DATABASE "Open LMIS" IS 'about ALTER DATABASE x SET';
+GRANT CONNECT ON DATABASE "Open LMIS" TO reporting;
+REVOKE ALL ON DATABASE "Open LMIS" FROM PUBLIC;
+"""
+
+
+def test_database_settings_are_aimed_at_the_incoming_database() -> None:
+    out = swap.retarget(RESTORE_CREATE_OUTPUT, "open_lmis_incoming")
+    assert out.splitlines() == [
+        r"\restrict abc", "SET statement_timeout = 0;", r"\unrestrict abc",
+        """ALTER DATABASE "open_lmis_incoming" SET work_mem TO '8MB';""",
+        """ALTER ROLE "rs reporting" IN DATABASE "open_lmis_incoming" SET statement_timeout """
+        "TO '5min';",
+        """COMMENT ON DATABASE "open_lmis_incoming" IS 'about ALTER DATABASE x SET';""",
+        'GRANT CONNECT ON DATABASE "open_lmis_incoming" TO reporting;',
+        'REVOKE ALL ON DATABASE "open_lmis_incoming" FROM PUBLIC;']
+
+
+def test_kept_copies_are_named_for_the_time_and_only_theirs_swap_back() -> None:
+    names = swap.Names.restore("open_lmis", datetime(2026, 11, 29, 8, 30, tzinfo=UTC))
+    assert names == swap.Names("open_lmis", "open_lmis_incoming",
+                               "open_lmis_before_20261129t083000z")
+    assert swap.is_copy(names.kept) and not swap.is_copy("openlmis-prod-db-20261129")
+    with pytest.raises(OpsError, match="not a copy a restore kept of open_lmis"):
+        swap.Names.back("open_lmis", "other_before_20261129t083000z", datetime.now(UTC))
+    with pytest.raises(OpsError, match="too long"):
+        swap.kept_name("x" * 40, datetime.now(UTC))

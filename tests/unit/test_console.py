@@ -47,9 +47,3 @@ def test_ask_without_input_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(OpsError, match="standard input is closed") as caught:
         console.ask("type the name: ")
     assert "--yes" in caught.value.hint
-
-
-def test_a_standing_condition_is_warned_about_once(capsys: pytest.CaptureFixture[str]) -> None:
-    for _ in range(3):
-        console.warn_once("the server is not verified (test)")
-    assert capsys.readouterr().out.count("the server is not verified (test)") == 1

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+import paramiko
 import pytest
 
 from ops import console
@@ -223,3 +224,21 @@ def test_the_client_facts_are_one_command_reading_the_os_as_deploy_does() -> Non
     assert found == db.ClientFacts("debian-13", True, 17)
     assert db.client_facts("os_id=amzn\nos_version=2023\ncurl=\npg_dump=\n") == \
         db.ClientFacts("amzn-2023", False, None)
+
+
+class DroppedConnection:
+    """A Fabric connection whose SSH session is gone."""
+
+    user = "root"
+
+    def run(self, command: str, **kwargs: object) -> None:
+        raise paramiko.SSHException("SSH session not active")
+
+
+def test_a_lost_connection_is_said_plainly_not_as_a_traceback() -> None:
+    remote = Remote(DroppedConnection(), "10.0.0.5")  # type: ignore[arg-type]
+    with pytest.raises(OpsError) as caught:
+        remote.run("pg_restore -j 2 /x", what="pg_restore")
+    assert caught.value.message == ("the connection to 10.0.0.5 was lost during pg_restore "
+                                    "(SSHException: SSH session not active)")
+    assert "may not have finished" in caught.value.hint

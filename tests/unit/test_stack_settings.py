@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from ops.config import Environment
 from ops.errors import OpsError
-from ops.stack import compose, health, settings, sizing
+from ops.stack import compose, health, override, settings, sizing
 from ops.stack.compose import Service
 from ops.targets import DatabaseTarget
 
@@ -40,7 +41,7 @@ def test_settings_come_from_resources_config_and_secrets() -> None:
     e = env(settings={"TIME_ZONE_ID": "Africa/Blantyre"},
             secrets={"ADMIN_PASSWORD": "env:ADMIN"})
     values = settings.values(e, "TIME_ZONE_ID=UTC\nLOCALE=en\n", DB, {
-        "database.master_password": "pw$1", "stack.secrets.ADMIN_PASSWORD": "adm"})
+        "database.app_password": "pw$1", "stack.secrets.ADMIN_PASSWORD": "adm"})
     assert values["DATABASE_URL"] == "jdbc:postgresql://db.example.internal:5432/open_lmis"
     assert values["BASE_URL"] == "https://openlmis.example.org"
     assert values["VIRTUAL_HOST"] == "openlmis.example.org"
@@ -61,7 +62,7 @@ def test_mail_credentials_are_the_provisioned_ses_ones_unless_configured() -> No
     refs = secrets.references(e)
     assert refs["mail.smtp_username"] == "secretsmanager:openlmis-t/smtp#username"
     assert refs["mail.smtp_password"] == "secretsmanager:openlmis-t/smtp#password"
-    values = settings.values(e, "", DB, {"database.master_password": "p",
+    values = settings.values(e, "", DB, {"database.app_password": "p",
                                          "mail.smtp_username": "AKIA1",
                                          "mail.smtp_password": "smtp-pw"})
     assert (values["MAIL_USERNAME"], values["MAIL_PASSWORD"]) == ("AKIA1", "smtp-pw")
@@ -70,17 +71,17 @@ def test_mail_credentials_are_the_provisioned_ses_ones_unless_configured() -> No
         "from_address": "a@b.org", "smtp_username": "relay-user", "smtp_password": "env:SMTP"}})
     assert secrets.references(own)["mail.smtp_password"] == "env:SMTP"
     assert "mail.smtp_username" not in secrets.references(own)
-    assert settings.values(own, "", DB, {"database.master_password": "p"})["MAIL_USERNAME"] \
+    assert settings.values(own, "", DB, {"database.app_password": "p"})["MAIL_USERNAME"] \
         == "relay-user"
     relay = Environment.model_validate({**e.model_dump(), "mail": {
         "from_address": "a@b.org", "smtp_host": "relay.example.org"}})
     assert "mail.smtp_password" not in secrets.references(relay)
-    assert settings.values(relay, "", DB, {"database.master_password": "p"})["MAIL_HOST"] \
+    assert settings.values(relay, "", DB, {"database.app_password": "p"})["MAIL_HOST"] \
         == "relay.example.org"
 
 
 def test_plain_http_without_tls_in_front() -> None:
-    values = settings.values(env(https=False), "", DB, {"database.master_password": "p"})
+    values = settings.values(env(https=False), "", DB, {"database.app_password": "p"})
     assert values["BASE_URL"] == "http://openlmis.example.org"
     assert values["REQUIRE_SSL"] == "false"
 
@@ -125,3 +126,20 @@ def test_health_endpoint_is_asked_as_the_load_balancer_asks(https: bool) -> None
     assert "-H 'Host: openlmis.example.org' " in command
     # openlmis-nginx answers 307 everywhere under REQUIRE_SSL=true without this header
     assert ("-H 'X-Forwarded-Proto: https' " in command) is https
+
+
+def test_the_stack_verifies_the_database_through_the_pool_and_the_toolkits_own_file() -> None:
+    values = settings.values(env(), "", DB, {"database.app_password": "p"})
+    # OpenLMIS appends `?stringtype=unspecified` to DATABASE_URL: it must carry no query
+    assert "?" not in values["DATABASE_URL"]
+    assert values[settings.TLS_MODE] == "verify-full"
+    assert values[settings.TLS_ROOT_CERT] == override.CA_PATH
+    assert values["POSTGRES_USER"] == "openlmis" and values["POSTGRES_PASSWORD"] == "p"
+    files = {"docker-compose.yml": "services:\n  app: {image: a, env_file: settings.env}\n"
+             "  nginx: {image: n, env_file: [other.env, settings.env]}\n  consul: {image: c}\n"}
+    rendered = yaml.safe_load(override.render(compose.services(files, {})))
+    mount = f"./{override.CA_FILE}:{override.CA_PATH}:ro"
+    assert rendered == {"services": {"app": {"volumes": [mount]}, "nginx": {"volumes": [mount]}}}
+    assert override.compose_file({"docker-compose.yml": b""}) == \
+        "docker-compose.yml:docker-compose.ops.yml"
+    assert settings.dotenv("A=1\n", env(), "x.yml").endswith("COMPOSE_FILE=x.yml\n")

@@ -14,7 +14,7 @@ from ops import config, console
 from ops.aws import dns, network, topology
 from ops.aws.context import Ctx, DnsRecord
 from ops.config import ROOT, Environment
-from ops.db import restore
+from ops.db import restore, swap
 from ops.errors import OpsError
 from ops.host.bootstrap import HostSteps
 from ops.host.facts import Facts
@@ -221,16 +221,16 @@ def test_the_rehearsal_knows_a_rollback_by_its_type(monkeypatch: pytest.MonkeyPa
 
 
 class FakeDbHost:
-    """A database host whose first `sql` fails."""
+    """A database host whose psql scripts fail when they are of the kind `failing` names."""
 
-    def __init__(self) -> None:
-        self.db = SimpleNamespace(name="open_lmis")
-        self.failures = 1
+    def __init__(self, failing: str) -> None:
+        self.db = SimpleNamespace(name="open_lmis", user="postgres")
+        self.failing = failing
         self.commands: list[str] = []
 
-    def sql(self, text: str, *, what: str) -> str:
-        if self.failures:
-            self.failures -= 1
+    def script(self, sql: str, variables: dict[str, str], **_: Any) -> str:
+        self.commands.append(sql)
+        if self.failing in sql:
             raise OpsError("the server went away")
         return ""
 
@@ -238,7 +238,7 @@ class FakeDbHost:
         self.commands.append(command)
         return 0, ""
 
-    def row_counts(self) -> dict[str, int]:
+    def row_counts(self, database: str) -> dict[str, int]:
         return {}
 
 
@@ -246,23 +246,27 @@ def restoring(monkeypatch: pytest.MonkeyPatch) -> None:
     manifest = SimpleNamespace(id="dump-1", tables={})
     monkeypatch.setattr(restore.dumps, "manifest", lambda env, backup_id: manifest)
     monkeypatch.setattr(restore, "fetch", lambda env, host, manifest: "/work/d")
-    monkeypatch.setattr(restore, "_safety_copy", lambda env, host, backup_id: "dump-safety")
     monkeypatch.setattr(restore, "preflight", lambda host, manifest, directory: None)
     monkeypatch.setattr(restore, "services", lambda host, verb: ["openlmis"])
     monkeypatch.setattr(restore, "load", lambda host, directory, database, jobs: None)
 
 
-@pytest.mark.parametrize("auto_revert", [False, True])
-def test_a_failed_restore_carries_its_safety_copy(monkeypatch: pytest.MonkeyPatch,
-                                                  auto_revert: bool) -> None:
+def test_a_restore_failing_before_the_swap_drops_its_copy_and_never_stops_the_stack(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     restoring(monkeypatch)
-    host = FakeDbHost()
-    with pytest.raises(restore.RestoreFailed) as caught:
-        restore.restore_dump(environment(), host, "dump-1",  # type: ignore[arg-type]
-                             auto_revert=auto_revert)
-    assert caught.value.safety_id == "dump-safety"
-    assert caught.value.reverted is auto_revert
-    # the stack starts again only on a database that is good: here, the reverted one
-    started = [c for c in host.commands if c.startswith("docker compose -p openlmis start")]
-    assert bool(started) is auto_revert
-    assert ("stay stopped" in str(caught.value)) is not auto_revert
+    stopped: list[str] = []
+    monkeypatch.setattr(restore, "services", lambda host, verb: stopped.append(verb) or [])
+    host = FakeDbHost(failing="CREATE DATABASE")
+    with pytest.raises(OpsError) as caught:
+        restore.restore_dump(environment(), host, "dump-1")  # type: ignore[arg-type]
+    assert "open_lmis and the stack were not touched" in caught.value.hint
+    assert host.commands[-1] == swap.DROP_SQL and not stopped
+
+
+def test_a_failed_swap_starts_the_stack_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    restoring(monkeypatch)
+    host = FakeDbHost(failing="RENAME")
+    with pytest.raises(OpsError, match="the server went away"):
+        restore.restore_dump(environment(), host, "dump-1")  # type: ignore[arg-type]
+    # renames are one transaction: the stack runs again on the old database
+    assert host.commands[-1].startswith("docker compose -p openlmis start")

@@ -1,7 +1,9 @@
 """A lab stand-in for an OpenLMIS service: owns a schema in the database, reports its health.
 
 Settings come from the environment (settings.env), as in the Reference Distribution:
-DATABASE_URL (jdbc:postgresql://host:port/db), POSTGRES_USER, POSTGRES_PASSWORD. SERVICE_NAME
+DATABASE_URL (jdbc:postgresql://host:port/db), POSTGRES_USER, POSTGRES_PASSWORD, and the JDBC
+driver's TLS settings as Spring Boot passes them to the pool (sslmode, sslrootcert under
+spring.datasource.hikari.dataSourceProperties). SERVICE_NAME
 names the service (and its schema); LAB_RELEASE is reported; a service named in LAB_BROKEN
 never becomes healthy. The `diagnostics` service aggregates the others at /api/health.
 Secrets are never printed.
@@ -20,6 +22,7 @@ NAME = os.environ["SERVICE_NAME"]
 RELEASE = os.environ.get("LAB_RELEASE", "")
 BROKEN = NAME in os.environ.get("LAB_BROKEN", "").split(",")
 PEERS = [p for p in os.environ.get("LAB_PEERS", "").split(",") if p]
+TLS = "spring.datasource.hikari.dataSourceProperties"
 
 
 def connect():
@@ -27,9 +30,11 @@ def connect():
     if not match:
         raise SystemExit(f"{NAME}: DATABASE_URL is not jdbc:postgresql://host[:port]/database")
     host, port, db = match.groups()
+    tls = {key: os.environ[f"{TLS}.{key}"] for key in ("sslmode", "sslrootcert")
+           if f"{TLS}.{key}" in os.environ}
     return psycopg2.connect(host=host, port=int(port or 5432), dbname=db, connect_timeout=5,
                             user=os.environ["POSTGRES_USER"],
-                            password=os.environ["POSTGRES_PASSWORD"])
+                            password=os.environ["POSTGRES_PASSWORD"], **tls)
 
 
 def migrate():
