@@ -27,6 +27,18 @@ def test_pgjdbc_reads_the_url_after_upstream_appends_its_suffix() -> None:
         jdbc.pgjdbc("jdbc:postgresql://db:5432/x?sslmode=require?stringtype=unspecified")
 
 
+def test_the_pools_driver_properties_verify_the_server_under_the_url() -> None:
+    environ = {"spring.datasource.hikari.dataSourceProperties.sslmode": "verify-full",
+               "SPRING_DATASOURCE_HIKARI_DATASOURCEPROPERTIES_SSLROOTCERT": "/etc/ca.pem",
+               "spring.datasource.hikari.maxLifetime": "180000"}
+    properties = jdbc.datasource_properties(environ)
+    assert properties == {"sslmode": "verify-full", "sslrootcert": "/etc/ca.pem"}
+    found = jdbc.pgjdbc("jdbc:postgresql://db:5432/open_lmis?stringtype=unspecified", properties)
+    assert (found["sslmode"], found["sslrootcert"]) == ("verify-full", "/etc/ca.pem")
+    assert jdbc.pgjdbc("jdbc:postgresql://db/x?sslmode=disable", properties)["sslmode"] \
+        == "disable"  # the URL's own parameter wins, as in pgjdbc
+
+
 def test_wait_for_postgres_cannot_take_query_parameters() -> None:
     target = jdbc.wait_target("jdbc:postgresql://db.internal:5432/open_lmis")
     assert target == {"host": "db.internal", "port": "5432", "dbname": "open_lmis"}

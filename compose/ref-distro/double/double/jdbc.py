@@ -11,23 +11,38 @@ import re
 from psycopg import conninfo
 
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# spring.datasource.hikari.data-source-properties, with relaxed binding's separators removed.
+_PROPERTIES = "springdatasourcehikaridatasourceproperties"
 
 
 class UrlError(ValueError):
     """A URL pgjdbc would refuse, with pgjdbc's reason."""
 
 
-def pgjdbc(url: str) -> dict[str, str]:
+def datasource_properties(environ: dict[str, str]) -> dict[str, str]:
+    """The driver properties Spring Boot hands HikariCP (`spring.datasource.hikari.
+    data-source-properties.*`, bound from the environment in any of relaxed binding's forms;
+    HikariConfig passes them to Driver.connect as its Properties)."""
+    found = {}
+    for name, value in environ.items():
+        key = re.sub(r"[-_.]", "", name.lower())
+        if key.startswith(_PROPERTIES):
+            found[name.rsplit(".", 1)[-1].rsplit("_", 1)[-1].lower()] = value
+    return found
+
+
+def pgjdbc(url: str, properties: dict[str, str] | None = None) -> dict[str, str]:
     """libpq settings for a `jdbc:postgresql://host[:port]/db[?k=v&...]` URL, read as pgjdbc
     reads it: the first `?` starts the parameters, `&` separates them, each splits at its first
-    `=`; sslmode defaults to prefer (`ssl=true` alone means verify-full)."""
+    `=`, and each overrides the same one of the driver `properties`; sslmode defaults to
+    prefer (`ssl=true` alone means verify-full)."""
     prefix = "jdbc:postgresql://"
     if not url.startswith(prefix):
         raise UrlError(f"not a PostgreSQL JDBC URL: {url}")
     rest, _, query = url[len(prefix):].partition("?")
     server, _, dbname = rest.partition("/")
     host, _, port = server.partition(":")
-    args: dict[str, str] = {}
+    args = dict(properties or {})
     for part in query.split("&") if query else ():
         key, _, value = part.partition("=")
         args[key] = value

@@ -39,7 +39,8 @@ class Database:
 
     def __init__(self, spec: Spec) -> None:
         self.schema = spec.schema
-        self.settings = jdbc.pgjdbc(os.environ["DATABASE_URL"] + spec.url_suffix)
+        self.settings = jdbc.pgjdbc(os.environ["DATABASE_URL"] + spec.url_suffix,
+                                    jdbc.datasource_properties(dict(os.environ)))
         self.settings |= {"user": os.environ.get("POSTGRES_USER", ""),
                           "password": os.environ.get("POSTGRES_PASSWORD", ""),
                           "options": f"-c search_path={spec.schema},public"}
