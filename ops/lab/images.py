@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import re
 import shutil
 import subprocess
 import tarfile
@@ -24,7 +23,7 @@ import docker.errors
 from ops import console
 from ops.errors import OpsError
 from ops.lab.state import LABEL
-from ops.stack.compose import COMPOSE_FILES, parse_env, release_env, services, stack_dir
+from ops.stack.compose import stack_dir
 
 REPO = "openlmis-ops-lab"
 SUITE = "trixie"
@@ -141,11 +140,16 @@ def drill(client: docker.DockerClient, major: int) -> str:
 
 
 def build_stack(stack: str, names: list[str]) -> None:
-    """A stack's own images (compose/STACK/image), built here from the base image.
+    """The images `names` of a stack, built here from the base image: its double's
+    (compose/STACK/double, for a stack of upstream images), else its own stand-in's
+    (compose/STACK/image).
 
     Built every time: Docker's layer cache makes an unchanged build take a second, and an
     edited stand-in gets a new image id, which deploy then pushes.
     """
+    if (stack_dir(stack) / "double").is_dir():
+        _build_double(stack_dir(stack) / "double", names)
+        return
     context = stack_dir(stack) / "image"
     if not context.is_dir():
         return
@@ -159,14 +163,11 @@ def build_stack(stack: str, names: list[str]) -> None:
                            hint="check that the Debian mirror is reachable") from None
 
 
-def double_roles(compose_files: dict[str, str], dotenv: dict[str, str],
-                 config_dockerfile: str) -> dict[str, str]:
-    """Each image a release of the stack runs (and its config/ build starts FROM) → the
-    double's role for it: the service's own name unless DOUBLE_ROLES says otherwise."""
-    names = {s.image for s in services(compose_files, dotenv) if s.image}
-    names |= set(re.findall(r"^FROM\s+(\S+)", config_dockerfile, re.MULTILINE))
+def double_roles(names: list[str]) -> dict[str, str]:
+    """Each image a release runs (or builds FROM) → the double's role for it: the image's own
+    name unless DOUBLE_ROLES says otherwise."""
     roles = {}
-    for name in sorted(names):
+    for name in sorted(set(names)):
         repo = name.rpartition(":")[0] if ":" in name.rpartition("/")[2] else name
         roles[name] = DOUBLE_ROLES.get(repo, repo.rpartition("/")[2])
     return roles
@@ -187,30 +188,20 @@ def double_dockerfile(role: str, version: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_refdistro_double(release: str) -> list[str]:
-    """The double of the Reference Distribution `release`: its images, tagged with the
-    upstream names and tags the release's compose files ask for, built here.
-
-    Layer cache: an unchanged rebuild takes seconds; the images share all but one tiny layer.
-    """
-    stack = stack_dir("ref-distro")
-    files = {name: (stack / name).read_text() for name in COMPOSE_FILES
-             if (stack / name).is_file()}
-    roles = double_roles(files, parse_env(release_env("ref-distro", release)),
-                         (stack / "config" / "Dockerfile").read_text())
+def _build_double(context: Path, names: list[str]) -> None:
+    """A stack's double (compose/STACK/double): the shared image, and each image name the
+    release asks for as a one-layer image of it. An unchanged rebuild takes seconds."""
     client = docker.from_env()
     base = ensure(client, "base")
     try:
-        client.images.build(path=str(stack / "double"), tag=DOUBLE, buildargs={"BASE": base},
-                            rm=True)
-        for name, role in roles.items():
+        client.images.build(path=str(context), tag=DOUBLE, buildargs={"BASE": base}, rm=True)
+        for name, role in double_roles(names).items():
             version = name.rpartition(":")[2] if ":" in name.rpartition("/")[2] else "latest"
             client.images.build(fileobj=io.BytesIO(double_dockerfile(role, version).encode()),
                                 tag=name, rm=True)
     except docker.errors.BuildError as exc:
-        raise OpsError(f"building the ref-distro double failed: {exc}",
+        raise OpsError(f"building the double in {context} failed: {exc}",
                        hint="check that the Debian mirror is reachable") from None
-    return list(roles)
 
 
 def remove_all(client: docker.DockerClient) -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 
 from ops.config import ROOT
 from ops.lab import images
-from ops.stack import compose
+from ops.stack import compose, release
 
 sys.path.insert(0, str(ROOT / "compose" / "ref-distro" / "double"))
 
@@ -95,12 +95,12 @@ def test_password_reset_follows_upstream_rules() -> None:
         "users.passwordReset.passwordContainsUserDetails")
 
 
-def test_every_image_of_the_release_gets_a_role() -> None:
-    stack = compose.stack_dir("ref-distro")
-    files = {n: (stack / n).read_text() for n in compose.COMPOSE_FILES}
-    roles = images.double_roles(files, compose.parse_env(compose.release_env("ref-distro",
-                                                                             "3.19.2")),
-                                (stack / "config" / "Dockerfile").read_text())
+def test_every_image_the_release_needs_gets_a_role() -> None:
+    files = {k: v.decode() for k, v in
+             release.stack_files(compose.stack_dir("ref-distro")).items()}
+    services = compose.services(files, compose.parse_env(compose.release_env("ref-distro",
+                                                                             "3.19.2")))
+    roles = images.double_roles(release.Release("3.19.2", {}, services).images)
     assert roles["openlmis/nginx:v7.1"] == "nginx"
     assert roles["gliderlabs/consul-server"] == "consul"
     assert roles["alpine:3.11"] == "alpine"
