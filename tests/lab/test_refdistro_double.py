@@ -19,9 +19,9 @@ import pytest
 from ops import config
 from ops.host.connect import connect
 from ops.host.remote import Remote, sh
-from ops.lab import images
+from ops.lab import ca, images
 from ops.lab.lab import Lab
-from ops.stack import compose, release, settings
+from ops.stack import compose, override, release, settings
 from ops.stack import images as stack_images
 from ops.targets import DatabaseTarget
 
@@ -84,19 +84,29 @@ def healthy(stack: Stack, service: str) -> bool:
 
 @pytest.fixture(scope="module")
 def stack(lab: Lab) -> Iterator[Stack]:
-    names = images.build_refdistro_double(RELEASE)
     host = lab.host("double", docker_ready=True)
-    dbname = f"double_{secrets.token_hex(4)}"
-    with lab.db_connection() as conn:
-        conn.execute(f"CREATE DATABASE {dbname}")
-    env = config.load(path=config.ROOT / "config" / "example.yml")
+    dbname, password = f"double_{secrets.token_hex(4)}", secrets.token_urlsafe(18)
+    with lab.db_connection() as conn:  # the stack's own role, as deploy makes it
+        conn.execute(f"CREATE ROLE {dbname} LOGIN PASSWORD '{password}'")
+        conn.execute(f"GRANT {dbname} TO postgres")
+        conn.execute(f"CREATE DATABASE {dbname} OWNER {dbname}")
+    example = config.load(path=config.ROOT / "config" / "example.yml")
+    env = example.model_copy(update={"database": example.database.model_copy(
+        update={"app_username": dbname})})
     stack_path = compose.stack_dir("ref-distro")
     files = release.stack_files(stack_path)
-    files[".env"] = settings.dotenv(compose.release_env("ref-distro", RELEASE), env).encode()
-    values = settings.values(
-        env, (stack_path / "settings.env.template").read_text(),
-        DatabaseTarget(lab.running_database().address, 5432, dbname, "postgres"),
-        {"database.master_password": lab.state.read("secrets")["db_master_password"]})
+    dotenv = settings.dotenv(compose.release_env("ref-distro", RELEASE), env,
+                             override.compose_file(files))
+    services = compose.services({k: v.decode() for k, v in files.items()},
+                                compose.parse_env(dotenv))
+    names = release.Release(RELEASE, {}, services).images
+    images.build_stack("ref-distro", names)
+    db = DatabaseTarget(lab.running_database().address, 5432, dbname, "postgres",
+                        ca_bundle=ca.certificate(lab.state).read_bytes())
+    files |= {".env": dotenv.encode(), override.NAME: override.render(services).encode(),
+              override.CA_FILE: db.ca_bundle or b""}
+    values = settings.values(env, (stack_path / "settings.env.template").read_text(), db,
+                             {"database.app_password": password})
     with connect(host.address, user=host.user, key=host.key,
                  known_hosts=host.known_hosts) as conn:
         remote = Remote(conn, host.address)
@@ -108,7 +118,7 @@ def stack(lab: Lab) -> Iterator[Stack]:
         stack.put_settings(VIRTUAL_HOST="localhost", REQUIRE_SSL="true")
         stack.compose("up -d --scale buq=0")
         wait("referencedata to give up", lambda: state(stack, "referencedata")["Status"]
-             == "exited")
+             in ("exited", "restarting"))  # the toolkit's restart policy tries again
         hostname = remote.run(f"docker inspect --format '{{{{.Config.Hostname}}}}' "
                               f"{PROJECT}-referencedata-1").strip()
         stack.refused = {
@@ -124,6 +134,7 @@ def stack(lab: Lab) -> Iterator[Stack]:
         stack.compose("down -v", check=False)
     with lab.db_connection() as conn:
         conn.execute(f"DROP DATABASE {dbname} WITH (FORCE)")
+        conn.execute(f"DROP ROLE {dbname}")
 
 
 def test_referencedata_refuses_to_start_without_its_extensions(stack: Stack) -> None:
