@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import shutil
 import subprocess
 import tarfile
@@ -37,6 +38,15 @@ DERIVED = {
     "postgres": ["postgresql", f"postgresql-{POSTGRES_MAJOR}-postgis-3",
                  f"postgresql-{POSTGRES_MAJOR}-pgextwlist"],
 }
+
+# The Reference Distribution's double (compose/ref-distro/double): one shared image, and each
+# upstream image name a one-layer image of it naming its role.
+DOUBLE = f"{REPO}-double:{SUITE}"
+DOUBLE_ROLES = {"gliderlabs/consul-server": "consul", "openlmis/nginx": "nginx",
+                "openlmis/rsyslog": "rsyslog", "redis": "redis", "driesva/proftpd": "ftp",
+                "alpine": "alpine"}
+DOUBLE_VOLUMES = {"nginx": ["/var/log/nginx", "/var/log/consul-template"],
+                  "rsyslog": ["/var/log", "/etc/rsyslog.d"]}
 
 # Each container makes its own SSH host keys on first boot: an image shares none.
 HOSTKEY_UNIT = """[Unit]
@@ -130,11 +140,16 @@ def drill(client: docker.DockerClient, major: int) -> str:
 
 
 def build_stack(stack: str, names: list[str]) -> None:
-    """A stack's own images (compose/STACK/image), built here from the base image.
+    """The images `names` of a stack, built here from the base image: its double's
+    (compose/STACK/double, for a stack of upstream images), else its own stand-in's
+    (compose/STACK/image).
 
     Built every time: Docker's layer cache makes an unchanged build take a second, and an
     edited stand-in gets a new image id, which deploy then pushes.
     """
+    if (stack_dir(stack) / "double").is_dir():
+        _build_double(stack_dir(stack) / "double", names)
+        return
     context = stack_dir(stack) / "image"
     if not context.is_dir():
         return
@@ -146,6 +161,47 @@ def build_stack(stack: str, names: list[str]) -> None:
         except docker.errors.BuildError as exc:
             raise OpsError(f"building {name} failed: {exc}",
                            hint="check that the Debian mirror is reachable") from None
+
+
+def double_roles(names: list[str]) -> dict[str, str]:
+    """Each image a release runs (or builds FROM) → the double's role for it: the image's own
+    name unless DOUBLE_ROLES says otherwise."""
+    roles = {}
+    for name in sorted(set(names)):
+        repo = name.rpartition(":")[0] if ":" in name.rpartition("/")[2] else name
+        roles[name] = DOUBLE_ROLES.get(repo, repo.rpartition("/")[2])
+    return roles
+
+
+def double_dockerfile(role: str, version: str) -> str:
+    """The one-layer image of the shared double playing `role` (no HEALTHCHECK: upstream's
+    images have none)."""
+    lines = [f"FROM {DOUBLE}", f"ENV DOUBLE_ROLE={role} DOUBLE_VERSION={version}"]
+    if role == "alpine":
+        lines.append('CMD ["/bin/sh"]')
+    elif role in DOUBLE_ROLES.values():
+        lines += [f'ENTRYPOINT ["python3", "-m", "double", "{role}"]', "CMD []"]
+    else:
+        lines.append('CMD ["./run.sh"]')
+    if role in DOUBLE_VOLUMES:
+        lines.append(f"VOLUME {json.dumps(DOUBLE_VOLUMES[role])}")
+    return "\n".join(lines) + "\n"
+
+
+def _build_double(context: Path, names: list[str]) -> None:
+    """A stack's double (compose/STACK/double): the shared image, and each image name the
+    release asks for as a one-layer image of it. An unchanged rebuild takes seconds."""
+    client = docker.from_env()
+    base = ensure(client, "base")
+    try:
+        client.images.build(path=str(context), tag=DOUBLE, buildargs={"BASE": base}, rm=True)
+        for name, role in double_roles(names).items():
+            version = name.rpartition(":")[2] if ":" in name.rpartition("/")[2] else "latest"
+            client.images.build(fileobj=io.BytesIO(double_dockerfile(role, version).encode()),
+                                tag=name, rm=True)
+    except docker.errors.BuildError as exc:
+        raise OpsError(f"building the double in {context} failed: {exc}",
+                       hint="check that the Debian mirror is reachable") from None
 
 
 def remove_all(client: docker.DockerClient) -> list[str]:

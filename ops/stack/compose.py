@@ -29,6 +29,8 @@ class Service:
     mem_limit: int  # bytes, 0 = none
     ports: tuple[str, ...]
     settings: bool = False  # reads settings.env (the OpenLMIS services, nginx…)
+    restart: str = ""  # the stack's own restart policy, if it sets one
+    build_from: tuple[str, ...] = ()  # a built service's base images (its Dockerfile's FROM)
 
 
 def stack_dir(name: str) -> Path:
@@ -68,7 +70,8 @@ def interpolate(text: str, values: dict[str, str]) -> str:
 
 
 def services(files: dict[str, str], dotenv: dict[str, str]) -> list[Service]:
-    """The services the compose files define (merged in order), interpolated with .env."""
+    """The services the compose files define (merged in order), interpolated with .env; a
+    built service's base images read from its context's Dockerfile in `files`."""
     merged: dict[str, dict] = {}
     for name in COMPOSE_FILES:
         if name in files:
@@ -79,9 +82,20 @@ def services(files: dict[str, str], dotenv: dict[str, str]) -> list[Service]:
         Service(name, spec.get("image"), bool(spec.get("healthcheck")),
                 memory_bytes(str(spec.get("mem_limit") or "0")),
                 tuple(str(p) for p in spec.get("ports") or ()),
-                "settings.env" in _listed(spec.get("env_file")))
+                "settings.env" in _listed(spec.get("env_file")), str(spec.get("restart") or ""),
+                _bases(files, spec.get("build")))
         for name, spec in merged.items() if not spec.get("profiles")
     ]
+
+
+def _bases(files: dict[str, str], build: object) -> tuple[str, ...]:
+    """The FROM images of a `build:` (a context path, or a mapping with one)."""
+    if not build:
+        return ()
+    context = build if isinstance(build, str) else (
+        build.get("context", ".") if isinstance(build, dict) else ".")
+    dockerfile = files.get(f"{str(context).removeprefix('./').rstrip('/')}/Dockerfile", "")
+    return tuple(re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE | re.IGNORECASE))
 
 
 def _listed(value: object) -> list[str]:

@@ -83,7 +83,7 @@ def desired(env: Environment, name: str) -> Release:
     files = release.stack_files(stack)
     dotenv = settings.dotenv(compose.release_env(env.stack.name, name), env,
                              override.compose_file(files))
-    texts = {k: v.decode() for k, v in files.items() if k in compose.COMPOSE_FILES}
+    texts = {k: v.decode(errors="replace") for k, v in files.items()}
     services = compose.services(texts, compose.parse_env(dotenv))
     template = (stack / "settings.env.template").read_text()
     db = targets.database(env)

@@ -41,7 +41,9 @@ class Release:
 
     @property
     def images(self) -> list[str]:
-        return sorted({s.image for s in self.services if s.image})
+        """What the host needs: each service's image, and the bases of those it builds."""
+        return sorted({name for s in self.services
+                       for name in ([s.image] if s.image else s.build_from)})
 
 
 @dataclass(frozen=True)

@@ -136,10 +136,17 @@ def test_the_stack_verifies_the_database_through_the_pool_and_the_toolkits_own_f
     assert values[settings.TLS_ROOT_CERT] == override.CA_PATH
     assert values["POSTGRES_USER"] == "openlmis" and values["POSTGRES_PASSWORD"] == "p"
     files = {"docker-compose.yml": "services:\n  app: {image: a, env_file: settings.env}\n"
-             "  nginx: {image: n, env_file: [other.env, settings.env]}\n  consul: {image: c}\n"}
-    rendered = yaml.safe_load(override.render(compose.services(files, {})))
+             "  nginx: {image: n, env_file: [other.env, settings.env]}\n  consul: {image: c}\n"
+             "  fhir: {image: f, restart: always}\n  config: {build: ./config}\n",
+             "config/Dockerfile": "FROM alpine:3.11\nCOPY x /x\n"}
+    found = compose.services(files, {})
+    assert [s.build_from for s in found if s.name == "config"] == [("alpine:3.11",)]
+    rendered = yaml.safe_load(override.render(found))
     mount = f"./{override.CA_FILE}:{override.CA_PATH}:ro"
-    assert rendered == {"services": {"app": {"volumes": [mount]}, "nginx": {"volumes": [mount]}}}
+    again = override.RESTART
+    assert rendered == {"services": {  # the one-shot build and the stack's own policy left alone
+        "app": {"volumes": [mount], "restart": again}, "consul": {"restart": again},
+        "nginx": {"volumes": [mount], "restart": again}}}
     assert override.compose_file({"docker-compose.yml": b""}) == \
         "docker-compose.yml:docker-compose.ops.yml"
     assert settings.dotenv("A=1\n", env(), "x.yml").endswith("COMPOSE_FILE=x.yml\n")

@@ -1,0 +1,1 @@
+"""Stand-ins for the OpenLMIS Reference Distribution's images, for the lab (see README.md)."""
