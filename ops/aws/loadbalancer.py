@@ -10,9 +10,13 @@ from ops.aws import certificates, tags
 from ops.aws.context import Ctx, DnsRecord
 from ops.config import Environment
 from ops.plan import Action, Change
+from ops.stack.override import HEALTH_PORT
 
-HEALTH = {"HealthCheckProtocol": "HTTP", "HealthCheckPort": "traffic-port",
-          "HealthCheckPath": "/api/health", "HealthCheckIntervalSeconds": 30,
+# The toolkit's health service on the host (ops.stack.override): /api/health asked through the
+# stack's nginx as a user's HTTPS request arrives. The traffic port's every location answers
+# 307 to a check without X-Forwarded-Proto: https, which a target group cannot send.
+HEALTH = {"HealthCheckProtocol": "HTTP", "HealthCheckPort": str(HEALTH_PORT),
+          "HealthCheckPath": "/health", "HealthCheckIntervalSeconds": 30,
           "HealthCheckTimeoutSeconds": 10, "HealthyThresholdCount": 2,
           "UnhealthyThresholdCount": 3, "Matcher": {"HttpCode": "200,429"}}  # 429: warning
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"

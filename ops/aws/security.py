@@ -1,5 +1,6 @@
-"""Security groups, least privilege: LB 80/443 from anywhere; host HTTP from the LB, SSH from the
-admin networks; database 5432 from the host. Any other ingress rule found is revoked."""
+"""Security groups, least privilege: LB 80/443 from anywhere; host HTTP and the health service's
+port from the LB, SSH from the admin networks; database 5432 from the host. Any other ingress
+rule found is revoked."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from ops.aws import tags
 from ops.aws.context import Ctx
 from ops.config import Environment
 from ops.plan import Action, Change
+from ops.stack.override import HEALTH_PORT
 
 GROUPS = {"lb": "load balancer: HTTP/HTTPS from anywhere",
           "host": "OpenLMIS host: HTTP from the load balancer, SSH from admins",
@@ -61,7 +63,8 @@ def desired(env: Environment) -> dict[str, set[Rule]]:
     """Each group's ingress rules (pure)."""
     return {
         "lb": {Rule("tcp", 80, 80, "cidr:0.0.0.0/0"), Rule("tcp", 443, 443, "cidr:0.0.0.0/0")},
-        "host": {Rule("tcp", 80, 80, "sg:lb")}
+        "host": {Rule("tcp", 80, 80, "sg:lb"),
+                 Rule("tcp", HEALTH_PORT, HEALTH_PORT, "sg:lb")}  # the target group's check
         | {Rule("tcp", 22, 22, f"cidr:{c}") for c in env.network.admin_cidrs},
         "db": {Rule("tcp", 5432, 5432, "sg:host")},
     }

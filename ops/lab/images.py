@@ -44,7 +44,7 @@ DERIVED = {
 DOUBLE = f"{REPO}-double:{SUITE}"
 DOUBLE_ROLES = {"gliderlabs/consul-server": "consul", "openlmis/nginx": "nginx",
                 "openlmis/rsyslog": "rsyslog", "redis": "redis", "driesva/proftpd": "ftp",
-                "alpine": "alpine"}
+                "alpine": "alpine", "nginx": "plain-nginx"}
 DOUBLE_VOLUMES = {"nginx": ["/var/log/nginx", "/var/log/consul-template"],
                   "rsyslog": ["/var/log", "/etc/rsyslog.d"]}
 
@@ -179,6 +179,8 @@ def double_dockerfile(role: str, version: str) -> str:
     lines = [f"FROM {DOUBLE}", f"ENV DOUBLE_ROLE={role} DOUBLE_VERSION={version}"]
     if role == "alpine":
         lines.append('CMD ["/bin/sh"]')
+    elif role == "plain-nginx":  # the official nginx image's contract: conf.d, foreground
+        lines.append('CMD ["nginx", "-g", "daemon off;"]')
     elif role in DOUBLE_ROLES.values():
         lines += [f'ENTRYPOINT ["python3", "-m", "double", "{role}"]', "CMD []"]
     else:

@@ -17,6 +17,7 @@ from ops.config import ROOT
 from ops.errors import OpsError
 
 COMPOSE_FILES = ("docker-compose.yml", "docker-compose.override.yml")
+TOOLKIT_FILE = "docker-compose.ops.yml"  # deploy's own, merged last (ops.stack.override)
 _VAR = re.compile(r"\$\{(\w+)(?:(:?-)([^}]*))?\}")
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([bkmg]?)b?$", re.IGNORECASE)
 
@@ -73,7 +74,7 @@ def services(files: dict[str, str], dotenv: dict[str, str]) -> list[Service]:
     """The services the compose files define (merged in order), interpolated with .env; a
     built service's base images read from its context's Dockerfile in `files`."""
     merged: dict[str, dict] = {}
-    for name in COMPOSE_FILES:
+    for name in (*COMPOSE_FILES, TOOLKIT_FILE):
         if name in files:
             data = yaml.safe_load(interpolate(files[name], dotenv)) or {}
             for service, spec in (data.get("services") or {}).items():

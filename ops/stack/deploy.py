@@ -60,9 +60,8 @@ class Session:
 
     def assess_health(self, services: list[Service]) -> health.Assessment:
         """The stack's health, its endpoint asked as the load balancer asks."""
-        command = health.command(self.project, health.http_port(services),
-                                 domain=self.env.domain, https=self.env.stack.https)
-        return health.assess(self.remote.run(command, what="health check"), services)
+        return health.assess(self.remote.run(health.command(self.project),
+                                             what="health check"), services)
 
     def facts(self, images_: list[str]) -> Facts:
         return host_facts.parse(self.remote.run(
@@ -84,14 +83,16 @@ def desired(env: Environment, name: str) -> Release:
     dotenv = settings.dotenv(compose.release_env(env.stack.name, name), env,
                              override.compose_file(files))
     texts = {k: v.decode(errors="replace") for k, v in files.items()}
-    services = compose.services(texts, compose.parse_env(dotenv))
+    pins = compose.parse_env(dotenv)
     template = (stack / "settings.env.template").read_text()
     db = targets.database(env)
     files[".env"] = dotenv.encode()
     files["settings.env"] = settings.render(settings.values(env, template, db, resolved))
-    files[override.NAME] = override.render(services).encode()
+    files[override.NAME] = override.render(compose.services(texts, pins)).encode()
     files[override.CA_FILE] = db.ca_bundle or b""
-    return Release(name, files, services)
+    files[override.HEALTH_CONF] = override.health_conf(env.domain, env.stack.https).encode()
+    texts[override.NAME] = files[override.NAME].decode()
+    return Release(name, files, compose.services(texts, pins))
 
 
 @contextmanager
@@ -264,7 +265,7 @@ def _recover(s: Session, wanted: Release, previous: str, result: health.Assessme
 def _remote_services(s: Session, release_id: str) -> list[Service]:
     """The services of a release already on the host, read from its own files."""
     files = {}
-    for name in compose.COMPOSE_FILES:
+    for name in (*compose.COMPOSE_FILES, compose.TOOLKIT_FILE):
         path = sh(f"{RELEASES}/{release_id}/{name}")
         files[name] = s.remote.run(f"cat {path} 2>/dev/null || true", what="reading a release")
     dotenv = s.remote.run(f"cat {sh(f'{RELEASES}/{release_id}/.env')}", what="reading a release")

@@ -1,4 +1,5 @@
-"""The health gate: every healthchecked service healthy, and /api/health answering via nginx.
+"""The health gate: every healthchecked service healthy, and /api/health answering through
+nginx, asked as the load balancer's health check asks it.
 
 `command` prints the containers' states and the HTTP status of /api/health in one round trip;
 `assess` (pure) says whether the release is up and, if not, what it waits for.
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 from ops.host.remote import sh
 from ops.stack.compose import Service
+from ops.stack.override import HEALTH_PORT
 
 HEALTH_PATH = "/api/health"
 
@@ -28,29 +30,15 @@ class Assessment:
         return ", ".join(f"{s} {why}" for s, why in self.waiting.items()) or "all healthy"
 
 
-def http_port(services: list[Service]) -> int:
-    """The host port nginx publishes (80 unless the compose file maps another)."""
-    for service in services:
-        if service.name == "nginx":
-            for port in service.ports:
-                parts = port.split(":")
-                if len(parts) >= 2 and parts[-1].split("/")[0] == "80":
-                    return int(parts[-2])
-    return 80
-
-
-def command(project: str, port: int, *, domain: str, https: bool) -> str:
-    """The services' states, then the health endpoint's status asked as the load balancer asks:
-    for `domain`, and (with `https`) saying so in X-Forwarded-Proto. OpenLMIS's nginx with
-    REQUIRE_SSL=true answers 307 in every location without that header (openlmis-nginx,
-    openlmis.conf: `if ($http_x_forwarded_proto != "https") { return 307 ... }`)."""
-    headers = [f"Host: {domain}", *(["X-Forwarded-Proto: https"] if https else [])]
+def command(project: str) -> str:
+    """The services' states, then the status of the URL the load balancer's health check asks
+    (the toolkit's health service: /api/health through the stack's nginx, as a user's request
+    arrives; see ops.stack.override)."""
     return (
         f"docker ps -a --filter label=com.docker.compose.project={sh(project)} --format "
         "'{{.Label \"com.docker.compose.service\"}}\t{{.State}}\t{{.Status}}'; "
-        "printf 'http\\t%s\\n' \"$(curl -s -o /dev/null -m 5 -w '%{http_code}' "
-        + "".join(f"-H {sh(h)} " for h in headers)
-        + f"http://127.0.0.1:{port}{HEALTH_PATH})\""
+        "printf 'http\\t%s\\n' \"$(curl -s -o /dev/null -m 12 -w '%{http_code}' "
+        f"http://127.0.0.1:{HEALTH_PORT}/health)\""
     )
 
 

@@ -7,23 +7,61 @@ Compose reads it because the release's `.env` lists it in COMPOSE_FILE. It gives
 - every long-running service (one with an image, not a one-shot build) a restart policy unless
   the stack sets its own: in 3.19.2 only hapifhir has one, so after a host reboot or an
   out-of-memory kill the others would stay down until the next deploy. `unless-stopped`, so a
-  service an operator (or restore-db) stopped stays stopped across a reboot.
+  service an operator (or restore-db) stopped stays stopped across a reboot;
+- a `health` service: a plain nginx on HEALTH_PORT whose /health asks the stack's nginx for
+  /api/health the way the load balancer forwards a user's request (the environment's Host,
+  X-Forwarded-Proto: https behind TLS). openlmis/nginx with REQUIRE_SSL=true answers 307 in
+  every location without that header (openlmis-nginx v7.1, openlmis.conf), and a load
+  balancer's health check cannot send headers: the target group checks HEALTH_PORT instead,
+  and the health gate asks the same URL, so the target is healthy exactly when the
+  application answers. Users reach only port 80 (from the load balancer), never this one.
 """
 
 from __future__ import annotations
 
 import yaml
 
-from ops.stack.compose import COMPOSE_FILES, Service
+from ops.stack.compose import COMPOSE_FILES, TOOLKIT_FILE, Service
 
-NAME = "docker-compose.ops.yml"
+NAME = TOOLKIT_FILE
 CA_FILE = "db-ca.pem"  # in the release's directory
 CA_PATH = "/etc/openlmis/db-ca.pem"  # in the services' containers
 RESTART = "unless-stopped"
+HEALTH_PORT = 8081
+HEALTH_CONF = "health.conf"  # in the release's directory
+HEALTH = Service("health", "nginx:1.27-alpine", healthcheck=False, mem_limit=32 << 20,
+                 ports=(f"{HEALTH_PORT}:{HEALTH_PORT}",), restart=RESTART)
+
+# Docker's embedded DNS resolves the stack's nginx at each request: the health service starts
+# and answers (502) even while nginx is down.
+_HEALTH_CONF = """server {{
+    listen {port};
+    resolver 127.0.0.11 valid=10s;
+    location = /health {{
+        set $app http://{upstream}/api/health;
+        proxy_pass $app;
+        proxy_set_header Host {domain};
+{forwarded}        proxy_connect_timeout 5s;
+        proxy_read_timeout 10s;
+    }}
+    location / {{ return 404; }}
+}}
+"""
+
+
+def health_conf(domain: str, https: bool) -> str:
+    """The health service's nginx server: /health → the stack's nginx (service `nginx`, port
+    80 inside the stack's network, as in every stack here)."""
+    forwarded = "        proxy_set_header X-Forwarded-Proto https;\n" if https else ""
+    return _HEALTH_CONF.format(port=HEALTH_PORT, upstream="nginx:80", domain=domain,
+                               forwarded=forwarded)
 
 
 def render(services: list[Service]) -> str:
-    spec: dict[str, dict[str, object]] = {}
+    spec: dict[str, dict[str, object]] = {HEALTH.name: {
+        "image": HEALTH.image, "command": ["nginx", "-g", "daemon off;"],
+        "volumes": [f"./{HEALTH_CONF}:/etc/nginx/conf.d/default.conf:ro"],
+        "ports": list(HEALTH.ports), "mem_limit": "32m", "restart": RESTART}}
     for service in services:
         if service.settings:
             spec.setdefault(service.name, {})["volumes"] = [f"./{CA_FILE}:{CA_PATH}:ro"]

@@ -108,7 +108,8 @@ def test_load_balancer_serves_https_and_redirects_http(provisioned: Environment,
     assert cert["Status"] == "ISSUED"
     tg = elb.describe_target_groups(Names=["openlmis-awstest-host"])["TargetGroups"][0]
     assert https["DefaultActions"][0]["TargetGroupArn"] == tg["TargetGroupArn"]
-    assert (tg["HealthCheckProtocol"], tg["HealthCheckPath"]) == ("HTTP", "/api/health")
+    assert (tg["HealthCheckProtocol"], tg["HealthCheckPort"], tg["HealthCheckPath"]) == (
+        "HTTP", "8081", "/health")  # the health service, asking /api/health as users arrive
     health = elb.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])
     assert len(health["TargetHealthDescriptions"]) == 1
 

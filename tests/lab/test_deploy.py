@@ -7,87 +7,22 @@ release, rollback, the lock, a cut connection, an unknown host key.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from ops.config import ROOT
-from ops.host.connect import connect
-from ops.lab.hosts import LabHost
 from ops.lab.lab import Lab
+from tests.lab.target import ADMIN_PASSWORD, Target
 
-ADMIN_PASSWORD = "Adm1n-S3cret-Value-For-Tests"
-DATABASE = "deploytest"  # made by the master, empty, as on a fresh RDS instance
-ROLE = "deploytest_app"  # the stack's own role, which deploy creates
-
-
-@dataclass(frozen=True)
-class Target:
-    host: LabHost
-    config_dir: Path
-    env: str = "deploytest"
-
-    def write_config(self, **host_overrides: str) -> None:
-        host = {"address": self.host.address, "ssh_user": "root",
-                "ssh_private_key": str(self.host.key), "known_hosts": str(self.host.known_hosts),
-                "docker_source": "distro", "swap_gb": 0, **host_overrides}
-        text = "\n".join([
-            "kind: lab", "domain: openlmis.lab.internal", "aws: {region: us-east-1}",
-            f"host: {json.dumps(host)}",
-            f"database: {{tier: dev, name: {DATABASE}, master_password: 'lab:db_master_password', "
-            f"app_username: {ROLE}, app_password: 'lab:db_app_password'}}}}",
-            "mail: {from_address: noreply@openlmis.lab.internal, smtp_host: mail.lab.internal}",
-            "stack: {name: lab, release: '1', health_timeout_s: 20, keep_releases: 3, https: no,",
-            "        secrets: {ADMIN_PASSWORD: 'env:OPS_TEST_ADMIN_PASSWORD'}}",
-        ])
-        (self.config_dir / f"{self.env}.yml").write_text(text + "\n")
-
-    def inv(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.command(*args), cwd=ROOT, env=self.environ(),
-                              capture_output=True, text=True, timeout=timeout)
-
-    def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(self.command(*args), cwd=ROOT, env=self.environ(),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-    def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "invoke", args[0], "--env", self.env, *args[1:]]
-
-    def environ(self) -> dict[str, str]:
-        return {**os.environ, "OPS_CONFIG_DIR": str(self.config_dir),
-                "OPS_TEST_ADMIN_PASSWORD": ADMIN_PASSWORD, "COLUMNS": "200"}
-
-    def sh(self, command: str) -> str:
-        with connect(self.host.address, user=self.host.user, key=self.host.key,
-                     known_hosts=self.host.known_hosts) as conn:
-            return conn.run(command, hide=True, warn=True).stdout
-
-    def api_health(self) -> tuple[int, dict]:
-        try:
-            with urllib.request.urlopen(f"http://{self.host.address}/api/health", timeout=5) as r:
-                return r.status, json.load(r)
-        except urllib.error.HTTPError as exc:
-            return exc.code, {}
-
-    def audit(self) -> list[dict]:
-        return [json.loads(line) for line in
-                self.sh("cat /opt/openlmis/audit.log 2>/dev/null").splitlines()]
-
-    def containers(self) -> str:
-        """Every container of the stack with its id and start time."""
-        return self.sh("docker ps -aq --filter label=com.docker.compose.project=openlmis "
-                       "| xargs -r docker inspect -f '{{.Name}} {{.Id}} {{.State.StartedAt}}' "
-                       "| sort")
+DATABASE = "deploytest"
+ROLE = f"{DATABASE}_app"  # the stack's own role, which deploy creates
+STACK = ("{name: lab, release: '1', health_timeout_s: 20, keep_releases: 3, https: no, "
+         "secrets: {ADMIN_PASSWORD: 'env:OPS_TEST_ADMIN_PASSWORD'}}")
 
 
 def output(result: subprocess.CompletedProcess[str]) -> str:
@@ -105,11 +40,9 @@ def _master(lab: Lab, dbname: str) -> psycopg.Connection:
 
 @pytest.fixture(scope="module")
 def target(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Target:
-    with _master(lab, "postgres") as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        conn.execute(f"DROP ROLE IF EXISTS {ROLE}")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
-    target = Target(lab.host("deploy-bare"), tmp_path_factory.mktemp("config"))
+    target = Target(lab.host("deploy-bare"), tmp_path_factory.mktemp("config"), "deploytest",
+                    DATABASE, STACK)
+    target.fresh_database(lab)
     target.write_config()
     return target
 

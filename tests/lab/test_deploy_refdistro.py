@@ -1,57 +1,82 @@
-"""The Reference Distribution's compose files, validated by Docker Compose on a lab host.
-
-No registry is reachable here, so the stack is not started: `docker compose config` checks the
-files as deploy would ship them, and the memory limits are checked against instance types.
+"""The Reference Distribution v3.19.2 deployed by `inv deploy` onto its double: the upstream
+compose files unedited, the toolkit's own file beside them, a fresh RDS-like database, TLS at
+a load balancer (REQUIRE_SSL=true). Then the host restarts as a machine restarts.
 """
 
 from __future__ import annotations
 
-import json
+import subprocess
+import time
+from collections.abc import Callable
 
-from ops import config
-from ops.host.connect import connect
-from ops.host.remote import Remote
+import pytest
+
 from ops.lab.lab import Lab
-from ops.stack import compose, override, release, settings, sizing
-from ops.targets import DatabaseTarget
+from ops.stack import override
+from tests.lab.target import Target
 
-DIR = "/tmp/ref-distro-check"
+DATABASE = "refdistro"
+STACK = "{name: ref-distro, release: '3.19.2', https: yes, push_images: yes, health_timeout_s: 300}"
+STATUS = "curl -s -o /dev/null -w '%{http_code}' "
 
 
-def test_ref_distro_validates_and_its_limits_are_checked_against_the_instance(lab: Lab) -> None:
-    host = lab.host("refdistro", docker_ready=True)
-    stack = compose.stack_dir("ref-distro")
-    env = config.load(path=config.ROOT / "config" / "example.yml")
-    files = release.stack_files(stack)
-    dotenv = settings.dotenv(compose.release_env("ref-distro", "3.19.2"), env,
-                             override.compose_file(files))
-    files[".env"] = dotenv.encode()
-    files["settings.env"] = settings.render(settings.values(
-        env, (stack / "settings.env.template").read_text(),
-        DatabaseTarget("db.internal", 5432, "open_lmis", "postgres"),
-        {"database.app_password": "not-a-real-one"}))
-    with connect(host.address, user=host.user, key=host.key,
-                 known_hosts=host.known_hosts) as conn:
-        remote = Remote(conn, host.address)
-        remote.run(f"rm -rf {DIR} && mkdir -p {DIR}/config/log")
-        for path, data in files.items():
-            remote.put(f"{DIR}/{path}", data, 0o600)
-        rendered = json.loads(remote.run(f"cd {DIR} && docker compose -p check config "
-                                         "--format json"))
-    found = rendered["services"]
-    ours = compose.services({k: v.decode() for k, v in files.items()
-                             if k in compose.COMPOSE_FILES}, compose.parse_env(dotenv))
-    assert sorted(found) == sorted(s.name for s in ours)
-    assert "db" not in found  # RDS replaces it
-    pins = compose.parse_env(dotenv)
-    assert found["requisition"]["image"] == f"openlmis/requisition:{pins['OL_REQUISITION_VERSION']}"
-    assert found["nginx"]["image"] == f"openlmis/nginx:{pins['OL_NGINX_VERSION']}"
-    assert all(s["environment"]["spring_profiles_active"] == "production"
-               for s in found.values() if "environment" in s and "spring_profiles_active" in
-               s["environment"])
-    compose_total = sum(int(s.get("mem_limit", 0)) for s in found.values())
-    assert abs(compose_total - sizing.total_limits(ours)) < 1024**2
-    assert 11 * 1024**3 < compose_total < 12 * 1024**3
-    problem = sizing.fit(ours, env.host.instance_type)
-    assert problem and "more than m6i.large offers (8 GiB" in problem
-    assert sizing.fit(ours, "m6i.2xlarge") is None
+def output(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout + result.stderr
+
+
+def health(target: Target) -> str:
+    """What the load balancer's health check gets (the health service on the host)."""
+    return target.sh(STATUS + "http://127.0.0.1:8081/health")
+
+
+def plain_http(target: Target) -> str:
+    """What a request that did not come through the load balancer's HTTPS listener gets."""
+    return target.sh(STATUS + "-H 'Host: openlmis.lab.internal' http://127.0.0.1/api/health")
+
+
+def eventually(what: str, probe: Callable[[], bool], seconds: float = 240) -> None:
+    deadline = time.monotonic() + seconds
+    while not probe():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(2)
+
+
+@pytest.fixture(scope="module")
+def target(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Target:
+    target = Target(lab.host("refdistro", docker_ready=True), tmp_path_factory.mktemp("config"),
+                    "refdistro", DATABASE, STACK)
+    target.fresh_database(lab)
+    target.write_config()
+    return target
+
+
+def test_first_deploy_brings_the_reference_distribution_up_behind_tls(target: Target,
+                                                                      lab: Lab) -> None:
+    result = target.inv("deploy", timeout=1200)
+    assert result.returncode == 0, output(result)
+    assert f"+ database role {target.role}: created" in output(result)
+    assert f"+ extensions uuid-ossp, postgis in {DATABASE}" in output(result)
+    # the health gate passed through nginx, as the load balancer asks it; users get HTTPS only
+    assert health(target) == "200" and plain_http(target) == "307"
+    with lab.db_connection(DATABASE) as conn:  # the services made their schemas as the role
+        owners = {r[0] for r in conn.execute(
+            "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname IN "
+            "('referencedata', 'requisition', 'auth', 'notification')")}
+    assert owners == {target.role}
+    policies = dict(line.split() for line in target.sh(
+        "docker ps -aq --filter label=com.docker.compose.project=openlmis | xargs docker inspect "
+        "-f '{{index .Config.Labels \"com.docker.compose.service\"}} "
+        "{{.HostConfig.RestartPolicy.Name}}'").splitlines())
+    assert policies["hapifhir"] == "always"  # the stack's own, kept
+    assert policies["service-configuration"] == "no"  # a one-shot build
+    assert {policies[s] for s in ("consul", "nginx", "log", "referencedata", "auth")} == {
+        override.RESTART}
+
+
+def test_a_host_reboot_brings_openlmis_back_without_an_operator(target: Target,
+                                                               lab: Lab) -> None:
+    lab.client.containers.get(f"{lab.state.name}-refdistro").restart(timeout=30)
+    eventually("/api/health after the reboot", lambda: health(target) == "200")
+    result = target.inv("deploy", "--plan")
+    assert result.returncode == 0 and "no changes" in output(result), output(result)

@@ -75,8 +75,8 @@ def test_security_rules_are_least_privilege() -> None:
     want = security.desired(environment())
     assert want["lb"] == {Rule("tcp", 80, 80, "cidr:0.0.0.0/0"),
                           Rule("tcp", 443, 443, "cidr:0.0.0.0/0")}
-    assert want["host"] == {Rule("tcp", 80, 80, "sg:lb"), Rule("tcp", 22, 22,
-                                                                "cidr:203.0.113.0/24")}
+    assert want["host"] == {Rule("tcp", 80, 80, "sg:lb"), Rule("tcp", 8081, 8081, "sg:lb"),
+                            Rule("tcp", 22, 22, "cidr:203.0.113.0/24")}
     assert want["db"] == {Rule("tcp", 5432, 5432, "sg:host")}
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from ops import config
 from ops.config import Environment, Workload
 from ops.db import sizing
+from ops.stack import compose, release
+from ops.stack import sizing as stack_sizing
 
 
 def env(tier: str = "dev", instance_type: str = "m6i.large") -> Environment:
@@ -91,3 +94,17 @@ def test_size_db_flags_override_the_workload(capsys: pytest.CaptureFixture[str])
     assert code == 0 and "reports run often" in out and "db.t4g.large" in out
     code, out = run("--env", "lab", "--idle-most-of-day", "--busy-all-day")
     assert code == 1 and "contradict" in out
+
+
+def test_the_reference_distribution_needs_more_memory_than_the_default_instance_offers(
+) -> None:
+    env = config.load(path=config.ROOT / "config" / "example.yml")
+    files = {k: v.decode() for k, v in
+             release.stack_files(compose.stack_dir("ref-distro")).items()}
+    found = compose.services(files, compose.parse_env(compose.release_env("ref-distro",
+                                                                          "3.19.2")))
+    assert "db" not in {s.name for s in found}  # RDS replaces it
+    assert 11 * 1024**3 < stack_sizing.total_limits(found) < 12 * 1024**3
+    problem = stack_sizing.fit(found, env.host.instance_type)
+    assert problem and "more than m6i.large offers (8 GiB" in problem
+    assert stack_sizing.fit(found, "m6i.2xlarge") is None

@@ -105,7 +105,6 @@ def test_memory_limits_against_the_instance() -> None:
 def test_health_assessment() -> None:
     services = [Service("nginx", "n", True, 0, ("8080:80",)), Service("svc", "s", True, 0, ()),
                 Service("plain", "p", False, 0, ()), Service("once", "o", False, 0, ())]
-    assert health.http_port(services) == 8080
     up = ("nginx\trunning\tUp 1 minute (healthy)\nsvc\trunning\tUp 1 minute (healthy)\n"
           "plain\trunning\tUp 1 minute\nonce\texited\tExited (0) 1 minute ago\nhttp\t200\n")
     assert health.assess(up, services).healthy
@@ -121,11 +120,14 @@ def test_health_assessment() -> None:
 
 
 @pytest.mark.parametrize("https", [True, False])
-def test_health_endpoint_is_asked_as_the_load_balancer_asks(https: bool) -> None:
-    command = health.command("openlmis", 80, domain="openlmis.example.org", https=https)
-    assert "-H 'Host: openlmis.example.org' " in command
+def test_the_gate_and_the_load_balancer_ask_the_health_service_as_a_user_arrives(
+        https: bool) -> None:
+    assert "http://127.0.0.1:8081/health" in health.command("openlmis")
+    conf = override.health_conf("openlmis.example.org", https)
+    assert "set $app http://nginx:80/api/health;" in conf
+    assert "proxy_set_header Host openlmis.example.org;" in conf
     # openlmis-nginx answers 307 everywhere under REQUIRE_SSL=true without this header
-    assert ("-H 'X-Forwarded-Proto: https' " in command) is https
+    assert ("proxy_set_header X-Forwarded-Proto https;" in conf) is https
 
 
 def test_the_stack_verifies_the_database_through_the_pool_and_the_toolkits_own_file() -> None:
@@ -142,6 +144,8 @@ def test_the_stack_verifies_the_database_through_the_pool_and_the_toolkits_own_f
     found = compose.services(files, {})
     assert [s.build_from for s in found if s.name == "config"] == [("alpine:3.11",)]
     rendered = yaml.safe_load(override.render(found))
+    health_service = rendered["services"].pop("health")
+    assert health_service["ports"] == ["8081:8081"] and health_service["image"].startswith("nginx:")
     mount = f"./{override.CA_FILE}:{override.CA_PATH}:ro"
     again = override.RESTART
     assert rendered == {"services": {  # the one-shot build and the stack's own policy left alone
