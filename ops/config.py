@@ -141,6 +141,7 @@ class StackConfig(Section):
     push_images: bool = False
     keep_releases: int = Field(5, ge=2)
     health_timeout_s: int = Field(900, ge=10)
+    health_stable_s: int = Field(15, ge=0)
     nginx_timeout_s: int = Field(300, ge=1)
     settings: dict[str, str] = {}
     secrets: dict[str, SecretRef] = {}

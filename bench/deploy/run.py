@@ -37,7 +37,7 @@ host: {{address: {host.address}, ssh_user: root, ssh_private_key: {host.key},
 database: {{tier: dev, master_password: 'lab:db_master_password',
            app_password: 'lab:db_app_password'}}
 mail: {{from_address: noreply@openlmis.lab.internal, smtp_host: mail.lab.internal}}
-stack: {{name: lab, release: '1', https: false}}
+stack: {{name: lab, release: '1', https: false, health_stable_s: 3}}
 """)
 
 

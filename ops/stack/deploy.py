@@ -154,7 +154,10 @@ def _plan(s: Session, wanted: Release,
     if facts.current == wanted.id and facts.docker_active:
         out = s.remote.run(s.compose(wanted.id, *UP, "--pull", "never", "--dry-run") + " 2>&1",
                            what="docker compose up --dry-run")
-        drifted = release.drift(out, s.project)
+        # a one-shot build (service-configuration) that did its job is re-run by every `up`
+        one_shots = {service.name for service in wanted.services if not service.image}
+        drifted = {name: what for name, what in release.drift(out, s.project).items()
+                   if name not in one_shots}
     changes += release.plan(wanted, facts, drifted=drifted, keep=s.env.stack.keep_releases,
                             push=local)
     return Plan(changes), facts
@@ -218,13 +221,22 @@ def _switch_and_up(s: Session, release_id: str, *, pull_never: bool = False) -> 
 
 
 def _gate(s: Session, services: list[Service]) -> health.Assessment:
-    """Wait until every healthchecked service is healthy and /api/health answers 200, a service
-    turns unhealthy, or the timeout: the last assessment."""
+    """Wait until every healthchecked service is healthy and /api/health has answered 200 for
+    stack.health_stable_s, a service turns unhealthy, or the timeout: the last assessment.
+
+    Held, not once: diagnostics answers 200 while no service has registered a check yet
+    (openlmis-diagnostics HealthController: an empty list is healthy), and a check a service
+    registers is critical until its first probe passes."""
     last: list[health.Assessment] = []
+    since: list[float] = []
 
     def check() -> bool:
         last[:] = [s.assess_health(services)]
-        return last[0].healthy or last[0].failed
+        if not last[0].healthy:
+            since.clear()
+            return last[0].failed
+        since[:] = since or [time.monotonic()]
+        return time.monotonic() - since[0] >= s.env.stack.health_stable_s
 
     with suppress(OpsError):
         console.wait_for("the health gate's verdict", check, timeout=s.env.stack.health_timeout_s,

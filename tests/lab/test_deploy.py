@@ -21,8 +21,8 @@ from tests.lab.target import ADMIN_PASSWORD, Target
 
 DATABASE = "deploytest"
 ROLE = f"{DATABASE}_app"  # the stack's own role, which deploy creates
-STACK = ("{name: lab, release: '1', health_timeout_s: 20, keep_releases: 3, https: no, "
-         "secrets: {ADMIN_PASSWORD: 'env:OPS_TEST_ADMIN_PASSWORD'}}")
+STACK = ("{name: lab, release: '1', health_timeout_s: 20, health_stable_s: 2, keep_releases: 3, "
+         "https: no, secrets: {ADMIN_PASSWORD: 'env:OPS_TEST_ADMIN_PASSWORD'}}")
 
 
 def output(result: subprocess.CompletedProcess[str]) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
+from ops.errors import OpsError
 from ops.lab.lab import Lab
 from ops.stack import override
 from tests.lab.target import Target
@@ -35,8 +36,15 @@ def plain_http(target: Target) -> str:
 
 
 def eventually(what: str, probe: Callable[[], bool], seconds: float = 240) -> None:
+    """Wait until `probe()`; an OpsError (the host still booting) counts as not yet."""
+    def answered() -> bool:
+        try:
+            return probe()
+        except OpsError:
+            return False
+
     deadline = time.monotonic() + seconds
-    while not probe():
+    while not answered():
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(2)
@@ -55,7 +63,7 @@ def test_first_deploy_brings_the_reference_distribution_up_behind_tls(target: Ta
                                                                       lab: Lab) -> None:
     result = target.inv("deploy", timeout=1200)
     assert result.returncode == 0, output(result)
-    assert f"+ database role {target.role}: created" in output(result)
+    assert f"+ database role {target.role}" in output(result)
     assert f"+ extensions uuid-ossp, postgis in {DATABASE}" in output(result)
     # the health gate passed through nginx, as the load balancer asks it; users get HTTPS only
     assert health(target) == "200" and plain_http(target) == "307"
@@ -76,7 +84,22 @@ def test_first_deploy_brings_the_reference_distribution_up_behind_tls(target: Ta
 
 def test_a_host_reboot_brings_openlmis_back_without_an_operator(target: Target,
                                                                lab: Lab) -> None:
-    lab.client.containers.get(f"{lab.state.name}-refdistro").restart(timeout=30)
+    machine = lab.client.containers.get(f"{lab.state.name}-refdistro")
+    machine.restart(timeout=30)
+    machine.reload()
+    addresses = [n["IPAddress"] for n in machine.attrs["NetworkSettings"]["Networks"].values()]
+    assert target.host.address in addresses  # as an EC2 instance keeps its Elastic IP
     eventually("/api/health after the reboot", lambda: health(target) == "200")
     result = target.inv("deploy", "--plan")
     assert result.returncode == 0 and "no changes" in output(result), output(result)
+
+
+def test_deploy_starts_what_a_dead_restore_left_stopped(target: Target) -> None:
+    """Runbook 08: a restore killed during its swap may leave the stack stopped."""
+    target.sh("docker ps -q --filter label=com.docker.compose.project=openlmis | xargs docker stop")
+    assert health(target) != "200"
+    plan = target.inv("deploy", "--plan")
+    assert "docker compose up: " in output(plan), output(plan)
+    result = target.inv("deploy", timeout=600)
+    assert result.returncode == 0, output(result)
+    assert health(target) == "200"
