@@ -89,3 +89,18 @@ class Target:
         return self.sh("docker ps -aq --filter label=com.docker.compose.project=openlmis "
                        "| xargs -r docker inspect -f '{{.Name}} {{.Id}} {{.State.StartedAt}}' "
                        "| sort")
+
+
+def database_config(host: LabHost, database: str) -> str:
+    """An environment's config for the database tasks: the lab host, `database` on the lab
+    PostgreSQL, a bucket of its own."""
+    return f"""
+kind: lab
+domain: openlmis.lab.internal
+aws: {{region: us-east-1}}
+host: {{address: "{host.address}", ssh_user: root, ssh_private_key: "{host.key}",
+        known_hosts: "{host.known_hosts}"}}
+database: {{name: {database}, master_password: "lab:db_master_password"}}
+mail: {{from_address: noreply@openlmis.lab.internal}}
+backups: {{keep_last: 20, dump_jobs: 2, create_bucket: true}}
+"""

@@ -28,6 +28,7 @@ from ops.db.verify import verify
 from ops.errors import OpsError
 from ops.host.session import open_host
 from ops.lab.lab import Lab
+from tests.lab.target import database_config
 
 DB = "bk_open_lmis"
 
@@ -107,16 +108,7 @@ def checksums(lab: Lab) -> dict[str, str]:
 def env(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
     host = lab.host("bk1", docker_ready=True)
     path = Path(tmp_path_factory.mktemp("bkconfig")) / "bktest.yml"
-    path.write_text(f"""
-kind: lab
-domain: openlmis.lab.internal
-aws: {{region: us-east-1}}
-host: {{address: "{host.address}", ssh_user: root, ssh_private_key: "{host.key}",
-        known_hosts: "{host.known_hosts}"}}
-database: {{name: {DB}, master_password: "lab:db_master_password"}}
-mail: {{from_address: noreply@openlmis.lab.internal}}
-backups: {{keep_last: 20, dump_jobs: 2, create_bucket: true}}
-""")
+    path.write_text(database_config(host, DB))
     with _connect(lab, "postgres") as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB}")
         conn.execute(f"CREATE DATABASE {DB}")

@@ -25,6 +25,7 @@ from ops.db.manifest import Manifest
 from ops.db.restore import restore_db
 from ops.errors import OpsError
 from ops.lab.lab import Lab
+from tests.lab.target import database_config
 
 DB = "rs_open_lmis"
 ROLE = "rs_reporting"
@@ -183,16 +184,7 @@ def databases(lab: Lab) -> set[str]:
 def env(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
     host = lab.host("bk1", docker_ready=True)
     directory = tmp_path_factory.mktemp("rsconfig")
-    (directory / "rstest.yml").write_text(f"""
-kind: lab
-domain: openlmis.lab.internal
-aws: {{region: us-east-1}}
-host: {{address: "{host.address}", ssh_user: root, ssh_private_key: "{host.key}",
-        known_hosts: "{host.known_hosts}"}}
-database: {{name: {DB}, master_password: "lab:db_master_password"}}
-mail: {{from_address: noreply@openlmis.lab.internal}}
-backups: {{keep_last: 20, dump_jobs: 2, create_bucket: true}}
-""")
+    (directory / "rstest.yml").write_text(database_config(host, DB))
     with lab.db_connection("postgres") as conn:
         for name in databases(lab):
             conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
