@@ -46,13 +46,22 @@ def database(env: Environment) -> DatabaseTarget:
     return provider.of(env).database(env)
 
 
-def instance(env: Environment) -> dict[str, Any]:
-    """The environment's one pending or running host instance, as EC2 describes it."""
+def has_host(env: Environment) -> bool:
+    """Whether the environment has a host: host.address, or a pending or running instance."""
+    return bool(env.host.address) or bool(_instances(env))
+
+
+def _instances(env: Environment) -> list[dict[str, Any]]:
     ec2 = client(env, "ec2")
     pages = ec2.get_paginator("describe_instances").paginate(
         Filters=[*tags.filters(env, "host"),
                  {"Name": "instance-state-name", "Values": ["pending", "running"]}])
-    found = [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
+    return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
+
+
+def instance(env: Environment) -> dict[str, Any]:
+    """The environment's one pending or running host instance, as EC2 describes it."""
+    found = _instances(env)
     if not found:
         raise OpsError(f"{env.name} has no host instance and no host.address in its config",
                        hint="run: inv provision, or set host.address for an existing host")

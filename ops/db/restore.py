@@ -12,14 +12,17 @@ one or the restored one, and going back is the same swap with the kept copy. Ext
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
-from ops import console
+from ops import console, targets
 from ops.config import Environment
 from ops.db import catalog, dumps, extensions, remote, snapshots, swap, transfer
 from ops.db.manifest import DUMP, Manifest, count_differences, human, kind_of, now
 from ops.db.remote import DbHost
 from ops.errors import OpsError
+from ops.host.remote import Remote
+from ops.host.session import open_host
 from ops.stack import deploy
 
 # How a line of `pg_restore -l` begins.
@@ -101,14 +104,40 @@ def load(host: DbHost, directory: str, database: str, jobs: int) -> None:
              f"-d {db} {d}", what="pg_restore")
 
 
-def services(host: DbHost, verb: str) -> list[str]:
+def services(remote: Remote, verb: str) -> list[str]:
     """`docker compose -p P stop|start` for each OpenLMIS project on the host; their names."""
-    _, out = host.run(f"{_PROJECTS} || true", what="finding services", root=True)
-    projects = out.split()
+    projects = remote.run(f"{_PROJECTS} || true", what="finding services").split()
     for project in projects:
-        host.run(f"docker compose -p {shlex.quote(project)} {verb}",
-                 what=f"{verb} of compose project {project}", root=True)
+        remote.run(f"docker compose -p {shlex.quote(project)} {verb}",
+                   what=f"{verb} of compose project {project}")
     return projects
+
+
+@contextmanager
+def stack_stopped(remote: Remote) -> Iterator[None]:
+    """The stack's services stopped around a cut-over, and started again however it ends:
+    the cut-over leaves the old database or the new one, never half of each."""
+    stopped = services(remote, "stop")
+    try:
+        yield
+    finally:
+        for project in stopped:
+            remote.run(f"docker compose -p {shlex.quote(project)} start",
+                       what=f"starting compose project {project}", check=False)
+
+
+@contextmanager
+def held(env: Environment, subject: str, *,
+         break_lock: bool) -> Iterator[Callable[[], AbstractContextManager[None]]]:
+    """A snapshot restore's hold on the stack: the deploy lock, and (for the cut-over) the
+    services stopped. An environment without a host has no stack to hold."""
+    if not targets.has_host(env):
+        console.warn(f"{env.name} has no host: no stack to stop around the cut-over")
+        yield nullcontext
+        return
+    with open_host(env) as remote, deploy.locked(env, remote, "restore-db", subject,
+                                                 break_lock=break_lock):
+        yield lambda: stack_stopped(remote)
 
 
 def preflight(host: DbHost, manifest: Manifest, directory: str) -> None:
@@ -207,13 +236,10 @@ def swap_in(env: Environment, host: DbHost, names: swap.Names,
             step: Callable[[str], None] = lambda _: None) -> None:
     """Stop the stack, swap the names in one transaction, start the stack again: it runs on
     the old or on the new database, never on none."""
-    stopped = services(host, "stop")
-    try:
+    with stack_stopped(host.remote):
         step("stopped")
         host.script(swap.SWAP_SQL, names.variables(), database=swap.MAINTENANCE_DB,
                     what=f"swapping {names.incoming} in as {names.live}")
-    finally:
-        _start(host, stopped)
 
 
 def swap_back(env: Environment, host: DbHost, copy: str) -> str:
@@ -228,12 +254,6 @@ def swap_back(env: Environment, host: DbHost, copy: str) -> str:
     console.ok(f"{names.live} is {copy} again; the database it replaced is kept as "
                f"{names.kept}")
     return names.kept
-
-
-def _start(host: DbHost, projects: list[str]) -> None:
-    for project in projects:
-        host.run(f"docker compose -p {shlex.quote(project)} start",
-                 what=f"starting compose project {project}", warn=True, root=True)
 
 
 def confirm(env: Environment, backup_id: str, *, yes: bool, force: bool,
@@ -270,4 +290,5 @@ def restore_db(env: Environment, backup_id: str, *, yes: bool, force: bool,
     if not snapshots.cut_over_left(snapshots.rds(env), env):
         snapshots.source(env)
     confirm(env, backup_id, yes=yes, force=force)
-    snapshots.restore(env, backup_id)
+    with held(env, backup_id, break_lock=break_lock) as cut_over:
+        snapshots.restore(env, backup_id, cut_over)

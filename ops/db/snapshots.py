@@ -8,6 +8,8 @@ new instance to the source's id, so the endpoint the stack uses is unchanged.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -160,12 +162,15 @@ def mismatches(want: dict[str, Any], got: dict[str, Any]) -> list[str]:
         if sorted(want["VpcSecurityGroupIds"]) != sorted(have["VpcSecurityGroupIds"]) else [])
 
 
-def restore(env: Environment, snapshot_id: str) -> str:
-    """Snapshot → new instance → verify → rename swap; the id the previous instance now has.
+def restore(env: Environment, snapshot_id: str,
+            cut_over: Callable[[], AbstractContextManager[None]] = nullcontext) -> str:
+    """Snapshot → new instance → verify → rename swap inside `cut_over` (the stack stopped);
+    the id the previous instance now has.
 
     Run again after dying between the renames, it finishes that cut-over instead."""
     if left := cut_over_left(rds(env), env):
-        return finish(env, *left)
+        with cut_over():
+            return finish(env, *left)
     instance = source(env)
     current, at = instance["DBInstanceIdentifier"], stamp(now())
     new_id, kept_id = f"{current}-r{at}", f"{current}-pre-{at}"
@@ -178,12 +183,13 @@ def restore(env: Environment, snapshot_id: str) -> str:
                        hint=f"{current} is untouched; remove {new_id} after looking at it")
     api = rds(env)
     console.step(f"cut-over: {current} → {kept_id} (kept), {new_id} → {current}")
-    api.modify_db_instance(DBInstanceIdentifier=current, NewDBInstanceIdentifier=kept_id,
-                           ApplyImmediately=True)
-    wait_available(env, kept_id)
-    api.modify_db_instance(DBInstanceIdentifier=new_id, NewDBInstanceIdentifier=current,
-                           ApplyImmediately=True)
-    wait_available(env, current)
+    with cut_over():
+        api.modify_db_instance(DBInstanceIdentifier=current, NewDBInstanceIdentifier=kept_id,
+                               ApplyImmediately=True)
+        wait_available(env, kept_id)
+        api.modify_db_instance(DBInstanceIdentifier=new_id, NewDBInstanceIdentifier=current,
+                               ApplyImmediately=True)
+        wait_available(env, current)
     console.ok(f"{current} now serves {snapshot_id}; the previous instance is kept as {kept_id} "
                "— delete it when you no longer need it")
     return kept_id

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -66,7 +68,7 @@ def test_restore_keeps_the_shape_and_the_previous_instance(rds_env: Environment)
     before = snapshots.like(_instance(rds_env, source_id))
     [snapshot_id] = backup.backup_db(rds_env, method="snapshot", reason="drill")
 
-    restore_db(rds_env, snapshot_id, yes=True, force=False, auto_revert=False)
+    restore_db(rds_env, snapshot_id, yes=True, force=False)
 
     ids = {i["DBInstanceIdentifier"] for i in
            client(rds_env, "rds").describe_db_instances()["DBInstances"]}
@@ -76,6 +78,28 @@ def test_restore_keeps_the_shape_and_the_previous_instance(rds_env: Environment)
     assert before["DBParameterGroupName"] == "openlmis-awstest-postgres17"
     assert before["DBSubnetGroupName"] == "openlmis-awstest-db"
     assert snapshots.like(_instance(rds_env, kept)) == before
+
+
+def test_the_cut_over_renames_only_while_the_stack_is_held(rds_env: Environment) -> None:
+    source_id = tags.db_instance_id(rds_env)
+    [snapshot_id] = backup.backup_db(rds_env, method="snapshot", reason="drill")
+    seen: list[set[str]] = []
+
+    def ids() -> set[str]:
+        return {i["DBInstanceIdentifier"] for i in
+                client(rds_env, "rds").describe_db_instances()["DBInstances"]}
+
+    @contextmanager
+    def stack_stopped() -> Iterator[None]:
+        seen.append(ids())
+        yield
+        seen.append(ids())
+
+    kept = snapshots.restore(rds_env, snapshot_id, stack_stopped)
+    # stopped with the new instance ready beside the source, started after both renames
+    [new] = seen[0] - {source_id}
+    assert source_id in seen[0] and new.startswith(f"{source_id}-r")
+    assert seen[1] == {source_id, kept} and len(seen) == 2
 
 
 def test_verify_restores_to_scratch_records_and_cleans_up(rds_env: Environment) -> None:
@@ -94,8 +118,7 @@ def test_production_restore_needs_force(rds_env: Environment) -> None:
     production = rds_env.model_copy(update={"database": rds_env.database.model_copy(
         update={"tier": "production"})})
     with pytest.raises(OpsError, match="--force"):
-        restore_db(production, "openlmis-awstest-db-20260101000000", yes=True, force=False,
-                   auto_revert=False)
+        restore_db(production, "openlmis-awstest-db-20260101000000", yes=True, force=False)
 
 
 def test_retention_prunes_old_ones_but_keeps_the_newest_verified(
@@ -133,7 +156,7 @@ def test_a_cut_over_that_died_between_its_renames_is_finished_and_guarded(
 
     monkeypatch.setattr(snapshots, "wait_available", dies)
     with pytest.raises(KeyboardInterrupt):
-        restore_db(rds_env, snapshot_id, yes=True, force=False, auto_revert=False)
+        restore_db(rds_env, snapshot_id, yes=True, force=False)
     monkeypatch.setattr(snapshots, "wait_available", real_wait)
     rds = client(rds_env, "rds")
     restored, previous = database.cut_over_left(rds, rds_env)
@@ -147,7 +170,7 @@ def test_a_cut_over_that_died_between_its_renames_is_finished_and_guarded(
     with pytest.raises(OpsError, match="cut-over stopped between its renames"):
         backup.backup_db(rds_env, method="snapshot", reason="")
 
-    restore_db(rds_env, snapshot_id, yes=True, force=False, auto_revert=False)  # finishes it
+    restore_db(rds_env, snapshot_id, yes=True, force=False)  # finishes it
     ids = {i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]}
     assert ids == {source_id, previous}
     assert database.cut_over_left(rds, rds_env) is None

@@ -227,6 +227,7 @@ class FakeDbHost:
         self.db = SimpleNamespace(name="open_lmis", user="postgres")
         self.failing = failing
         self.commands: list[str] = []
+        self.remote = SimpleNamespace(run=lambda command, **_: self.commands.append(command))
 
     def script(self, sql: str, variables: dict[str, str], **_: Any) -> str:
         self.commands.append(sql)
@@ -247,7 +248,7 @@ def restoring(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(restore.dumps, "manifest", lambda env, backup_id: manifest)
     monkeypatch.setattr(restore, "fetch", lambda env, host, manifest: "/work/d")
     monkeypatch.setattr(restore, "preflight", lambda host, manifest, directory: None)
-    monkeypatch.setattr(restore, "services", lambda host, verb: ["openlmis"])
+    monkeypatch.setattr(restore, "services", lambda remote, verb: ["openlmis"])
     monkeypatch.setattr(restore, "load", lambda host, directory, database, jobs: None)
 
 
@@ -255,7 +256,7 @@ def test_a_restore_failing_before_the_swap_drops_its_copy_and_never_stops_the_st
         monkeypatch: pytest.MonkeyPatch) -> None:
     restoring(monkeypatch)
     stopped: list[str] = []
-    monkeypatch.setattr(restore, "services", lambda host, verb: stopped.append(verb) or [])
+    monkeypatch.setattr(restore, "services", lambda remote, verb: stopped.append(verb) or [])
     host = FakeDbHost(failing="CREATE DATABASE")
     with pytest.raises(OpsError) as caught:
         restore.restore_dump(environment(), host, "dump-1")  # type: ignore[arg-type]
