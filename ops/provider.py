@@ -51,6 +51,9 @@ class Provider(Protocol):
     def public_key(self, env: Environment) -> Path:
         """The public key the host accepts."""
 
+    def database_free_bytes(self, env: Environment) -> int | None:
+        """The database server's free storage; None when it cannot be told."""
+
     def parameters(self, env: Environment) -> Target:
         """Where the database's parameters live."""
 

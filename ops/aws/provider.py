@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,16 @@ class AwsProvider:
                            hint="wait for it to become available: inv status")
         return DatabaseTarget(endpoint["Address"], endpoint.get("Port", 5432), env.database.name,
                               env.database.master_username, instance_id, _bundle(env))
+
+    def database_free_bytes(self, env: Environment) -> int | None:
+        """The lowest FreeStorageSpace CloudWatch saw in the last 15 minutes."""
+        end = datetime.now(UTC)
+        points = client(env, "cloudwatch").get_metric_statistics(
+            Namespace="AWS/RDS", MetricName="FreeStorageSpace",
+            Dimensions=[{"Name": "DBInstanceIdentifier", "Value": tags.db_instance_id(env)}],
+            StartTime=end - timedelta(minutes=15), EndTime=end, Period=60,
+            Statistics=["Minimum"])["Datapoints"]
+        return int(min(p["Minimum"] for p in points)) if points else None
 
     def secret(self, env: Environment, source: str, name: str) -> str | None:
         raise OpsError(f"{source}:{name}: {env.name} has no secret source {source!r}",

@@ -15,7 +15,7 @@ import shlex
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
-from ops import console, targets
+from ops import console, provider, targets
 from ops.config import Environment
 from ops.db import catalog, dumps, extensions, remote, snapshots, swap, transfer
 from ops.db.manifest import DUMP, Manifest, count_differences, human, kind_of, now
@@ -172,25 +172,21 @@ def preflight(host: DbHost, manifest: Manifest, directory: str) -> None:
                        f"{host.db.user}, then restore again")
 
 
-def restore_dump(env: Environment, host: DbHost, backup_id: str,
-                 interrupt: Callable[[str], None] | None = None) -> str:
+def restore_dump(env: Environment, host: DbHost, backup_id: str) -> str:
     """Restore the environment's database from a dump beside the live one and swap it in;
     the name the previous database is kept under.
 
     Until the swap the live database and the stack are untouched: a failure drops the
-    incoming copy (a leftover of a dead run is dropped by the next). `interrupt` is called
-    between steps (tests kill the restore there)."""
-    step = interrupt or (lambda _: None)
+    incoming copy (a leftover of a dead run is dropped by the next)."""
     manifest = dumps.manifest(env, backup_id)
     directory = fetch(env, host, manifest)
     preflight(host, manifest, directory)
     names = swap.Names.restore(host.db.name, now())
+    _check_storage(env, manifest)
     try:
         console.step(f"restoring {backup_id} into {names.incoming}, beside {names.live}")
         _create_incoming(host, names, directory)
-        step("created")
         load(host, directory, names.incoming, env.backups.dump_jobs)
-        step("loaded")
         if diff := count_differences(manifest.tables, host.row_counts(names.incoming)):
             raise OpsError("restored row counts differ from the manifest: " + "; ".join(diff))
     except (OpsError, KeyboardInterrupt) as exc:
@@ -203,10 +199,26 @@ def restore_dump(env: Environment, host: DbHost, backup_id: str,
         raise OpsError(f"restoring {backup_id} failed: {exc}",
                        hint=f"{names.live} and the stack were not touched; {left}") from None
     host.run(f"rm -rf {shlex.quote(directory)}", what="cleaning up", warn=True)
-    swap_in(env, host, names, step)
+    swap_in(host, names)
     console.ok(f"{names.live} restored from {backup_id}: {len(manifest.tables)} tables, "
                f"row counts match the manifest; the previous database is kept as {names.kept}")
     return names.kept
+
+
+def _check_storage(env: Environment, manifest: Manifest) -> None:
+    """Refuse a restore the server's storage cannot hold beside the live database: a full
+    RDS instance stops taking the live database's writes too."""
+    need = manifest.database_size * 11 // 10 + (1 << 30)
+    free = provider.of(env).database_free_bytes(env)
+    if free is None:
+        console.warn(f"the database server's free storage is not known; the restore needs about "
+                     f"{human(need)} beside the live database")
+    elif free < need:
+        raise OpsError(f"the database server has {human(free)} of storage free; restoring "
+                       f"{manifest.id} beside the live database needs about {human(need)} "
+                       f"({human(manifest.database_size)} plus 10% and 1 GiB)",
+                       hint="nothing was changed; grow the storage (database.storage_gb, then "
+                       "inv provision) or drop kept copies, then restore again")
 
 
 def _create_incoming(host: DbHost, names: swap.Names, directory: str) -> None:
@@ -232,12 +244,10 @@ def _create_incoming(host: DbHost, names: swap.Names, directory: str) -> None:
                     what="applying the dump's database settings")
 
 
-def swap_in(env: Environment, host: DbHost, names: swap.Names,
-            step: Callable[[str], None] = lambda _: None) -> None:
+def swap_in(host: DbHost, names: swap.Names) -> None:
     """Stop the stack, swap the names in one transaction, start the stack again: it runs on
     the old or on the new database, never on none."""
     with stack_stopped(host.remote):
-        step("stopped")
         host.script(swap.SWAP_SQL, names.variables(), database=swap.MAINTENANCE_DB,
                     what=f"swapping {names.incoming} in as {names.live}")
 
@@ -250,7 +260,7 @@ def swap_back(env: Environment, host: DbHost, copy: str) -> str:
     if copy not in kept:
         raise OpsError(f"{env.name} has no kept copy {copy}",
                        hint="kept copies: " + (", ".join(kept) or "none"))
-    swap_in(env, host, names)
+    swap_in(host, names)
     console.ok(f"{names.live} is {copy} again; the database it replaced is kept as "
                f"{names.kept}")
     return names.kept

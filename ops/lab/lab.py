@@ -148,6 +148,16 @@ class Lab:
             raise OpsError("the lab's PostgreSQL has not been set up", hint="run: inv lab.up")
         return hosts.lookup(self.client, self.state, DB_HOST, "its PostgreSQL")
 
+    def database_free_bytes(self) -> int:
+        """Free bytes where the lab PostgreSQL keeps its data (as RDS's FreeStorageSpace)."""
+        self.running_database()
+        container = hosts.find(self.client, self.state, DB_HOST)
+        assert container is not None
+        code, out = container.exec_run(["df", "-B1", "--output=avail", "/var/lib/postgresql"])
+        if code:
+            raise OpsError(f"cannot read the lab PostgreSQL's free storage: {out.decode()}")
+        return int(out.split()[-1])
+
     def serve_instance(self, instance_id: str) -> LabHost:
         """Make (bare, as EC2 gives it) and start the lab host serving an emulated instance."""
         return self.host(instance_id)

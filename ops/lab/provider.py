@@ -58,6 +58,9 @@ class LabProvider:
                               env.database.master_username, tags.db_instance_id(env),
                               ca.certificate(lab.state).read_bytes())
 
+    def database_free_bytes(self, env: Environment) -> int | None:
+        return Lab.connect().database_free_bytes()
+
     def secret(self, env: Environment, source: str, name: str) -> str | None:
         if source != SECRET_SOURCE:
             raise OpsError(f"{source}:{name}: the lab has no secret source {source!r}")

@@ -271,6 +271,18 @@ def test_a_dump_owned_by_a_role_the_master_cannot_act_as_is_refused_before_anyth
     assert fingerprint(lab, host) == before and not kept_copies(lab)
 
 
+def test_a_restore_the_servers_storage_cannot_hold_beside_the_live_one_is_refused(
+        env: Environment, lab: Lab, host: remote.DbHost,
+        dump: tuple[Manifest, dict[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failure injection: the lab's disk cannot be filled for the test."""
+    before = fingerprint(lab, host)
+    monkeypatch.setattr(Lab, "database_free_bytes", lambda self: 100 << 20)
+    with pytest.raises(OpsError, match=r"has 100\.0 MiB of storage free") as caught:
+        restore_db(env, dump[0].id, yes=True, force=False)
+    assert "nothing was changed" in caught.value.hint
+    assert fingerprint(lab, host) == before and not restoring(lab) and not kept_copies(lab)
+
+
 def inv_restore(backup_id: str, *extra: str) -> subprocess.Popen[str]:
     """`inv restore-db` as an operator runs it, in a process of its own."""
     return subprocess.Popen(

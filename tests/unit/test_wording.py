@@ -248,6 +248,7 @@ def restoring(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(restore.dumps, "manifest", lambda env, backup_id: manifest)
     monkeypatch.setattr(restore, "fetch", lambda env, host, manifest: "/work/d")
     monkeypatch.setattr(restore, "preflight", lambda host, manifest, directory: None)
+    monkeypatch.setattr(restore, "_check_storage", lambda env, manifest: None)
     monkeypatch.setattr(restore, "services", lambda remote, verb: ["openlmis"])
     monkeypatch.setattr(restore, "load", lambda host, directory, database, jobs: None)
 
