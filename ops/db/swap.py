@@ -39,12 +39,14 @@ CREATE DATABASE :"incoming" TEMPLATE template0;
 """
 DROP_SQL = 'DROP DATABASE IF EXISTS :"incoming" WITH (FORCE);\n'
 
-# psql variables: live, incoming, kept. Sessions still open on either database are ended
-# first (the stack is stopped by then); without a live database, the incoming one just
-# takes its name.
+# psql variables: live, incoming, kept. Client sessions still open on either database are
+# ended first (the stack is stopped by then); autovacuum workers are not ours to end (they run
+# as the superuser), and a rename signals them itself. Without a live database, the incoming
+# one just takes its name.
 SWAP_SQL = """
 SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-  WHERE datname IN (:'live', :'incoming') AND pid <> pg_backend_pid();
+  WHERE datname IN (:'live', :'incoming') AND pid <> pg_backend_pid()
+    AND backend_type = 'client backend';
 SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'live') AS has_live \\gset
 BEGIN;
 \\if :has_live
