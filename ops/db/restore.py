@@ -199,7 +199,15 @@ def restore_dump(env: Environment, host: DbHost, backup_id: str) -> str:
         raise OpsError(f"restoring {backup_id} failed: {exc}",
                        hint=f"{names.live} and the stack were not touched; {left}") from None
     host.run(f"rm -rf {shlex.quote(directory)}", what="cleaning up", warn=True)
-    swap_in(host, names)
+    try:
+        swap_in(host, names)
+    except OpsError as exc:
+        raise OpsError(f"restoring {backup_id}: the swap failed: {exc.message}",
+                       hint=f"the renames are one transaction: if {names.kept} exists, the "
+                       f"restore went through; if not, {names.live} is as it was and "
+                       f"{names.incoming} (the restored data) is dropped by the next restore-db. "
+                       f"If the stack stayed stopped, inv deploy --env {env.name} starts it") \
+            from None
     console.ok(f"{names.live} restored from {backup_id}: {len(manifest.tables)} tables, "
                f"row counts match the manifest; the previous database is kept as {names.kept}")
     return names.kept
