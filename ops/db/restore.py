@@ -159,9 +159,7 @@ def preflight(host: DbHost, manifest: Manifest, directory: str) -> None:
                        f"the server of {host.db.name} does not offer",
                        hint="nothing was changed; install them on the server (on RDS: a version "
                        "that offers them), then restore again")
-    owners = host.run(f"pg_restore -s -f - {shlex.quote(directory)} | "
-                      "sed -nE 's/^ALTER .* OWNER TO (.+);$/\\1/p' | sort -u",
-                      what="listing the dump's owners")[1]
+    owners, grantees = dump_roles(host, directory)
     privilege = "SET" if server >= 16 else "MEMBER"
     if foreign := host.script(swap.FOREIGN_OWNERS_SQL, {"owners": owners, "privilege": privilege},
                               what="checking the dump's owners").strip():
@@ -170,6 +168,25 @@ def preflight(host: DbHost, manifest: Manifest, directory: str) -> None:
                        "owner, which needs SET ROLE to that owner)",
                        hint=f"nothing was changed; create the role(s) and GRANT each TO "
                        f"{host.db.user}, then restore again")
+    if missing := host.script(swap.MISSING_ROLES_SQL, {"roles": grantees},
+                              what="checking the dump's grantees").strip():
+        raise OpsError(f"dump {manifest.id} grants privileges to {missing}, which the server "
+                       "does not have", hint="nothing was changed; create the role(s), then "
+                       "restore again")
+
+
+def dump_roles(host: DbHost, directory: str) -> tuple[str, str]:
+    """The roles a dump's objects are owned by, and those it grants privileges to (PUBLIC
+    aside): each one quoted identifier per line, as pg_restore prints them."""
+    d = shlex.quote(directory)
+    roles = host.run(
+        f"pg_restore -s -f - {d} > {d}/schema.sql && "
+        f"sed -nE 's/^ALTER .* OWNER TO (.+);$/\\1/p' {d}/schema.sql | sort -u && echo / && "
+        f"sed -E 's/ WITH GRANT OPTION;$/;/' {d}/schema.sql | "
+        "sed -nE 's/^(GRANT .* TO|REVOKE .* FROM) (.+);$/\\2/p' | grep -vx PUBLIC | sort -u; "
+        f"rm -f {d}/schema.sql", what="listing the dump's roles")[1]
+    owners, _, grantees = roles.partition("/\n")
+    return owners, grantees
 
 
 def restore_dump(env: Environment, host: DbHost, backup_id: str) -> str:

@@ -74,6 +74,22 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = o)
    OR NOT pg_has_role(current_user, (SELECT oid FROM pg_roles WHERE rolname = o), :'privilege')
 """
 
+# The roles (psql variable `roles`, one quoted identifier per line) the server lacks.
+MISSING_ROLES_SQL = """
+SELECT string_agg(r, ', ' ORDER BY r) FROM (
+  SELECT DISTINCT (parse_ident(x))[1] AS r
+  FROM unnest(string_to_array(:'roles', E'\\n')) AS x WHERE x <> '') s
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r)
+"""
+
+# The same roles created (without login) where they are missing: the drill's scratch server.
+CREATE_ROLES_SQL = """
+SELECT format('CREATE ROLE %I', r) FROM (
+  SELECT DISTINCT (parse_ident(x))[1] AS r
+  FROM unnest(string_to_array(:'roles', E'\\n')) AS x WHERE x <> '') s
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \\gexec
+"""
+
 # pg_restore's database-level statements (the archive's DATABASE PROPERTIES, ACL and COMMENT
 # of the database) as they begin a line, and the database identifier each names.
 _STATEMENT = re.compile(

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from ops import console, provider
 from ops.config import Environment
-from ops.db import drill, dumps, remote, snapshots
+from ops.db import drill, dumps, remote, snapshots, swap
 from ops.db.manifest import DUMP, Backup, Verification, count_differences, now
-from ops.db.restore import ChecksumError, fetch, load
+from ops.db.restore import ChecksumError, dump_roles, fetch, load
 from ops.errors import OpsError
 
 
@@ -43,6 +43,9 @@ def _drill_dump(env: Environment, backup_id: str) -> Verification:
         with drill.server(host, image, memory) as scratch:
             console.step(f"restoring {backup_id} into the scratch PostgreSQL {major}")
             try:
+                owners, grantees = dump_roles(host, directory)
+                scratch.script(swap.CREATE_ROLES_SQL, {"roles": owners + grantees},
+                               what="creating the dump's roles")
                 load(scratch, directory, drill.DATABASE, env.backups.dump_jobs)
                 diff = count_differences(manifest.tables, scratch.row_counts())
             except OpsError as exc:

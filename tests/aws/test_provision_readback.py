@@ -28,7 +28,7 @@ def test_security_groups_are_least_privilege(provisioned: Environment, emulator:
     found = groups(boto(emulator)("ec2"))
     names = {g["GroupId"]: name for name, g in found.items()}
     assert ingress(found["lb"], names) == {(80, "0.0.0.0/0"), (443, "0.0.0.0/0")}
-    assert ingress(found["host"], names) == {(80, "lb"), (22, "203.0.113.0/24")}
+    assert ingress(found["host"], names) == {(80, "lb"), (8081, "lb"), (22, "203.0.113.0/24")}
     assert ingress(found["db"], names) == {(5432, "host")}
 
 
