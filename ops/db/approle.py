@@ -167,9 +167,7 @@ CREATE ROLE :"role" LOGIN PASSWORD {verifier};
 def scram_verifier(password: str, salt: bytes | None = None,
                    iterations: int = ITERATIONS) -> str:
     """The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802, 7677)."""
-    if not password.isascii() or not password.isprintable():
-        raise OpsError("database.app_password must be printable ASCII",
-                       hint="generate one of letters, digits and punctuation")
+    check_password(password)
     salt = salt or os.urandom(16)
     salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
     client_key = hmac.new(salted, b"Client Key", "sha256").digest()
@@ -180,6 +178,14 @@ def scram_verifier(password: str, salt: bytes | None = None,
         return base64.b64encode(data).decode()
 
     return (f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}")
+
+
+def check_password(password: str) -> None:
+    """Printable ASCII only: PostgreSQL normalizes other passwords (SASLprep) before hashing,
+    which this verifier does not."""
+    if not password.isascii() or not password.isprintable():
+        raise OpsError("database.app_password must be printable ASCII",
+                       hint="generate one of letters, digits and punctuation")
 
 
 def literal(value: str) -> str:

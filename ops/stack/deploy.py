@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ops import console, provider, secrets, targets
 from ops.config import Environment
-from ops.db import prepare
+from ops.db import approle, prepare
 from ops.errors import OpsError
 from ops.host import bootstrap
 from ops.host import facts as host_facts
@@ -78,6 +78,7 @@ def desired(env: Environment, name: str) -> Release:
     settings.check_profiles(env)
     settings.check_database(env)
     resolved = secrets.resolve_all(env)
+    approle.check_password(resolved["database.app_password"])  # before anything changes
     stack = compose.stack_dir(env.stack.name)
     files = release.stack_files(stack)
     dotenv = settings.dotenv(compose.release_env(env.stack.name, name), env,
