@@ -97,14 +97,15 @@ def stack(lab: Lab) -> Iterator[Stack]:
     files = release.stack_files(stack_path)
     dotenv = settings.dotenv(compose.release_env("ref-distro", RELEASE), env,
                              override.compose_file(files))
-    services = compose.services({k: v.decode() for k, v in files.items()},
-                                compose.parse_env(dotenv))
-    names = release.Release(RELEASE, {}, services).images
+    texts, pins = {k: v.decode() for k, v in files.items()}, compose.parse_env(dotenv)
+    texts[override.NAME] = override.render(compose.services(texts, pins))
+    names = release.Release(RELEASE, {}, compose.services(texts, pins)).images
     images.build_stack("ref-distro", names)
     db = DatabaseTarget(lab.running_database().address, 5432, dbname, "postgres",
                         ca_bundle=ca.certificate(lab.state).read_bytes())
-    files |= {".env": dotenv.encode(), override.NAME: override.render(services).encode(),
-              override.CA_FILE: db.ca_bundle or b""}
+    files |= {".env": dotenv.encode(), override.NAME: texts[override.NAME].encode(),
+              override.CA_FILE: db.ca_bundle or b"",
+              override.HEALTH_CONF: override.health_conf("localhost", True).encode()}
     values = settings.values(env, (stack_path / "settings.env.template").read_text(), db,
                              {"database.app_password": password})
     with connect(host.address, user=host.user, key=host.key,
