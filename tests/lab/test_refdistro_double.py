@@ -118,12 +118,19 @@ def stack(lab: Lab) -> Iterator[Stack]:
             remote.put(f"{DIR}/{path}", data, 0o600)
         stack.put_settings(VIRTUAL_HOST="localhost", REQUIRE_SSL="true")
         stack.compose("up -d --scale buq=0")
-        wait("referencedata to give up", lambda: state(stack, "referencedata")["Status"]
-             in ("exited", "restarting"))  # the toolkit's restart policy tries again
+        ended: dict = {}  # its state once it has exited (the restart policy then tries again)
+
+        def gave_up() -> bool:
+            found = state(stack, "referencedata")
+            if found["Status"] in ("exited", "restarting"):
+                ended.update(found)
+            return bool(ended)
+
+        wait("referencedata to give up", gave_up)
         hostname = remote.run(f"docker inspect --format '{{{{.Config.Hostname}}}}' "
                               f"{PROJECT}-referencedata-1").strip()
         stack.refused = {
-            "exit": str(state(stack, "referencedata")["ExitCode"]),
+            "exit": str(ended["ExitCode"]),
             "docker_logs": stack.compose("logs --no-log-prefix referencedata"),
             "syslog": remote.run(f"{COMPOSE} exec -T log grep -F ' {hostname} ' /var/log/messages"),
             "health": str(stack.http("/api/health")[0]),
