@@ -29,8 +29,7 @@ CA_PATH = "/etc/openlmis/db-ca.pem"  # in the services' containers
 RESTART = "unless-stopped"
 HEALTH_PORT = 8081
 HEALTH_CONF = "health.conf"  # in the release's directory
-HEALTH = Service("health", "nginx:1.27-alpine", healthcheck=False, mem_limit=32 << 20,
-                 ports=(f"{HEALTH_PORT}:{HEALTH_PORT}",), restart=RESTART)
+HEALTH_IMAGE = "nginx:1.27-alpine"
 
 # Docker's embedded DNS resolves the stack's nginx at each request: the health service starts
 # and answers (502) even while nginx is down.
@@ -58,10 +57,10 @@ def health_conf(domain: str, https: bool) -> str:
 
 
 def render(services: list[Service]) -> str:
-    spec: dict[str, dict[str, object]] = {HEALTH.name: {
-        "image": HEALTH.image, "command": ["nginx", "-g", "daemon off;"],
+    spec: dict[str, dict[str, object]] = {"health": {
+        "image": HEALTH_IMAGE, "command": ["nginx", "-g", "daemon off;"],
         "volumes": [f"./{HEALTH_CONF}:/etc/nginx/conf.d/default.conf:ro"],
-        "ports": list(HEALTH.ports), "mem_limit": "32m", "restart": RESTART}}
+        "ports": [f"{HEALTH_PORT}:{HEALTH_PORT}"], "mem_limit": "32m", "restart": RESTART}}
     for service in services:
         if service.settings:
             spec.setdefault(service.name, {})["volumes"] = [f"./{CA_FILE}:{CA_PATH}:ro"]
