@@ -29,8 +29,7 @@ WORK_ROOT = "/var/tmp/openlmis-db"
 MAKE_WORK = (f"mkdir -p {WORK_ROOT} && chmod 700 {WORK_ROOT} && "
              f"for d in {WORK_ROOT}/session.*; do [ -d \"$d\" ] || continue; "
              "p=$(cat \"$d/.session\" 2>/dev/null); "
-             "[ -n \"$p\" ] && [ \"$(head -c 4 /proc/$p/cmdline 2>/dev/null)\" = sshd ] "
-             "|| rm -rf \"$d\"; done; "
+             f"[ -n \"$p\" ] && {facts.ssh_session('$p')} || rm -rf \"$d\"; done; "
              f"d=$(mktemp -d {WORK_ROOT}/session.XXXXXX) && echo $PPID > \"$d/.session\" "
              "&& echo \"$d\"")
 # What ensure_client needs to know, in one command: the OS (as deploy reads it), whether curl

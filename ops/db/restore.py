@@ -161,7 +161,7 @@ def preflight(host: DbHost, manifest: Manifest, directory: str) -> None:
                        "that offers them), then restore again")
     owners, grantees = dump_roles(host, directory)
     privilege = "SET" if server >= 16 else "MEMBER"
-    if foreign := host.script(swap.FOREIGN_OWNERS_SQL, {"owners": owners, "privilege": privilege},
+    if foreign := host.script(swap.FOREIGN_OWNERS_SQL, {"roles": owners, "privilege": privilege},
                               what="checking the dump's owners").strip():
         raise OpsError(f"dump {manifest.id} has objects owned by {foreign}, which "
                        f"{host.db.user} cannot act as (pg_restore gives every object its "

@@ -61,32 +61,30 @@ KEPT_SQL = """
 SELECT datname FROM pg_database WHERE starts_with(datname, :'prefix') ORDER BY 1 DESC
 """
 
-# The roles that own objects in a dump (psql variable `owners`: one quoted identifier per
-# line) that the connected user cannot act as: pg_restore gives every object its owner, which
-# a non-superuser may only do for roles it can SET ROLE to (`privilege`: SET from PostgreSQL
-# 16, where a CREATEROLE user's ADMIN OPTION on the roles it made is membership without SET;
-# MEMBER before).
-FOREIGN_OWNERS_SQL = """
-SELECT string_agg(o, ', ' ORDER BY o) FROM (
-  SELECT DISTINCT (parse_ident(x))[1] AS o
-  FROM unnest(string_to_array(:'owners', E'\\n')) AS x WHERE x <> '') s
-WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = o)
-   OR NOT pg_has_role(current_user, (SELECT oid FROM pg_roles WHERE rolname = o), :'privilege')
+# The roles named in the psql variable `roles` (one quoted identifier per line, as pg_restore
+# prints them), one row each, as `r`.
+_ROLES = """(SELECT DISTINCT (parse_ident(x))[1] AS r
+  FROM unnest(string_to_array(:'roles', E'\\n')) AS x WHERE x <> '') named"""
+
+# Of those, the ones the connected user cannot act as: pg_restore gives every object its
+# owner, which a non-superuser may only do for roles it can SET ROLE to (`privilege`: SET from
+# PostgreSQL 16, where a CREATEROLE user's ADMIN OPTION on the roles it made is membership
+# without SET; MEMBER before).
+FOREIGN_OWNERS_SQL = f"""
+SELECT string_agg(r, ', ' ORDER BY r) FROM {_ROLES}
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r)
+   OR NOT pg_has_role(current_user, (SELECT oid FROM pg_roles WHERE rolname = r), :'privilege')
 """
 
-# The roles (psql variable `roles`, one quoted identifier per line) the server lacks.
-MISSING_ROLES_SQL = """
-SELECT string_agg(r, ', ' ORDER BY r) FROM (
-  SELECT DISTINCT (parse_ident(x))[1] AS r
-  FROM unnest(string_to_array(:'roles', E'\\n')) AS x WHERE x <> '') s
+# Of those, the ones the server lacks.
+MISSING_ROLES_SQL = f"""
+SELECT string_agg(r, ', ' ORDER BY r) FROM {_ROLES}
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r)
 """
 
-# The same roles created (without login) where they are missing: the drill's scratch server.
-CREATE_ROLES_SQL = """
-SELECT format('CREATE ROLE %I', r) FROM (
-  SELECT DISTINCT (parse_ident(x))[1] AS r
-  FROM unnest(string_to_array(:'roles', E'\\n')) AS x WHERE x <> '') s
+# Those created (without login) where they are missing: the drill's scratch server.
+CREATE_ROLES_SQL = f"""
+SELECT format('CREATE ROLE %I', r) FROM {_ROLES}
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \\gexec
 """
 

@@ -18,6 +18,12 @@ ROOT = "/opt/openlmis"
 OS = ". /etc/os-release; echo os_id=$ID; echo os_version=$VERSION_ID"
 
 
+def ssh_session(pid: str) -> str:
+    """A shell test: process `pid` (a shell word) is an SSH session's (sshd, sshd-session).
+    What the deploy lock and the database tasks' private directories record of their owner."""
+    return f'[ "$(head -c 4 /proc/{pid}/cmdline 2>/dev/null)" = sshd ]'
+
+
 @dataclass(frozen=True)
 class Container:
     service: str

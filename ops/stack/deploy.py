@@ -155,10 +155,7 @@ def _plan(s: Session, wanted: Release,
     if facts.current == wanted.id and facts.docker_active:
         out = s.remote.run(s.compose(wanted.id, *UP, "--pull", "never", "--dry-run") + " 2>&1",
                            what="docker compose up --dry-run")
-        # a one-shot build (service-configuration) that did its job is re-run by every `up`
-        one_shots = {service.name for service in wanted.services if not service.image}
-        drifted = {name: what for name, what in release.drift(out, s.project).items()
-                   if name not in one_shots}
+        drifted = release.drift(out, s.project)
     changes += release.plan(wanted, facts, drifted=drifted, keep=s.env.stack.keep_releases,
                             push=local)
     return Plan(changes), facts

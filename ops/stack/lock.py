@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ops.host.facts import ROOT
+from ops.host.facts import ROOT, ssh_session
 from ops.host.remote import sh
 
 LOCK = f"{ROOT}/deploy.lock"
@@ -40,7 +40,7 @@ def acquire_command(holder: Holder) -> str:
         f"pid=$(sed -n 's/.*\"session_pid\": \\([0-9]*\\).*/\\1/p' {LOCK}/holder 2>/dev/null); "
         f"boot=$(sed -n 's/.*\"boot_id\": \"\\([^\"]*\\)\".*/\\1/p' {LOCK}/holder 2>/dev/null); "
         "if [ -n \"$pid\" ] && [ \"$boot\" = \"$(cat /proc/sys/kernel/random/boot_id)\" ] "
-        "&& [ \"$(head -c 4 /proc/$pid/cmdline 2>/dev/null)\" = sshd ]; "
+        f"&& {ssh_session('$pid')}; "
         "then echo alive; else echo stale; fi; fi"
     )
 

@@ -107,9 +107,13 @@ def plan(release: Release, facts: Facts, *, drifted: dict[str, str], keep: int,
          push: dict[str, str] | None) -> list[Change[Payload]]:
     """Changes from the host's facts to the release running.
 
-    `drifted`: what compose would do to the current release's services (see `drift`); `push`:
-    the local image ids to push (None: pull from a registry what the host lacks).
+    `drifted`: what compose would do to the current release's services (see `drift`); a
+    one-shot build (service-configuration) that did its job is re-run by every `up`, which is
+    no drift. `push`: the local image ids to push (None: pull from a registry what the host
+    lacks).
     """
+    one_shots = {service.name for service in release.services if not service.image}
+    drifted = {name: what for name, what in drifted.items() if name not in one_shots}
     changes: list[Change[Payload]] = []
     if release.id not in facts.releases:
         changes.append(Change(Action.CREATE, f"release {release.id}",

@@ -61,6 +61,10 @@ def test_drift_from_compose_dry_run() -> None:
     changes = release.plan(r, Facts(current=r.id, releases=(r.id,), images={"lab/app:1": "i"}),
                            drifted={"auth": "Recreate"}, keep=3, push=None)
     assert [c.line() for c in changes] == ["> docker compose up: auth (Recreate)"]
+    built = Release("1", r.files, [*SERVICES, Service("config", None, False, 0, ())])
+    assert release.plan(built, Facts(current=built.id, releases=(built.id,),
+                                     images={"lab/app:1": "i"}),
+                        drifted={"config": "Created"}, keep=3, push=None) == []  # a one-shot
 
 
 def test_prune_keeps_the_newest_and_never_the_previous_one() -> None:
