@@ -79,17 +79,18 @@ def desired(env: Environment, name: str) -> Release:
     settings.check_database(env)
     resolved = secrets.resolve_all(env)
     approle.check_password(resolved["database.app_password"])  # before anything changes
-    stack = compose.stack_dir(env.stack.name)
-    files = release.stack_files(stack)
-    dotenv = settings.dotenv(compose.release_env(env.stack.name, name), env,
-                             override.compose_file(files))
+    source = compose.release_dir(env.stack.name, name, env.stack.releases_dir)
+    files = release.source_files(source)
+    dotenv = settings.dotenv(compose.release_env(source), env, override.compose_file(files))
     texts = {k: v.decode(errors="replace") for k, v in files.items()}
     pins = compose.parse_env(dotenv)
-    template = (stack / "settings.env.template").read_text()
+    release.check_released(pins, production=env.database.tier == "production")
+    template = (compose.stack_dir(env.stack.name) / "settings.env.template").read_text()
     db = targets.database(env)
     files[".env"] = dotenv.encode()
     files["settings.env"] = settings.render(settings.values(env, template, db, resolved))
-    files[override.NAME] = override.render(compose.services(texts, pins)).encode()
+    files[override.NAME] = override.render(compose.services(texts, pins), project=env.project,
+                                           files=files).encode()
     files[override.CA_FILE] = db.ca_bundle or b""
     files[override.HEALTH_CONF] = override.health_conf(env.domain, env.stack.https).encode()
     texts[override.NAME] = files[override.NAME].decode()

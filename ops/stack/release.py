@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from ops.errors import OpsError
 from ops.host.facts import ROOT, Facts
 from ops.plan import Action, Change
 from ops.stack.compose import COMPOSE_FILES, Service
@@ -43,7 +44,7 @@ class Release:
     def images(self) -> list[str]:
         """What the host needs: each service's image, and the bases of those it builds."""
         return sorted({name for s in self.services
-                       for name in ([s.image] if s.image else s.build_from)})
+                       for name in (s.build_from if s.built else [s.image] if s.image else [])})
 
 
 @dataclass(frozen=True)
@@ -78,13 +79,23 @@ class Prune:
 Payload = Upload | Push | Compose | Prune
 
 
-def stack_files(stack: Path) -> dict[str, bytes]:
-    """The compose files and the `config/` build context of a stack directory."""
-    files = {name: (stack / name).read_bytes() for name in COMPOSE_FILES
-             if (stack / name).is_file()}
-    for path in sorted((stack / "config").rglob("*")) if (stack / "config").is_dir() else []:
+def check_released(pins: dict[str, str], *, production: bool) -> None:
+    """Refuse upstream's unreleased builds (`-SNAPSHOT` versions) in production."""
+    snapshots = sorted(f"{k}={v}" for k, v in pins.items() if v.endswith("-SNAPSHOT"))
+    if production and snapshots:
+        raise OpsError(f"the release pins unreleased upstream builds: {', '.join(snapshots)}",
+                       hint="production runs tagged releases only: choose another "
+                       "stack.release, or wait for upstream's tag")
+
+
+def source_files(directory: Path) -> dict[str, bytes]:
+    """A release directory's compose files and `config/` build context (its `.env` aside)."""
+    files = {name: (directory / name).read_bytes() for name in COMPOSE_FILES
+             if (directory / name).is_file()}
+    config = directory / "config"
+    for path in sorted(config.rglob("*")) if config.is_dir() else []:
         if path.is_file():
-            files[str(path.relative_to(stack))] = path.read_bytes()
+            files[str(path.relative_to(directory))] = path.read_bytes()
     return files
 
 
@@ -112,7 +123,7 @@ def plan(release: Release, facts: Facts, *, drifted: dict[str, str], keep: int,
     no drift. `push`: the local image ids to push (None: pull from a registry what the host
     lacks).
     """
-    one_shots = {service.name for service in release.services if not service.image}
+    one_shots = {service.name for service in release.services if service.built}
     drifted = {name: what for name, what in drifted.items() if name not in one_shots}
     changes: list[Change[Payload]] = []
     if release.id not in facts.releases:

@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT / "compose" / "ref-distro" / "double"))
 
 from double import auth, diagnostics, jdbc, logs, nginx
 
-LOGBACK = (ROOT / "compose" / "ref-distro" / "config" / "log" / "logback.xml").read_text()
+LOGBACK = (ROOT / "compose/ref-distro/releases/3.19.2/config/log/logback.xml").read_text()
 
 
 def test_pgjdbc_reads_the_url_after_upstream_appends_its_suffix() -> None:
@@ -95,18 +95,26 @@ def test_password_reset_follows_upstream_rules() -> None:
         "users.passwordReset.passwordContainsUserDetails")
 
 
-def test_every_image_the_release_needs_gets_a_role() -> None:
-    files = {k: v.decode() for k, v in
-             release.stack_files(compose.stack_dir("ref-distro")).items()}
-    services = compose.services(files, compose.parse_env(compose.release_env("ref-distro",
-                                                                             "3.19.2")))
-    roles = images.double_roles(release.Release("3.19.2", {}, services).images)
+def release_roles(name: str) -> dict[str, str]:
+    source = compose.release_dir("ref-distro", name)
+    files = {k: v.decode(errors="replace") for k, v in release.source_files(source).items()}
+    services = compose.services(files, compose.parse_env(compose.release_env(source)))
+    return images.double_roles(release.Release(name, {}, services).images)
+
+
+def test_every_image_each_release_needs_gets_a_role() -> None:
+    roles = release_roles("3.19.2")
     assert roles["openlmis/nginx:v7.1"] == "nginx"
     assert roles["gliderlabs/consul-server"] == "consul"
     assert roles["alpine:3.11"] == "alpine"
     assert roles["openlmis/dhis2-integration:1.1.0"] == "dhis2-integration"
     assert roles["openlmis/referencedata:15.4.0"] == "referencedata"
     assert len(roles) == 19
+    upgraded = release_roles("3.20.0-SNAPSHOT")  # another Consul, another config base image
+    assert upgraded["hashicorp/consul:1.15"] == "consul"
+    assert upgraded["alpine:3.21"] == "alpine"
+    assert upgraded["openlmis/referencedata:15.5.0-SNAPSHOT"] == "referencedata"
+    assert len(upgraded) == 19
     assert "HEALTHCHECK" not in images.double_dockerfile("referencedata", "15.4.0")
     assert 'ENTRYPOINT ["python3", "-m", "double", "consul"]' in images.double_dockerfile(
         "consul", "latest")

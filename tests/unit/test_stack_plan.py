@@ -61,7 +61,8 @@ def test_drift_from_compose_dry_run() -> None:
     changes = release.plan(r, Facts(current=r.id, releases=(r.id,), images={"lab/app:1": "i"}),
                            drifted={"auth": "Recreate"}, keep=3, push=None)
     assert [c.line() for c in changes] == ["> docker compose up: auth (Recreate)"]
-    built = Release("1", r.files, [*SERVICES, Service("config", None, False, 0, ())])
+    built = Release("1", r.files, [*SERVICES, Service("config", "p-config:d", False, 0, (),
+                                                        context="config")])
     assert release.plan(built, Facts(current=built.id, releases=(built.id,),
                                      images={"lab/app:1": "i"}),
                         drifted={"config": "Created"}, keep=3, push=None) == []  # a one-shot
@@ -93,3 +94,10 @@ def test_lock_parsing_acquired_held_and_stale() -> None:
     assert lock.parse_acquire(f"held\n{record}\n\nstale\n") == (False, holder, True)
     assert holder.describe() == "me@pc since 2026-01-01T00:00:00Z (deploy 2-b)"
     assert '"session_pid": 249' in lock.acquire_command(holder)
+
+
+def test_production_refuses_unreleased_builds() -> None:
+    pins = {"OL_AUTH_VERSION": "4.5.0-SNAPSHOT", "OL_NGINX_VERSION": "v7.1"}
+    release.check_released(pins, production=False)
+    with pytest.raises(OpsError, match="OL_AUTH_VERSION=4.5.0-SNAPSHOT"):
+        release.check_released(pins, production=True)
