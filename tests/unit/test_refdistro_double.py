@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import pytest
@@ -59,6 +60,19 @@ def test_ref_distro_logback_sends_service_lines_to_syslog_only() -> None:
     assert {a.kind for a in spring.appenders} == {"console", "syslog"}  # base.xml's CONSOLE
     assert logs.config_path("-server -Dlogging.config=/config/log/logback.xml") == (
         "/config/log/logback.xml")
+
+
+def test_the_next_releases_logback_sends_warnings_through_its_async_appender() -> None:
+    xml = (ROOT / "compose/ref-distro/releases/3.20.0-SNAPSHOT/config/log/logback.xml"
+           ).read_text()
+    own = logs.route(xml, "org.openlmis.requisition.web.RequisitionController")
+    assert own.level == "WARN"  # no org.openlmis loggers any more: the root's level
+    assert [(a.kind, a.host, a.pattern) for a in own.appenders] == [
+        ("syslog", "log", "[%15.15thread] %level %logger{36} %msg"), ("console", "", "%msg")]
+    record = logging.LogRecord("org.openlmis.requisition.web.RequisitionController",
+                               logging.WARNING, "", 0, "slow", None, None)
+    assert logs.syslog_line(own.appenders[0], record, "h").decode().endswith(
+        "WARN o.o.r.web.RequisitionController slow")
 
 
 def test_nginx_renders_routes_for_registered_services_only() -> None:

@@ -99,5 +99,30 @@ def test_lock_parsing_acquired_held_and_stale() -> None:
 def test_production_refuses_unreleased_builds() -> None:
     pins = {"OL_AUTH_VERSION": "4.5.0-SNAPSHOT", "OL_NGINX_VERSION": "v7.1"}
     release.check_released(pins, production=False)
-    with pytest.raises(OpsError, match="OL_AUTH_VERSION=4.5.0-SNAPSHOT"):
+    with pytest.raises(OpsError, match=r"OL_AUTH_VERSION=4\.5\.0-SNAPSHOT"):
         release.check_released(pins, production=True)
+
+
+def test_an_upgrade_backs_the_database_up_before_the_switch() -> None:
+    live = [Service("referencedata", "openlmis/referencedata:15.4.0", False, 0, ()),
+            Service("consul", "gliderlabs/consul-server", False, 0, ()),
+            Service("nginx", "openlmis/nginx:v7.1", False, 0, ()),
+            Service("config", "p-config:a", False, 0, (), context="config")]
+    wanted = [Service("referencedata", "openlmis/referencedata:15.5.0", False, 0, ()),
+              Service("consul", "hashicorp/consul:1.15", False, 0, ()),
+              Service("nginx", "openlmis/nginx:v7.1", False, 0, ()),
+              Service("config", "p-config:b", False, 0, (), context="config"),
+              Service("new", "openlmis/new:1", False, 0, ())]
+    upgraded = release.upgrades(live, wanted)
+    assert upgraded == ("referencedata 15.4.0 → 15.5.0",
+                        "consul gliderlabs/consul-server → hashicorp/consul:1.15")
+    r = Release("2", {"a": b"1"}, wanted)
+    facts = Facts(current="1-x", releases=("1-x",), docker_active=True)
+    lines = [c.line() for c in release.plan(r, facts, drifted={}, keep=3, push=None,
+                                            upgraded=upgraded, backup="dump")]
+    assert lines.index("> back up the database: dump, before referencedata 15.4.0 → 15.5.0, "
+                       "consul gliderlabs/consul-server → hashicorp/consul:1.15") == \
+        lines.index(f"~ current: 1-x → {r.id}") - 1
+    again = Facts(current=r.id, releases=(r.id,), docker_active=True,
+                  images=dict.fromkeys(r.images, "i"))
+    assert release.plan(r, again, drifted={}, keep=3, push=None, upgraded=upgraded) == []
