@@ -24,7 +24,18 @@ from ops.host.facts import Facts
 from ops.host.remote import Remote, sh
 from ops.host.session import open_host
 from ops.plan import Change, Plan
-from ops.stack import audit, compose, health, images, lock, override, release, settings, sizing
+from ops.stack import (
+    audit,
+    compose,
+    health,
+    images,
+    lock,
+    override,
+    registrations,
+    release,
+    settings,
+    sizing,
+)
 from ops.stack.compose import Service
 from ops.stack.release import CURRENT, RELEASES, Release
 
@@ -248,11 +259,15 @@ def _gate(s: Session, services: list[Service]) -> health.Assessment:
 
     Held, not once: diagnostics answers 200 while no service has registered a check yet
     (openlmis-diagnostics HealthController: an empty list is healthy), and a check a service
-    registers is critical until its first probe passes."""
+    registers is critical until its first probe passes. Meanwhile what recreated containers
+    left registered in Consul goes (ops.stack.registrations)."""
     last: list[health.Assessment] = []
     since: list[float] = []
+    consul = any(service.name == "consul" for service in services)
 
     def check() -> bool:
+        if consul and (gone := registrations.tidy(s.remote, s.project)):
+            console.ok(f"deregistered {len(gone)} stale service registration(s) from Consul")
         last[:] = [s.assess_health(services)]
         if not last[0].healthy:
             since.clear()

@@ -1,7 +1,8 @@
 """The lab tier: a lab of its own (network, emulator, PostgreSQL, hosts), shared by the tests.
 
 OPS_LAB_DIR and OPS_LAB_NAME point every part of the toolkit at it. Images are cached across
-runs; containers, network and files are removed at the end.
+runs; containers, network and files are removed at the end, unless OPS_TEST_KEEP_LAB=1 (to
+look at a failure: `OPS_LAB_DIR=<printed> OPS_LAB_NAME=<name> inv lab.down` afterwards).
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     lab.down()
     lab.up()
     yield lab
-    lab.down()
+    if os.environ.get("OPS_TEST_KEEP_LAB") == "1":
+        print(f"\nlab {state.name} kept in {state.dir}")
+    else:
+        lab.down()
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)

@@ -6,6 +6,8 @@
 - nginx's template reads GET /v1/catalog/services, GET /v1/health/service/<name> and
   GET /v1/kv/resources?recurse;
 - diagnostics reads GET /v1/catalog/services and GET /v1/health/service/<name>;
+- deploy reads GET /v1/health/service/<name> (with each service's CreateIndex, as Consul's
+  agent returns it) and deregisters what a recreated container left behind;
 - the compose healthcheck of hashicorp/consul (ref-distro after v3.19.2) curls
   GET /v1/status/leader: the Raft leader's address, this single server's.
 HTTP checks run at their interval: critical until the first 2xx (429 is a warning), as Consul.
@@ -49,6 +51,10 @@ class Catalog:
                    "Address": body.get("address") or "", "Port": int(body.get("port") or 0)}
         with self.lock:
             self.index += 1
+            # a registration keeps its CreateIndex when registered again under its ID
+            known = self.services.get(service["ID"], {})
+            service |= {"CreateIndex": known.get("CreateIndex", self.index),
+                        "ModifyIndex": self.index}
             self.services[service["ID"]] = service
             check = {k.lower(): v for k, v in (body.get("check") or {}).items()}
             self.checks.pop(f"service:{service['ID']}", None)
