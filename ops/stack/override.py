@@ -14,13 +14,18 @@ Compose reads it because the release's `.env` lists it in COMPOSE_FILE. It gives
   every location without that header (openlmis-nginx v7.1, openlmis.conf), and a load
   balancer's health check cannot send headers: the target group checks HEALTH_PORT instead,
   and the health gate asks the same URL, so the target is healthy exactly when the
-  application answers. Users reach only port 80 (from the load balancer), never this one.
+  application answers. Users reach only port 80 (from the load balancer), never this one;
+- the Java heaps and memory limits of stack.memory (ops.stack.service_memory).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import yaml
 
+from ops.config import ServiceMemory
+from ops.stack import compose, service_memory
 from ops.stack.compose import COMPOSE_FILES, TOOLKIT_FILE, Service
 
 NAME = TOOLKIT_FILE
@@ -56,7 +61,7 @@ def health_conf(domain: str, https: bool) -> str:
                                forwarded=forwarded)
 
 
-def render(services: list[Service]) -> str:
+def render(services: list[Service], memory: Mapping[str, ServiceMemory]) -> str:
     spec: dict[str, dict[str, object]] = {"health": {
         "image": HEALTH_IMAGE, "command": ["nginx", "-g", "daemon off;"],
         "volumes": [f"./{HEALTH_CONF}:/etc/nginx/conf.d/default.conf:ro"],
@@ -66,8 +71,17 @@ def render(services: list[Service]) -> str:
             spec.setdefault(service.name, {})["volumes"] = [f"./{CA_FILE}:{CA_PATH}:ro"]
         if service.image and not service.restart:
             spec.setdefault(service.name, {})["restart"] = RESTART
+    for name, fields in service_memory.spec(services, memory).items():
+        spec.setdefault(name, {}).update(fields)
     return ("# Written by inv deploy: the toolkit's additions to the stack's own files.\n"
             + yaml.safe_dump({"services": spec}, sort_keys=True))
+
+
+def merged(texts: dict[str, str], dotenv: dict[str, str],
+           memory: Mapping[str, ServiceMemory]) -> tuple[str, list[Service]]:
+    """This file for the stack's files, and the services as compose runs them with it."""
+    text = render(compose.services(texts, dotenv), memory)
+    return text, compose.services({**texts, NAME: text}, dotenv)
 
 
 def compose_file(files: dict[str, bytes]) -> str:

@@ -98,8 +98,8 @@ def stack(lab: Lab) -> Iterator[Stack]:
     dotenv = settings.dotenv(compose.release_env("ref-distro", RELEASE), env,
                              override.compose_file(files))
     texts, pins = {k: v.decode() for k, v in files.items()}, compose.parse_env(dotenv)
-    texts[override.NAME] = override.render(compose.services(texts, pins))
-    names = release.Release(RELEASE, {}, compose.services(texts, pins)).images
+    texts[override.NAME], found = override.merged(texts, pins, env.stack.memory)
+    names = release.Release(RELEASE, {}, found).images
     images.build_stack("ref-distro", names)
     db = DatabaseTarget(lab.running_database().address, 5432, dbname, "postgres",
                         ca_bundle=ca.certificate(lab.state).read_bytes())
