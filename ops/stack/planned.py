@@ -10,8 +10,9 @@ from ops.stack.compose import Service
 
 def services(env: Environment) -> list[Service]:
     """The stack's services with the toolkit's compose file merged (stack.memory included)."""
-    files = release.stack_files(compose.stack_dir(env.stack.name))
-    dotenv = settings.dotenv(compose.release_env(env.stack.name, env.stack.release), env,
-                             override.compose_file(files))
+    source = compose.release_dir(env.stack.name, env.stack.release, env.stack.releases_dir)
+    files = release.source_files(source)
+    dotenv = settings.dotenv(compose.release_env(source), env, override.compose_file(files))
     texts = {k: v.decode(errors="replace") for k, v in files.items()}
-    return override.merged(texts, compose.parse_env(dotenv), env.stack.memory)[1]
+    return override.merged(texts, compose.parse_env(dotenv), env.stack.memory,
+                           project=env.project, files=files)[1]

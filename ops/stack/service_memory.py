@@ -26,6 +26,7 @@ HEAP_SHARE = 0.8
 NON_HEAP_MIB = 192
 MIB = 1024**2
 _XMX = re.compile(r"-Xmx(\S+)")
+_XMS = re.compile(r"-Xms\S+")
 
 
 def heap_bytes(java_opts: str) -> int | None:
@@ -35,7 +36,10 @@ def heap_bytes(java_opts: str) -> int | None:
 
 
 def with_heap(java_opts: str, heap: str) -> str:
-    """JAVA_OPTS with its -Xmx replaced by `heap` (added when it has none), the rest kept."""
+    """JAVA_OPTS with its -Xmx replaced by `heap` (added when it has none), and its -Xms if it
+    sets one (upstream after 3.19.2 starts with the whole heap: -Xms = -Xmx; a larger -Xms
+    than -Xmx stops the JVM), the rest kept."""
+    java_opts = _XMS.sub(f"-Xms{heap}", java_opts)
     if _XMX.search(java_opts):
         return _XMX.sub(f"-Xmx{heap}", java_opts)
     return f"{java_opts} -Xmx{heap}".strip()

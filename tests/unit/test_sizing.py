@@ -12,7 +12,7 @@ from ops import config
 from ops.config import Environment, HostConfig, Workload
 from ops.db import sizing
 from ops.errors import OpsError
-from ops.stack import compose, override, planned, release
+from ops.stack import compose, override, planned, release, service_memory
 from ops.stack import sizing as stack_sizing
 from ops.stack.compose import Service
 
@@ -134,10 +134,12 @@ def test_heap_and_limit_are_rendered_whole_into_the_toolkit_file() -> None:
         list(before.values())) == 2 * GIB - before["referencedata"].mem_limit
 
     env = config.load(path=config.ROOT / "config" / "example.yml")
-    files = {k: v.decode() for k, v in release.stack_files(compose.stack_dir("ref-distro")).items()}
-    pins = compose.parse_env(compose.release_env("ref-distro", "3.19.2"))
+    source = compose.release_dir("ref-distro", "3.19.2")
+    raw = release.source_files(source)
+    files = {k: v.decode() for k, v in raw.items()}
+    pins = compose.parse_env(compose.release_env(source))
     parsed = env.stack.model_validate({**env.stack.model_dump(), "memory": memory}).memory
-    text, _ = override.merged(files, pins, parsed)
+    text, _ = override.merged(files, pins, parsed, project="p", files=raw)
     rendered = yaml.safe_load(text)["services"]
     assert rendered["referencedata"]["environment"] == {"JAVA_OPTS": upstream.format("1536m")}
     assert rendered["referencedata"]["mem_limit"] == "2g"
@@ -203,3 +205,10 @@ def test_size_db_flags_override_the_workload(capsys: pytest.CaptureFixture[str])
     assert code == 0 and "reports run often" in out and "db.t4g.large" in out
     code, out = run("--env", "lab", "--idle-most-of-day", "--busy-all-day")
     assert code == 1 and "contradict" in out
+
+
+def test_a_heap_set_from_config_keeps_the_initial_heap_within_it() -> None:
+    upstream = "-Xms1024m -Xmx1024m -Djava.security.egd=file:/dev/./urandom"
+    assert service_memory.with_heap(upstream, "768m") == (
+        "-Xms768m -Xmx768m -Djava.security.egd=file:/dev/./urandom")
+    assert service_memory.with_heap("-server", "1g") == "-server -Xmx1g"
