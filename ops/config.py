@@ -88,7 +88,7 @@ class NetworkConfig(Section):
 
 
 class HostConfig(Section):
-    instance_type: str = "m6i.large"
+    instance_type: str = "m6i.xlarge"  # the smallest m6i that holds ref-distro (ops.stack.sizing)
     root_volume_gb: int = Field(30, ge=30)
     ami: str | None = None
     ssh_user: str = "ubuntu"
@@ -132,6 +132,28 @@ class MailConfig(Section):
     smtp_password: SecretRef | None = None
 
 
+# stack.memory: per service, its Java heap and memory limit (ops.stack.service_memory).
+_JAVA_SIZE = re.compile(r"^\d+[kmg]$", re.IGNORECASE)
+_MEM_SIZE = re.compile(r"^\d+(\.\d+)?[kmg]$", re.IGNORECASE)
+
+
+def _java_size(value: str) -> str:
+    if not _JAVA_SIZE.match(value):
+        raise ValueError(f"{value!r} is not a heap size like 1536m or 2g (-Xmx's units)")
+    return value
+
+
+def _mem_size(value: str) -> str:
+    if not _MEM_SIZE.match(value):
+        raise ValueError(f"{value!r} is not a memory limit like 2g or 1536m")
+    return value
+
+
+class ServiceMemory(Section):
+    java_heap: Annotated[str, AfterValidator(_java_size)] | None = None  # -Xmx in JAVA_OPTS
+    mem_limit: Annotated[str, AfterValidator(_mem_size)] | None = None  # the container's
+
+
 class StackConfig(Section):
     name: Literal["ref-distro", "lab"] = "ref-distro"
     release: str = "3.19.2"
@@ -148,6 +170,7 @@ class StackConfig(Section):
     nginx_timeout_s: int = Field(300, ge=1)
     settings: dict[str, str] = {}
     secrets: dict[str, SecretRef] = {}
+    memory: dict[str, ServiceMemory] = {}
 
 
 class BackupConfig(Section):

@@ -14,17 +14,11 @@ from ops.aws.context import Ctx
 from ops.config import Environment
 from ops.errors import OpsError
 from ops.plan import Action, Change
+from ops.stack import planned, sizing
 
 CANONICAL = "099720109477"
 UBUNTU = "ubuntu/images/hvm-ssd*/ubuntu-noble-24.04-amd64-server-*"
 LIVE = ["pending", "running", "stopping", "stopped"]
-# Sum of the services' mem_limit per stack, without the db container (RDS replaces it):
-# ref-distro v3.19.2 adds up to 12.8 GB, 11.5 GB without db.
-STACK_MEMORY_MIB = {"ref-distro": 11_776}
-INSTANCE_MEMORY_MIB = {"m6i.large": 8192, "m6i.xlarge": 16384, "m6i.2xlarge": 32768,
-                       "m7i.large": 8192, "m7i.xlarge": 16384, "m5.large": 8192,
-                       "m5.xlarge": 16384, "t3.large": 8192, "t3.xlarge": 16384,
-                       "r6i.large": 16384, "r6i.xlarge": 32768, "m4.large": 8192}
 
 
 class Op(Enum):
@@ -35,16 +29,6 @@ class Op(Enum):
     IMDS = "imds"
     EIP = "eip"
     ASSOCIATE = "associate"
-
-
-def memory_warning(stack: str, instance_type: str, memory_mib: int | None) -> str | None:
-    """A warning when the stack's memory limits exceed the instance's memory (pure)."""
-    need = STACK_MEMORY_MIB.get(stack)
-    if not need or not memory_mib or need <= memory_mib:
-        return None
-    return (f"the {stack} stack's memory limits add up to {need / 1024:.1f} GiB, more than "
-            f"{instance_type}'s {memory_mib / 1024:.0f} GiB: choose a larger host.instance_type "
-            "(e.g. m6i.xlarge) or expect the kernel to kill services under load")
 
 
 def client_token(env: Environment, subnet: str) -> str:
@@ -108,18 +92,19 @@ def read(ctx: Ctx) -> dict[str, Any]:
 
 
 def check(ctx: Ctx) -> None:
-    """Before anything changes: the key file is readable, the memory fits (warning only)."""
+    """Before anything changes: the stack's memory fits the host (warning only; AWS is asked
+    about a type the model does not know)."""
     env = ctx.env
-    memory = INSTANCE_MEMORY_MIB.get(env.host.instance_type)
-    if memory is None:
+    gib = sizing.INSTANCE_GIB.get(env.host.instance_type)
+    if gib is None:
         try:
             found = ctx.aws("ec2").describe_instance_types(
                 InstanceTypes=[env.host.instance_type])["InstanceTypes"]
         except ClientError as exc:
             raise OpsError(f"host.instance_type {env.host.instance_type!r} is not offered in "
                            f"{env.aws.region}: {exc}") from None
-        memory = found[0]["MemoryInfo"]["SizeInMiB"] if found else None
-    if warning := memory_warning(env.stack.name, env.host.instance_type, memory):
+        gib = found[0]["MemoryInfo"]["SizeInMiB"] / 1024 if found else None
+    if warning := sizing.fit(planned.services(env), env.host.instance_type, gib):
         ctx.warn(warning)
 
 

@@ -10,16 +10,15 @@ does not offer them), so each tier maps to a current class.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
-from pathlib import Path
 
-import yaml
-
-from ops.config import DatabaseConfig, Environment, Workload
+from ops.config import DatabaseConfig, Environment, HostConfig, Workload
+from ops.stack import sizing as host_sizing
+from ops.stack.compose import Service
 
 PRODUCTS_LARGE = 500
 REQUISITIONS_LARGE = 100_000
 CONNECTION_FLOOR = 150
+GUIDANCE_HOST = "m4.large"  # the EC2 type the same guidance names for the stack
 
 # RDS instance classes: (vCPU, memory GiB). The documented db.t2 ones are kept to map them.
 DB_CLASSES: dict[str, tuple[int, float]] = {
@@ -35,17 +34,6 @@ DB_CLASSES: dict[str, tuple[int, float]] = {
        for s, c, m in (("large", 2, 16), ("xlarge", 4, 32), ("2xlarge", 8, 64),
                        ("4xlarge", 16, 128))},
 }
-
-# EC2 hosts for the stack, smallest first: (type, vCPU, memory GiB).
-HOSTS = (("m6i.large", 2, 8), ("m6i.xlarge", 4, 16), ("m6i.2xlarge", 8, 32),
-         ("m6i.4xlarge", 16, 64))
-# Memory the host needs besides the services' limits: OS, Docker, and the services
-# without a mem_limit (consul, nginx, log, redis, ftp).
-HOST_OVERHEAD_GIB = 2.0
-# Sum of mem_limit over openlmis-ref-distro v3.19.2's docker-compose.yml without `db`
-# (4 x 1.3G + 9 x 0.7G); used until compose/ref-distro/docker-compose.yml is in the repo.
-REF_DISTRO_MEM_GIB = 11.5
-STACK_DIR = Path(__file__).resolve().parents[2] / "compose"
 
 
 @dataclass(frozen=True)
@@ -94,45 +82,30 @@ def recommended_class(db: DatabaseConfig) -> str:
     return db_class(size, db.workload)[0]
 
 
-def compose_memory_gib(text: str, *, without: tuple[str, ...] = ("db",)) -> float:
-    """Sum of the services' mem_limit in a compose file (G/M/K suffixes are binary)."""
-    scale = {"g": 1, "m": Decimal(1) / 1024, "k": Decimal(1) / 1024**2, "b": Decimal(1) / 1024**3}
-    total = Decimal(0)
-    for name, service in (yaml.safe_load(text).get("services") or {}).items():
-        limit = str((service or {}).get("mem_limit") or "").strip().lower()
-        if name in without or not limit:
-            continue
-        unit = limit[-1] if limit[-1] in scale else "b"
-        total += Decimal(limit.rstrip("gmkb")) * scale[unit]
-    return float(total)
-
-
-def stack_memory_gib(stack: str) -> tuple[float, str]:
-    """The stack's memory limits without the database, and where the figure comes from."""
-    compose = STACK_DIR / stack / "docker-compose.yml"
-    if compose.is_file() and (gib := compose_memory_gib(compose.read_text())):
-        return gib, f"mem_limit sum of compose/{stack}/docker-compose.yml without db"
-    return REF_DISTRO_MEM_GIB, "mem_limit sum of ref-distro v3.19.2 without db"
-
-
-def host(stack_gib: float, source: str, configured: str) -> Choice:
-    """The smallest host that holds the stack's limits plus the OS and Docker."""
-    need = stack_gib + HOST_OVERHEAD_GIB
-    name, cpus, gib = next((h for h in HOSTS if h[2] >= need), HOSTS[-1])
-    why = (f"{source} is {stack_gib:.1f} GiB, +{HOST_OVERHEAD_GIB:.0f} GiB for the OS and "
-           f"Docker = {need:.1f} GiB: {name} ({cpus} vCPU, {gib} GiB), not the documented "
-           "m4.large (8 GiB)")
+def host(services: list[Service], configured: str) -> Choice:
+    """The smallest host of the configured type's family (else the default's) that holds the
+    stack, by the host memory model (ops.stack.sizing)."""
+    known = configured in host_sizing.INSTANCE_GIB
+    family = host_sizing.family(configured if known else HostConfig().instance_type)
+    name = host_sizing.smallest(services, family)
+    why = host_sizing.explain(services)
+    if name is None:
+        return Choice("host", f"larger than any {family}", f"{why}: no {family} type holds it")
+    why += f": {name} ({host_sizing.INSTANCE_GIB[name]:g} GiB)"
+    if host_sizing.fit(services, GUIDANCE_HOST):
+        why += (f", not the guidance's {GUIDANCE_HOST} "
+                f"({host_sizing.INSTANCE_GIB[GUIDANCE_HOST]:g} GiB)")
     if configured != name:
         why += f"; host.instance_type is {configured}"
     return Choice("host", name, why)
 
 
-def recommend(env: Environment, workload: Workload) -> list[Choice]:
-    """Every choice for `env` under `workload`, each with one line of explanation."""
+def recommend(env: Environment, workload: Workload, services: list[Service]) -> list[Choice]:
+    """Every choice for `env` under `workload`, each with one line of explanation; the host
+    from the stack's services as deploy runs them."""
     size, size_why = tier(workload, env.database.tier)
     cls, cls_why = db_class(size, workload)
     cpus, gib = DB_CLASSES[cls]
-    stack_gib, source = stack_memory_gib(env.stack.name)
     choices = [
         Choice("tier", f"db.t2.{size} in the guidance", size_why),
         Choice("class", cls, f"{cls_why} ({cpus} vCPU, {gib:g} GiB)"),
@@ -141,7 +114,7 @@ def recommend(env: Environment, workload: Workload) -> list[Choice]:
         Choice("max_connections", f"> {CONNECTION_FLOOR}",
                f"about 10 per service pool; the guidance's floor is {CONNECTION_FLOOR}: "
                "inv tune-db sets it"),
-        host(stack_gib, source, env.host.instance_type),
+        host(services, env.host.instance_type),
     ]
     if env.database.instance_class and env.database.instance_class != cls:
         choices.append(Choice("configured", env.database.instance_class,

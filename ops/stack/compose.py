@@ -35,6 +35,7 @@ class Service:
     build_from: tuple[str, ...] = ()  # a built service's base images (its Dockerfile's FROM)
     context: str = ""  # a built service's build context (a directory of the release)
     volumes: tuple[str, ...] = ()  # the named volumes it mounts
+    java_opts: str | None = None  # its JAVA_OPTS, when its environment sets one
 
     @property
     def built(self) -> bool:
@@ -85,23 +86,34 @@ def interpolate(text: str, values: dict[str, str]) -> str:
 
 
 def services(files: dict[str, str], dotenv: dict[str, str]) -> list[Service]:
-    """The services the compose files define (merged in order), interpolated with .env; a
-    built service's base images read from its context's Dockerfile in `files`."""
+    """The services the compose files define (merged in order, `environment` per key as
+    compose merges it), interpolated with .env; a built service's base images read from its
+    context's Dockerfile in `files`."""
     merged: dict[str, dict] = {}
     for name in (*COMPOSE_FILES, TOOLKIT_FILE):
         if name in files:
             data = yaml.safe_load(interpolate(files[name], dotenv)) or {}
             for service, spec in (data.get("services") or {}).items():
-                merged.setdefault(service, {}).update(spec or {})
+                into = merged.setdefault(service, {})
+                environment = {**_environment(into), **_environment(spec or {})}
+                into.update(spec or {}, environment=environment)
     return [
         Service(name, spec.get("image"), bool(spec.get("healthcheck")),
                 memory_bytes(str(spec.get("mem_limit") or "0")),
                 tuple(str(p) for p in spec.get("ports") or ()),
                 "settings.env" in _listed(spec.get("env_file")), str(spec.get("restart") or ""),
                 _bases(files, _context(spec.get("build"))), _context(spec.get("build")),
-                _named_volumes(spec.get("volumes")))
+                _named_volumes(spec.get("volumes")), spec["environment"].get("JAVA_OPTS"))
         for name, spec in merged.items() if not spec.get("profiles")
     ]
+
+
+def _environment(spec: dict) -> dict[str, str]:
+    """A service's `environment`, given as a mapping or as KEY=value lines, as a mapping."""
+    value = spec.get("environment") or {}
+    if isinstance(value, dict):
+        return {str(k): "" if v is None else str(v) for k, v in value.items()}
+    return dict(str(line).partition("=")[::2] for line in value)
 
 
 def _context(build: object) -> str:

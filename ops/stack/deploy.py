@@ -100,12 +100,12 @@ def desired(env: Environment, name: str) -> Release:
     db = targets.database(env)
     files[".env"] = dotenv.encode()
     files["settings.env"] = settings.render(settings.values(env, template, db, resolved))
-    files[override.NAME] = override.render(compose.services(texts, pins), project=env.project,
-                                           files=files).encode()
+    toolkit_file, services = override.merged(texts, pins, env.stack.memory,
+                                             project=env.project, files=files)
+    files[override.NAME] = toolkit_file.encode()
     files[override.CA_FILE] = db.ca_bundle or b""
     files[override.HEALTH_CONF] = override.health_conf(env.domain, env.stack.https).encode()
-    texts[override.NAME] = files[override.NAME].decode()
-    return Release(name, files, compose.services(texts, pins))
+    return Release(name, files, services)
 
 
 @contextmanager

@@ -21,16 +21,19 @@ Compose reads it because the release's `.env` lists it in COMPOSE_FILE. It gives
   image only while the volume is empty; compose builds an image only when it is missing. So an
   edited `config/` (say log/logback.xml) would never reach the services: with the digest in
   the names, an edit means a new image, built by `up`, and a fresh volume seeded from it, and
-  the services that mount the volume are recreated. A rollback finds its own volume again.
+  the services that mount the volume are recreated. A rollback finds its own volume again;
+- the Java heaps and memory limits of stack.memory (ops.stack.service_memory).
 """
-
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 
 import yaml
 
+from ops.config import ServiceMemory
+from ops.stack import compose, service_memory
 from ops.stack.compose import COMPOSE_FILES, TOOLKIT_FILE, Service
 
 NAME = TOOLKIT_FILE
@@ -74,7 +77,8 @@ def context_digest(files: dict[str, bytes], context: str) -> str:
     return digest.hexdigest()[:10]
 
 
-def render(services: list[Service], *, project: str, files: dict[str, bytes]) -> str:
+def render(services: list[Service], memory: Mapping[str, ServiceMemory], *,
+           project: str, files: dict[str, bytes]) -> str:
     """The file, for the stack's `services` (read from its own files, `files`)."""
     volumes: dict[str, dict[str, str]] = {}
     spec: dict[str, dict[str, object]] = {"health": {
@@ -90,9 +94,19 @@ def render(services: list[Service], *, project: str, files: dict[str, bytes]) ->
             volumes |= {v: {"name": f"{project}_{v}-{digest}"} for v in service.volumes}
         elif not service.restart:
             spec.setdefault(service.name, {})["restart"] = RESTART
+    for name, fields in service_memory.spec(services, memory).items():
+        spec.setdefault(name, {}).update(fields)
     return ("# Written by inv deploy: the toolkit's additions to the stack's own files.\n"
             + yaml.safe_dump({"services": spec, **({"volumes": volumes} if volumes else {})},
                              sort_keys=True))
+
+
+def merged(texts: dict[str, str], dotenv: dict[str, str], memory: Mapping[str, ServiceMemory],
+           *, project: str, files: dict[str, bytes]) -> tuple[str, list[Service]]:
+    """This file for the stack's files (`texts`, decoded from `files`), and the services as
+    compose runs them with it."""
+    text = render(compose.services(texts, dotenv), memory, project=project, files=files)
+    return text, compose.services({**texts, NAME: text}, dotenv)
 
 
 def compose_file(files: dict[str, bytes]) -> str:

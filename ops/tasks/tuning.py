@@ -24,6 +24,7 @@ def size_db(c, env=None, products=UNSET, requisitions=UNSET, reports_often=False
     Flags override the environment's database.workload; each choice is explained in one line.
     """
     from ops.db import sizing
+    from ops.stack import planned
 
     environment = load(env)
     base = environment.database.workload
@@ -41,7 +42,8 @@ def size_db(c, env=None, products=UNSET, requisitions=UNSET, reports_often=False
                 f"{'idle most of the day' if workload.idle_most_of_day else 'busy all day'}",
                 "bold")
     console.table("recommendation", ["choice", "value", "why"],
-                  [(c.what, c.value, c.why) for c in sizing.recommend(environment, workload)])
+                  [(c.what, c.value, c.why) for c in
+                   sizing.recommend(environment, workload, planned.services(environment))])
 
 
 @task(help={"env": ENV_HELP, "plan": "print the parameter diff and change nothing",

@@ -7,6 +7,8 @@ import json
 import pytest
 
 from ops import secrets
+from ops.aws import compute
+from ops.aws.context import Ctx
 from ops.aws.session import client
 from ops.config import Environment
 from ops.errors import OpsError
@@ -36,3 +38,20 @@ def test_missing_ssm_secret_names_key_and_fix(aws_env: Environment) -> None:
         secrets.resolve(aws_env, "stack.secrets.ADMIN", "ssm:/openlmis/test/missing")
     assert "stack.secrets.ADMIN (ssm:/openlmis/test/missing) is not set" in str(caught.value)
     assert "aws ssm put-parameter" in caught.value.hint
+
+
+def test_provision_sizes_the_host_by_the_model_and_asks_aws_about_other_types(
+        aws_env: Environment) -> None:
+    def warnings(instance_type: str) -> list[str]:
+        ctx = Ctx(aws_env.model_copy(update={"host": aws_env.host.model_copy(
+            update={"instance_type": instance_type})}))
+        compute.check(ctx)
+        return ctx.warnings
+
+    assert warnings(aws_env.host.instance_type) == []  # the default holds the default stack
+    [small] = warnings("m6i.large")
+    assert "= 13.5 GiB, more than m6i.large offers (8 GiB)" in small
+    assert warnings("m6g.xlarge") == []  # not in the table: AWS says 16 GiB
+    assert "more than m6g.large offers (8 GiB)" in warnings("m6g.large")[0]
+    with pytest.raises(OpsError, match=r"x9\.huge' is not offered"):
+        warnings("x9.huge")

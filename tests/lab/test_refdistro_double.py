@@ -97,9 +97,9 @@ def stack(lab: Lab) -> Iterator[Stack]:
     files = release.source_files(source)
     dotenv = settings.dotenv(compose.release_env(source), env, override.compose_file(files))
     texts, pins = {k: v.decode() for k, v in files.items()}, compose.parse_env(dotenv)
-    texts[override.NAME] = override.render(compose.services(texts, pins), project=PROJECT,
-                                           files=files)
-    names = release.Release(RELEASE, {}, compose.services(texts, pins)).images
+    texts[override.NAME], found = override.merged(texts, pins, env.stack.memory,
+                                                  project=PROJECT, files=files)
+    names = release.Release(RELEASE, {}, found).images
     images.build_stack("ref-distro", names)
     db = DatabaseTarget(lab.running_database().address, 5432, dbname, "postgres",
                         ca_bundle=ca.certificate(lab.state).read_bytes())

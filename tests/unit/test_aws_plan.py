@@ -145,12 +145,6 @@ def test_database_warns_about_what_it_cannot_change_in_place() -> None:
     assert len(found) == 2 and "NOT encrypted" in found[0]
 
 
-def test_memory_warning_sizes_the_host_from_the_release() -> None:
-    assert compute.memory_warning("ref-distro", "m6i.large", 8192)
-    assert compute.memory_warning("ref-distro", "m6i.xlarge", 16384) is None
-    assert compute.memory_warning("lab", "t3.small", 2048) is None
-
-
 def test_compute_diff() -> None:
     env = environment()
     Op = compute.Op

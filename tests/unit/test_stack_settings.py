@@ -1,4 +1,4 @@
-"""Compose parsing, settings.env rendering, the profile guard and memory sizing: pure."""
+"""Compose parsing, settings.env rendering, the profile guard: pure."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import yaml
 
 from ops.config import Environment
 from ops.errors import OpsError
-from ops.stack import compose, health, override, settings, sizing
+from ops.stack import compose, health, override, settings
 from ops.stack.compose import Service
 from ops.targets import DatabaseTarget
 
@@ -29,12 +29,14 @@ def test_interpolation_like_compose() -> None:
 def test_services_merge_override_skip_profiles_and_read_limits() -> None:
     files = {"docker-compose.yml": "services:\n  a: {image: 'x:${V}', mem_limit: 1.3G,\n"
              "      healthcheck: {test: [CMD, 'true']}, ports: ['${P:-80}:80']}\n"
-             "  b: {build: ., profiles: [extra]}\n  c: {image: y, mem_limit: 512m}\n",
-             "docker-compose.override.yml": "services:\n  c: {environment: {Z: '1'}}\n"}
+             "  b: {build: ., profiles: [extra]}\n  c: {image: y, mem_limit: 512m,\n"
+             "      environment: {JAVA_OPTS: -Xmx256m}}\n",
+             "docker-compose.override.yml": "services:\n  c: {environment: ['Z=1']}\n"}
     found = compose.services(files, {"V": "2"})
     assert [(s.name, s.image, s.healthcheck) for s in found] == [("a", "x:2", True),
                                                                   ("c", "y", False)]
     assert found[0].mem_limit == int(1.3 * 1024**3) and found[1].mem_limit == 512 * 1024**2
+    assert (found[0].java_opts, found[1].java_opts) == (None, "-Xmx256m")  # merged per key
 
 
 def test_settings_come_from_resources_config_and_secrets() -> None:
@@ -94,14 +96,6 @@ def test_profile_without_production_is_refused_unless_a_demo() -> None:
     settings.check_profiles(env(spring_profiles_active="production,demo-data"))
 
 
-def test_memory_limits_against_the_instance() -> None:
-    services = [Service(f"s{i}", "x", False, 1300 * 1024**2, ()) for i in range(8)]
-    assert sizing.fit(services, "m6i.xlarge") is None
-    problem = sizing.fit(services, "m6i.large")
-    assert problem and "10.2 GiB" in problem and "m6i.xlarge (16 GiB) fits" in problem
-    assert "unknown" in (sizing.fit(services, "x9.huge") or "")
-
-
 def test_health_assessment() -> None:
     services = [Service("nginx", "n", True, 0, ("8080:80",)), Service("svc", "s", True, 0, ()),
                 Service("plain", "p", False, 0, ()), Service("once", "o", False, 0, ())]
@@ -146,7 +140,7 @@ def test_the_stack_verifies_the_database_through_the_pool_and_the_toolkits_own_f
     assert [(s.build_from, s.volumes) for s in found if s.name == "config"] == [
         (("alpine:3.11",), ("conf",))]
     raw = {k: v.encode() for k, v in files.items()}
-    rendered = yaml.safe_load(override.render(found, project="p", files=raw))
+    rendered = yaml.safe_load(override.render(found, {}, project="p", files=raw))
     digest = override.context_digest(raw, "config")
     # an edit under config/ is a new image and a fresh volume; an edit elsewhere is not
     assert digest != override.context_digest({**raw, "config/x": b"edited"}, "config")
