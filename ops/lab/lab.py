@@ -166,6 +166,13 @@ class Lab:
         """The running lab host serving an emulated instance. Starts nothing."""
         return hosts.lookup(self.client, self.state, instance_id, f"instance {instance_id}")
 
+    def reboot_instance(self, instance_id: str) -> None:
+        """Restart the host serving an instance as a machine restarts (its address kept)."""
+        container = hosts.find(self.client, self.state, instance_id)
+        if container is None:
+            raise OpsError(f"the lab has no host for instance {instance_id}")
+        container.restart(timeout=30)
+
     def retire_instance(self, instance_id: str) -> None:
         """Remove the host of a terminated instance, its disk with it."""
         if container := hosts.find(self.client, self.state, instance_id):

@@ -7,12 +7,17 @@ stops the run, and the steps after it are reported as not run.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import psycopg
+import psycopg.sql
 
 from ops import config, console, targets
 from ops.aws import topology
@@ -21,8 +26,10 @@ from ops.config import Environment
 from ops.db import backup, catalog, restore, verify
 from ops.db.tune import tune as tune_db
 from ops.errors import OpsError
+from ops.host.session import open_host
 from ops.lab.lab import Lab
-from ops.stack import deploy
+from ops.lab.state import LabState
+from ops.stack import compose, deploy, release
 
 
 @dataclass
@@ -77,18 +84,25 @@ def provision(ctx: Context) -> str:
 
 
 def deploy_first(ctx: Context) -> str:
-    deploy.deploy(ctx.env, name="1")
-    return _serving(ctx, "1")
+    deploy.deploy(ctx.env, name=FIRST)
+    return _serving(ctx, "referencedata", "15.4.0")
 
 
-ITEMS = {f"PRODUCT-{i:03d}": f"Amoxicilline 500 mg, boîte n°{i}" for i in range(40)}
+# Written into referencedata's own table as the stack's role, as the service would: the double
+# serves no data API (compose/ref-distro/double/README.md).
+FACILITIES = {f"HC{i:03d}": f"Centre de santé n°{i}, Kaboré" for i in range(40)}
+CHECKSUM = ("SELECT count(*), md5(coalesce(string_agg(code || '=' || coalesce(name, ''), ',' "
+            "ORDER BY code), '')) FROM referencedata.facilities")
 
 
 def write_data(ctx: Context) -> str:
-    for code, name in ITEMS.items():
-        _api(ctx, "POST", "/api/requisition/items", {"code": code, "name": name})
-    ctx.notes["data"] = _api(ctx, "GET", "/api/requisition/items/sum")
-    return f"{len(ITEMS)} items written through nginx: {ctx.notes['data']['md5'][:12]}…"
+    with _stack_db(ctx) as conn:
+        conn.execute("TRUNCATE referencedata.facilities")
+        for code, name in FACILITIES.items():
+            conn.execute("INSERT INTO referencedata.facilities (code, name) VALUES (%s, %s)",
+                         (code, name))
+        ctx.notes["data"] = conn.execute(CHECKSUM).fetchone()
+    return f"{len(FACILITIES)} facilities written: {ctx.notes['data'][1][:12]}…"
 
 
 def back_up(ctx: Context) -> str:
@@ -106,13 +120,14 @@ def verify_backup(ctx: Context) -> str:
 
 
 def damage_data(ctx: Context) -> str:
-    for code in list(ITEMS)[:10]:
-        _api(ctx, "DELETE", f"/api/requisition/items/{code}")
-    _api(ctx, "POST", "/api/requisition/items", {"code": "PRODUCT-010", "name": "overwritten"})
-    damaged = _api(ctx, "GET", "/api/requisition/items/sum")
+    with _stack_db(ctx) as conn:
+        conn.execute("DELETE FROM referencedata.facilities WHERE code < 'HC010'")
+        conn.execute("UPDATE referencedata.facilities SET name = 'overwritten' "
+                     "WHERE code = 'HC010'")
+        damaged = conn.execute(CHECKSUM).fetchone()
     if damaged == ctx.notes["data"]:
         raise OpsError("the data did not change")
-    return f"10 items deleted, 1 overwritten: {damaged['count']} left"
+    return f"10 facilities deleted, 1 overwritten: {damaged[0]} left"
 
 
 def restore_dump(ctx: Context) -> str:
@@ -122,10 +137,12 @@ def restore_dump(ctx: Context) -> str:
 
 
 def data_identical(ctx: Context) -> str:
-    now = _api(ctx, "GET", "/api/requisition/items/sum")
+    with _stack_db(ctx) as conn:
+        now = conn.execute(CHECKSUM).fetchone()
     if now != ctx.notes["data"]:
         raise OpsError(f"data differs after the restore: {now} != {ctx.notes['data']}")
-    return f"{now['count']} items, checksum identical to before the damage"
+    return f"{now[0]} facilities, checksum identical to before the damage; " + _serving(
+        ctx, "referencedata", "15.4.0")
 
 
 def tune_database(ctx: Context) -> str:
@@ -136,38 +153,112 @@ def tune_database(ctx: Context) -> str:
     return "parameters applied (restart where static); a second run plans no changes"
 
 
-def new_release(ctx: Context) -> str:
-    deploy.deploy(ctx.env, name="2")
-    return _serving(ctx, "2")
+def host_restarts(ctx: Context) -> str:
+    """The machine restarts as an EC2 instance reboots; nobody runs a command."""
+    started = time.monotonic()
+    ctx.lab.reboot_instance(targets.host(ctx.env).instance_id or "")
+    console.wait_for("OpenLMIS after the host's restart", lambda: _answers(ctx), timeout=300)
+    return f"serving again {time.monotonic() - started:.0f}s after the restart, no command run"
 
 
-def broken_release(ctx: Context) -> str:
+def config_edit(ctx: Context) -> str:
+    """An operator's edit of config/ (their copy of the releases) reaches the services."""
+    logback = _releases(ctx) / FIRST / "config" / "log" / "logback.xml"
+    mark = f"<!-- edited by the rehearsal, {time.strftime('%Y-%m-%d')} -->"
+    text = logback.read_text()
+    logback.write_text(text if mark in text else text.replace(
+        "<configuration>", f"<configuration>\n    {mark}", 1))
+    deploy.deploy(ctx.env, name=FIRST)
+    seen = _in_service(ctx, "referencedata", "cat /config/log/logback.xml")
+    if mark not in seen:
+        raise OpsError("referencedata does not see the edited logback.xml")
+    return "referencedata runs with the edited log/logback.xml; " + _serving(
+        ctx, "referencedata", "15.4.0")
+
+
+def upgrade(ctx: Context) -> str:
+    """To a release whose compose files differ (another Consul, healthchecks, no mem_limit)."""
+    plan = deploy.deploy(ctx.env, name=NEXT)
+    backups = [p for p in plan.payloads() if isinstance(p, release.Backup)]
+    if not backups:
+        raise OpsError("the upgrade took no backup first")
+    return f"backed up first ({len(backups[0].upgrades)} services change); " + _serving(
+        ctx, "referencedata", "15.5.0-SNAPSHOT")
+
+
+def failed_upgrade(ctx: Context) -> str:
+    """A release whose services cannot start: the gate refuses it, the previous one serves
+    again, and the operator is told how to restore the backup taken before it."""
+    broken = _releases(ctx) / "3.20.1-broken"
+    shutil.rmtree(broken, ignore_errors=True)
+    shutil.copytree(_releases(ctx) / NEXT, broken)
+    pins = broken / ".env"
+    pins.write_text(pins.read_text().replace("OL_REFERENCEDATA_VERSION=15.5.0-SNAPSHOT",
+                                             "OL_REFERENCEDATA_VERSION=15.5.1-SNAPSHOT"))
+    (broken / "config" / "log" / "logback.xml").write_text("<configuration>\n  <root")
+    impatient = ctx.env.model_copy(update={"stack": ctx.env.stack.model_copy(
+        update={"health_timeout_s": 60})})
     try:
-        deploy.deploy(ctx.env, name="broken")
+        deploy.deploy(impatient, name=broken.name)
     except deploy.RolledBack as exc:
-        return f"refused by the health gate, rolled back to {exc.restored}: " + _serving(ctx, "2")
+        if f"inv restore-db --env {ctx.env.name} --from " not in str(exc):
+            raise OpsError(f"the rollback does not say how to restore: {exc}") from None
+        return (f"refused by the health gate, rolled back to {exc.restored}, the restore "
+                "command named; " + _serving(ctx, "referencedata", "15.5.0-SNAPSHOT"))
     raise OpsError("the broken release passed its health gate")
 
 
-def _serving(ctx: Context, release: str) -> str:
-    health = _api(ctx, "GET", "/api/health")
-    if health.get("release") != release or health.get("status") != "UP":
-        raise OpsError(f"expected release {release} up, /api/health says {health}")
-    return f"release {release} serves /api/health: UP"
+FIRST, NEXT = "3.19.2", "3.20.0-SNAPSHOT"
 
 
-def _api(ctx: Context, method: str, path: str, body: dict[str, str] | None = None) -> Any:
-    address = ctx.notes.setdefault("address", targets.host(ctx.env).address)
-    request = urllib.request.Request(
-        f"http://{address}{path}", method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json"},
-    )
+def _releases(ctx: Context) -> Path:
+    """The environment's own copy of the releases, which the rehearsal edits."""
+    found = ctx.env.stack.releases_dir
+    assert found is not None, "rehearse() gives the environment a copy of the releases"
+    return found
+
+
+def _stack_db(ctx: Context) -> psycopg.Connection[Any]:
+    """The database, as the stack's own role (the master may act as it: deploy grants it)."""
+    conn = ctx.lab.db_connection(ctx.env.database.name, user=ctx.env.database.master_username,
+                                 connect_timeout=10)
+    conn.execute(psycopg.sql.SQL("SET ROLE {}").format(
+        psycopg.sql.Identifier(ctx.env.database.app_username)))
+    return conn
+
+
+def _serving(ctx: Context, service: str, version: str) -> str:
+    """/api/health answers 200 through nginx, and `service` runs `version`."""
+    code, body = _get(ctx, "/api/health")
+    if code != 200:
+        raise OpsError(f"/api/health answers {code}: {body}")
+    code, body = _get(ctx, f"/{service}")
+    if code != 200 or body.get("version") != version:
+        raise OpsError(f"expected {service} {version}, /{service} answers {code}: {body}")
+    return f"/api/health 200 through nginx, {service} {version}"
+
+
+def _answers(ctx: Context) -> bool:
     try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return json.load(response)
+        return _get(ctx, "/api/health")[0] == 200
+    except OSError:
+        return False
+
+
+def _get(ctx: Context, path: str) -> tuple[int, Any]:
+    address = targets.host(ctx.env).address
+    try:
+        with urllib.request.urlopen(f"http://{address}{path}", timeout=15) as response:
+            return response.status, json.load(response)
     except urllib.error.HTTPError as exc:
-        return json.load(exc)
+        return exc.code, exc.read().decode(errors="replace")[:200]
+
+
+def _in_service(ctx: Context, service: str, command: str) -> str:
+    with open_host(ctx.env) as remote:
+        return remote.run(f"docker exec $(docker ps -q --filter label=com.docker.compose.project="
+                          f"{ctx.env.project} --filter label=com.docker.compose.service="
+                          f"{service}) {command}", what=f"reading {service}")
 
 
 STEPS = [
@@ -175,22 +266,30 @@ STEPS = [
     Step("AWS emulator", emulator_answers),
     Step("database", database_answers),
     Step("provision", provision),
-    Step("deploy release 1", deploy_first),
-    Step("write data through the stack", write_data),
+    Step(f"deploy the Reference Distribution {FIRST}", deploy_first),
+    Step("write data as the stack's role", write_data),
     Step("backup (snapshot + dump)", back_up),
     Step("verify the backup", verify_backup),
     Step("damage the data", damage_data),
     Step("restore the dump", restore_dump),
     Step("data identical", data_identical),
     Step("tune the database", tune_database),
-    Step("roll out release 2", new_release),
-    Step("broken release rolled back", broken_release),
+    Step("the host restarts; OpenLMIS comes back by itself", host_restarts),
+    Step("an edit of config/ reaches the services", config_edit),
+    Step(f"upgrade to {NEXT}, backed up first", upgrade),
+    Step("a failed upgrade rolls back and says how to restore", failed_upgrade),
 ]
 
 
 def rehearse(steps: list[Step] | None = None) -> list[Result]:
     """Run every step in order; stop at the first failure."""
-    ctx = Context(env=config.load("lab"), lab=Lab.connect())
+    env = config.load("lab")
+    releases = LabState.current().dir / "releases"  # the environment's copy, edited here
+    shutil.rmtree(releases, ignore_errors=True)
+    shutil.copytree(compose.stack_dir(env.stack.name) / "releases", releases)
+    env = env.model_copy(update={"stack": env.stack.model_copy(
+        update={"releases_dir": releases})})
+    ctx = Context(env=env, lab=Lab.connect())
     results: list[Result] = []
     for step in steps or STEPS:
         if results and not results[-1].ok:

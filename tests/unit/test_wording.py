@@ -3,8 +3,10 @@ message changes nothing that the code does."""
 
 from __future__ import annotations
 
+import shutil
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -203,21 +205,35 @@ def test_a_lock_wait_that_times_out_is_known_by_its_type(monkeypatch: pytest.Mon
         pass
 
 
-def test_the_rehearsal_knows_a_rollback_by_its_type(monkeypatch: pytest.MonkeyPatch) -> None:
-    ctx = rehearsal.Context(environment(), lab=None)  # type: ignore[arg-type]
-    monkeypatch.setattr(rehearsal, "_serving", lambda ctx, name: f"release {name} serves")
+def test_the_rehearsal_knows_a_rollback_by_its_type(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "compose/ref-distro/releases" / rehearsal.NEXT,
+                    tmp_path / rehearsal.NEXT)
+    env = environment()
+    env = env.model_copy(update={"name": "lab", "stack": env.stack.model_copy(
+        update={"releases_dir": tmp_path})})
+    ctx = rehearsal.Context(env, lab=None)  # type: ignore[arg-type]
+    monkeypatch.setattr(rehearsal, "_serving", lambda ctx, name, version: f"{name} {version}")
 
     def fails(error: OpsError) -> None:
         def deploy_(env: Environment, *, name: str) -> None:
+            assert env.stack.health_timeout_s == 60 and name == "3.20.1-broken"
             raise error
         monkeypatch.setattr(rehearsal.deploy, "deploy", deploy_)
 
-    fails(deploy.RolledBack("worded anyhow", hint="", failed="broken-1", restored="2-a"))
-    assert rehearsal.broken_release(ctx) == ("refused by the health gate, rolled back to 2-a: "
-                                             "release 2 serves")
+    fails(deploy.RolledBack("worded anyhow; inv restore-db --env lab --from d-1", hint="",
+                            failed="broken-1", restored="2-a"))
+    assert rehearsal.failed_upgrade(ctx) == (
+        "refused by the health gate, rolled back to 2-a, the restore command named; "
+        "referencedata 15.5.0-SNAPSHOT")
+    assert "<root" in (tmp_path / "3.20.1-broken/config/log/logback.xml").read_text()
+    fails(deploy.RolledBack("rolled back, but no word of the backup", hint="",
+                            failed="broken-1", restored="2-a"))
+    with pytest.raises(OpsError, match="does not say how to restore"):
+        rehearsal.failed_upgrade(ctx)
     fails(OpsError("the text says rolled back, but nothing was"))
     with pytest.raises(OpsError, match="but nothing was"):
-        rehearsal.broken_release(ctx)
+        rehearsal.failed_upgrade(ctx)
 
 
 class FakeDbHost:
