@@ -114,9 +114,10 @@ def services(remote: Remote, verb: str) -> list[str]:
 
 
 @contextmanager
-def stack_stopped(remote: Remote) -> Iterator[None]:
-    """The stack's services stopped around a cut-over, and started again however it ends:
-    the cut-over leaves the old database or the new one, never half of each."""
+def stack_stopped(env: Environment, remote: Remote) -> Iterator[None]:
+    """The stack's services stopped around a cut-over, and started again however it ends
+    (then the health gate's verdict): the cut-over leaves the old database or the new one,
+    never half of each."""
     stopped = services(remote, "stop")
     try:
         yield
@@ -124,6 +125,8 @@ def stack_stopped(remote: Remote) -> Iterator[None]:
         for project in stopped:
             remote.run(f"docker compose -p {shlex.quote(project)} start",
                        what=f"starting compose project {project}", check=False)
+        if env.project in stopped:
+            deploy.settle(env, remote)
 
 
 @contextmanager
@@ -137,7 +140,7 @@ def held(env: Environment, subject: str, *,
         return
     with open_host(env) as remote, deploy.locked(env, remote, "restore-db", subject,
                                                  break_lock=break_lock):
-        yield lambda: stack_stopped(remote)
+        yield lambda: stack_stopped(env, remote)
 
 
 def preflight(host: DbHost, manifest: Manifest, directory: str) -> None:
@@ -217,7 +220,7 @@ def restore_dump(env: Environment, host: DbHost, backup_id: str) -> str:
                        hint=f"{names.live} and the stack were not touched; {left}") from None
     host.run(f"rm -rf {shlex.quote(directory)}", what="cleaning up", warn=True)
     try:
-        swap_in(host, names)
+        swap_in(env, host, names)
     except OpsError as exc:
         raise OpsError(f"restoring {backup_id}: the swap failed: {exc.message}",
                        hint=f"the renames are one transaction: if {names.kept} exists, the "
@@ -269,10 +272,10 @@ def _create_incoming(host: DbHost, names: swap.Names, directory: str) -> None:
                     what="applying the dump's database settings")
 
 
-def swap_in(host: DbHost, names: swap.Names) -> None:
+def swap_in(env: Environment, host: DbHost, names: swap.Names) -> None:
     """Stop the stack, swap the names in one transaction, start the stack again: it runs on
     the old or on the new database, never on none."""
-    with stack_stopped(host.remote):
+    with stack_stopped(env, host.remote):
         host.script(swap.SWAP_SQL, names.variables(), database=swap.MAINTENANCE_DB,
                     what=f"swapping {names.incoming} in as {names.live}")
 
@@ -285,7 +288,7 @@ def swap_back(env: Environment, host: DbHost, copy: str) -> str:
     if copy not in kept:
         raise OpsError(f"{env.name} has no kept copy {copy}",
                        hint="kept copies: " + (", ".join(kept) or "none"))
-    swap_in(host, names)
+    swap_in(env, host, names)
     console.ok(f"{names.live} is {copy} again; the database it replaced is kept as "
                f"{names.kept}")
     return names.kept

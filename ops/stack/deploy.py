@@ -128,6 +128,21 @@ def locked(env: Environment, remote: Remote, task: str, subject: str, *,
         yield
 
 
+def settle(env: Environment, remote: Remote) -> None:
+    """After the stack was started again outside a deploy (restore-db's cut-over): wait for
+    the health gate's verdict on the live release, and say it."""
+    s = Session(env, remote, _who())
+    current = s.facts([]).current
+    if not current:
+        return
+    result = _gate(s, _remote_services(s, current))
+    if result.healthy:
+        console.ok(f"the stack serves again ({current})")
+    else:
+        console.warn(f"the stack does not serve again: {result.summary()}; look at: "
+                     f"inv logs --env {env.name} SERVICE")
+
+
 def deploy(env: Environment, *, name: str | None = None, plan_only: bool = False,
            push_images: bool = False, lock_wait: float = 0,
            break_lock: bool = False) -> Plan[Payload]:

@@ -55,10 +55,10 @@ def tidy(remote: Remote, project: str) -> list[str]:
 
 
 def _read_command(project: str, services: list[str]) -> str:
-    """Each service's instances (`instances\\tNAME\\tJSON`), then the running containers'
-    addresses (`address\\tIP`)."""
+    """Each service's instances (`instances\\tNAME\\tJSON`, on one line: a JSON string holds
+    no raw newline), then the running containers' addresses (`address\\tIP`)."""
     reads = "".join(f"printf 'instances\\t%s\\t' {sh(name)}; "
-                    f"curl -fsS -m 5 {CONSUL}/v1/health/service/{sh(name)} || printf '[]'; echo; "
+                    f"curl -fsS -m 5 {CONSUL}/v1/health/service/{sh(name)} | tr -d '\\n'; echo; "
                     for name in services)
     return (reads + f"docker ps -q --filter label=com.docker.compose.project={sh(project)} | "
             "xargs -r docker inspect -f "

@@ -259,7 +259,10 @@ class FakeDbHost:
         return {}
 
 
-def restoring(monkeypatch: pytest.MonkeyPatch) -> None:
+def restoring(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """restore-db's I/O replaced; the projects whose health was awaited after the cut-over."""
+    settled: list[str] = []
+    monkeypatch.setattr(restore.deploy, "settle", lambda env, remote: settled.append(env.name))
     manifest = SimpleNamespace(id="dump-1", tables={})
     monkeypatch.setattr(restore.dumps, "manifest", lambda env, backup_id: manifest)
     monkeypatch.setattr(restore, "fetch", lambda env, host, manifest: "/work/d")
@@ -267,6 +270,7 @@ def restoring(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(restore, "_check_storage", lambda env, manifest: None)
     monkeypatch.setattr(restore, "services", lambda remote, verb: ["openlmis"])
     monkeypatch.setattr(restore, "load", lambda host, directory, database, jobs: None)
+    return settled
 
 
 def test_a_restore_failing_before_the_swap_drops_its_copy_and_never_stops_the_stack(
@@ -282,9 +286,10 @@ def test_a_restore_failing_before_the_swap_drops_its_copy_and_never_stops_the_st
 
 
 def test_a_failed_swap_starts_the_stack_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    restoring(monkeypatch)
+    settled = restoring(monkeypatch)
     host = FakeDbHost(failing="RENAME")
     with pytest.raises(OpsError, match="the server went away"):
         restore.restore_dump(environment(), host, "dump-1")  # type: ignore[arg-type]
     # renames are one transaction: the stack runs again on the old database
     assert host.commands[-1].startswith("docker compose -p openlmis start")
+    assert settled == [environment().name]  # and waited for its verdict
