@@ -32,6 +32,8 @@ class Provider(Protocol):
     snapshot_holds_data: bool
     # Whether any image the AWS API offers will do for the host (no Ubuntu AMI to look for).
     any_image_will_do: bool
+    # The most open files the host's containers may be given (None: what the stack asks).
+    nofile_ceiling: int | None
 
     def aws_endpoint(self) -> str | None:
         """The AWS API endpoint; None for boto3's own (which honours AWS_ENDPOINT_URL)."""

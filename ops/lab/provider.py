@@ -6,6 +6,7 @@ terminated, so every lookup afterwards only reads.
 
 from __future__ import annotations
 
+import resource
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,10 @@ SECRET_SOURCE = "lab"
 class LabProvider:
     snapshot_holds_data = False  # an emulated snapshot holds no data
     any_image_will_do = True  # the emulator has no Ubuntu AMI; a lab host is Debian anyway
+    # A lab host is a container of this machine, which cannot raise its hard limit of open
+    # files (no CAP_SYS_RESOURCE where the lab runs unprivileged): a container in it asking
+    # more (ref-distro's nginx after 3.19.2: 40000) would not start.
+    nofile_ceiling = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
     def aws_endpoint(self) -> str | None:
         url = Emulator(LabState.current()).recorded()

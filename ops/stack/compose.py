@@ -35,6 +35,7 @@ class Service:
     build_from: tuple[str, ...] = ()  # a built service's base images (its Dockerfile's FROM)
     context: str = ""  # a built service's build context (a directory of the release)
     volumes: tuple[str, ...] = ()  # the named volumes it mounts
+    nofile: tuple[int, int] = (0, 0)  # the open-files limit it asks (soft, hard); 0: Docker's
     java_opts: str | None = None  # its JAVA_OPTS, when its environment sets one
 
     @property
@@ -103,7 +104,8 @@ def services(files: dict[str, str], dotenv: dict[str, str]) -> list[Service]:
                 tuple(str(p) for p in spec.get("ports") or ()),
                 "settings.env" in _listed(spec.get("env_file")), str(spec.get("restart") or ""),
                 _bases(files, _context(spec.get("build"))), _context(spec.get("build")),
-                _named_volumes(spec.get("volumes")), spec["environment"].get("JAVA_OPTS"))
+                _named_volumes(spec.get("volumes")), _nofile(spec.get("ulimits")),
+                spec["environment"].get("JAVA_OPTS"))
         for name, spec in merged.items() if not spec.get("profiles")
     ]
 
@@ -129,6 +131,14 @@ def _bases(files: dict[str, str], context: str) -> tuple[str, ...]:
     """The FROM images of the Dockerfile in a build context."""
     dockerfile = files.get(f"{context}/Dockerfile", "") if context else ""
     return tuple(re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE | re.IGNORECASE))
+
+
+def _nofile(ulimits: object) -> tuple[int, int]:
+    """`ulimits: {nofile: N}` or `{nofile: {soft: S, hard: H}}` as (soft, hard)."""
+    value = ulimits.get("nofile") if isinstance(ulimits, dict) else None
+    if isinstance(value, dict):
+        return int(value.get("soft", 0)), int(value.get("hard", 0))
+    return (int(value), int(value)) if value else (0, 0)
 
 
 def _named_volumes(volumes: object) -> tuple[str, ...]:

@@ -100,8 +100,9 @@ def desired(env: Environment, name: str) -> Release:
     db = targets.database(env)
     files[".env"] = dotenv.encode()
     files["settings.env"] = settings.render(settings.values(env, template, db, resolved))
-    toolkit_file, services = override.merged(texts, pins, env.stack.memory,
-                                             project=env.project, files=files)
+    toolkit_file, services = override.merged(
+        texts, pins, env.stack.memory, project=env.project, files=files,
+        nofile_ceiling=provider.of(env).nofile_ceiling)
     files[override.NAME] = toolkit_file.encode()
     files[override.CA_FILE] = db.ca_bundle or b""
     files[override.HEALTH_CONF] = override.health_conf(env.domain, env.stack.https).encode()

@@ -22,7 +22,9 @@ Compose reads it because the release's `.env` lists it in COMPOSE_FILE. It gives
   edited `config/` (say log/logback.xml) would never reach the services: with the digest in
   the names, an edit means a new image, built by `up`, and a fresh volume seeded from it, and
   the services that mount the volume are recreated. A rollback finds its own volume again;
-- the Java heaps and memory limits of stack.memory (ops.stack.service_memory).
+- the Java heaps and memory limits of stack.memory (ops.stack.service_memory);
+- a service's open-files limit lowered to the host's ceiling where the host cannot give more
+  (the lab's hosts; see ops.provider): nothing on AWS.
 """
 
 from __future__ import annotations
@@ -78,8 +80,9 @@ def context_digest(files: dict[str, bytes], context: str) -> str:
 
 
 def render(services: list[Service], memory: Mapping[str, ServiceMemory], *,
-           project: str, files: dict[str, bytes]) -> str:
-    """The file, for the stack's `services` (read from its own files, `files`)."""
+           project: str, files: dict[str, bytes], nofile_ceiling: int | None = None) -> str:
+    """The file, for the stack's `services` (read from its own files, `files`), on a host
+    whose containers may open at most `nofile_ceiling` files (see ops.provider)."""
     volumes: dict[str, dict[str, str]] = {}
     spec: dict[str, dict[str, object]] = {"health": {
         "image": HEALTH_IMAGE, "command": ["nginx", "-g", "daemon off;"],
@@ -94,6 +97,9 @@ def render(services: list[Service], memory: Mapping[str, ServiceMemory], *,
             volumes |= {v: {"name": f"{project}_{v}-{digest}"} for v in service.volumes}
         elif not service.restart:
             spec.setdefault(service.name, {})["restart"] = RESTART
+        if nofile_ceiling and service.nofile[1] > nofile_ceiling:
+            spec.setdefault(service.name, {})["ulimits"] = {"nofile": {
+                "soft": min(service.nofile[0], nofile_ceiling), "hard": nofile_ceiling}}
     for name, fields in service_memory.spec(services, memory).items():
         spec.setdefault(name, {}).update(fields)
     return ("# Written by inv deploy: the toolkit's additions to the stack's own files.\n"
@@ -102,10 +108,12 @@ def render(services: list[Service], memory: Mapping[str, ServiceMemory], *,
 
 
 def merged(texts: dict[str, str], dotenv: dict[str, str], memory: Mapping[str, ServiceMemory],
-           *, project: str, files: dict[str, bytes]) -> tuple[str, list[Service]]:
+           *, project: str, files: dict[str, bytes],
+           nofile_ceiling: int | None = None) -> tuple[str, list[Service]]:
     """This file for the stack's files (`texts`, decoded from `files`), and the services as
     compose runs them with it."""
-    text = render(compose.services(texts, dotenv), memory, project=project, files=files)
+    text = render(compose.services(texts, dotenv), memory, project=project, files=files,
+                  nofile_ceiling=nofile_ceiling)
     return text, compose.services({**texts, NAME: text}, dotenv)
 
 

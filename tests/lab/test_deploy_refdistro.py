@@ -145,9 +145,10 @@ def test_an_edit_under_config_reaches_the_running_services(target: Target,
 
 def test_an_upgrade_to_a_release_whose_compose_files_differ(target: Target) -> None:
     plan = target.inv("deploy", "--release", NEXT, "--plan")
-    assert "> back up the database: dump, before " in output(plan), output(plan)
-    assert "referencedata 15.4.0 → 15.5.0-SNAPSHOT" in output(plan)
-    assert "consul gliderlabs/consul-server → hashicorp/consul:1.15" in output(plan)
+    said = " ".join(output(plan).split())
+    assert "> back up the database: dump, before " in said, said
+    assert "referencedata 15.4.0 → 15.5.0-SNAPSHOT" in said
+    assert "consul gliderlabs/consul-server → hashicorp/consul:1.15" in said
     result = target.inv("deploy", "--release", NEXT, timeout=1200)
     assert result.returncode == 0, output(result)
     assert "backed up: " in output(result)

@@ -157,3 +157,17 @@ def test_the_stack_verifies_the_database_through_the_pool_and_the_toolkits_own_f
     assert override.compose_file({"docker-compose.yml": b""}) == \
         "docker-compose.yml:docker-compose.ops.yml"
     assert settings.dotenv("A=1\n", env(), "x.yml").endswith("COMPOSE_FILE=x.yml\n")
+
+
+def test_a_host_that_cannot_give_the_open_files_asked_gets_its_ceiling() -> None:
+    files = {"docker-compose.yml": "services:\n  nginx:\n    image: n\n    ulimits:\n"
+             "      nofile: {soft: 20000, hard: 40000}\n  redis: {image: r}\n"}
+    found = compose.services(files, {})
+    assert [s.nofile for s in found] == [(20000, 40000), (0, 0)]
+    raw = {k: v.encode() for k, v in files.items()}
+    rendered = yaml.safe_load(override.render(found, {}, project="p", files=raw,
+                                              nofile_ceiling=10000))["services"]
+    assert rendered["nginx"]["ulimits"] == {"nofile": {"soft": 10000, "hard": 10000}}
+    assert "ulimits" not in rendered["redis"]
+    unlimited = yaml.safe_load(override.render(found, {}, project="p", files=raw))["services"]
+    assert "ulimits" not in unlimited["nginx"]  # AWS: as upstream asks
