@@ -230,7 +230,10 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
     try:
         _switch_and_up(s, wanted.id, pull_never=bool(pushed) or not wanted.images)
     except OpsError as exc:  # compose refused the release, or died half-way through it
-        _recover(s, wanted, previous, f"docker compose up failed: {exc}", [], taken)
+        waiting = s.assess_health(wanted.services).waiting  # e.g. a dependency that exited
+        said = str(exc).strip().splitlines()
+        _recover(s, wanted, previous, f"docker compose up failed: {said[-1] if said else exc}",
+                 [name for name in waiting if name != health.HEALTH_PATH], taken)
     result = _gate(s, wanted.services)
     if not result.healthy:
         reason = result.summary() if result.failed else (
