@@ -145,6 +145,9 @@ class StackConfig(Section):
     nginx_timeout_s: int = Field(300, ge=1)
     settings: dict[str, str] = {}
     secrets: dict[str, SecretRef] = {}
+    # What replaces openlmis-auth's bootstrap credentials (see ops.stack.credentials).
+    admin_password: SecretRef | None = None
+    trusted_client_secret: SecretRef | None = None
 
 
 class BackupConfig(Section):
