@@ -110,9 +110,9 @@ def check_password(password: str) -> None:
         problems.append("contain a digit")
     if not re.fullmatch(r"[a-zA-Z0-9]{8,72}", password):
         problems.append("be 8 to 72 letters and digits (no spaces or punctuation)")
-    if any(name.lower() in password.lower() for name in (ADMIN, *ADMIN_NAMES)):
-        problems.append(f"not contain {', '.join(repr(n) for n in (ADMIN, *ADMIN_NAMES))} "
-                        "(any case)")
+    names = sorted({name.lower() for name in (ADMIN, *ADMIN_NAMES)})
+    if any(name in password.lower() for name in names):
+        problems.append(f"not contain {' or '.join(repr(n) for n in names)} (any case)")
     if problems:
         raise OpsError("stack.admin_password does not meet OpenLMIS' password rules: it must "
                        + "; ".join(problems),
