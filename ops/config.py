@@ -135,6 +135,9 @@ class MailConfig(Section):
 class StackConfig(Section):
     name: Literal["ref-distro", "lab"] = "ref-distro"
     release: str = "3.19.2"
+    # Where the release directories are (default compose/<name>/releases): your own copy,
+    # e.g. with an edited config/, or a release the toolkit does not ship yet.
+    releases_dir: Path | None = None
     spring_profiles_active: str = "production"
     https: bool = True
     demo_may_be_wiped: bool = False

@@ -42,7 +42,8 @@ DERIVED = {
 # The Reference Distribution's double (compose/ref-distro/double): one shared image, and each
 # upstream image name a one-layer image of it naming its role.
 DOUBLE = f"{REPO}-double:{SUITE}"
-DOUBLE_ROLES = {"gliderlabs/consul-server": "consul", "openlmis/nginx": "nginx",
+DOUBLE_ROLES = {"gliderlabs/consul-server": "consul", "hashicorp/consul": "consul",
+                "openlmis/nginx": "nginx",
                 "openlmis/rsyslog": "rsyslog", "redis": "redis", "driesva/proftpd": "ftp",
                 "alpine": "alpine", "nginx": "plain-nginx"}
 DOUBLE_VOLUMES = {"nginx": ["/var/log/nginx", "/var/log/consul-template"],

@@ -1,8 +1,9 @@
 """What a stack's compose files say: services, images, healthchecks, memory limits. Pure.
 
-A stack lives in compose/<name>/: docker-compose.yml (and an optional override), a
-settings.env.template, and releases/<release>.env pinning image versions (the `.env` of the
-release). Interpolation supports ${VAR}, ${VAR:-default} and ${VAR-default}.
+A stack lives in compose/<name>/: a settings.env.template, and a directory per release,
+releases/<release>/, holding what upstream ships for it: docker-compose.yml (and an optional
+override), `.env` pinning the image versions, and the `config/` build context if it has one.
+Interpolation supports ${VAR}, ${VAR:-default} and ${VAR-default}.
 """
 
 from __future__ import annotations
@@ -32,20 +33,33 @@ class Service:
     settings: bool = False  # reads settings.env (the OpenLMIS services, nginx…)
     restart: str = ""  # the stack's own restart policy, if it sets one
     build_from: tuple[str, ...] = ()  # a built service's base images (its Dockerfile's FROM)
+    context: str = ""  # a built service's build context (a directory of the release)
+    volumes: tuple[str, ...] = ()  # the named volumes it mounts
+
+    @property
+    def built(self) -> bool:
+        """Built from the release's own files (a one-shot such as service-configuration)."""
+        return bool(self.context)
 
 
 def stack_dir(name: str) -> Path:
     return ROOT / "compose" / name
 
 
-def release_env(name: str, release: str) -> str:
-    """The release's .env: compose/<stack>/releases/<release>.env."""
-    path = stack_dir(name) / "releases" / f"{release}.env"
-    if not path.is_file():
-        known = sorted(p.stem for p in path.parent.glob("*.env"))
+def release_dir(name: str, release: str, releases: Path | None = None) -> Path:
+    """<releases>/<release>/ (by default compose/<stack>/releases/), which must hold a `.env`
+    and a compose file."""
+    path = (releases or stack_dir(name) / "releases") / release
+    if not ((path / ".env").is_file() and (path / COMPOSE_FILES[0]).is_file()):
+        known = sorted(p.parent.name for p in path.parent.glob(f"*/{COMPOSE_FILES[0]}"))
         raise OpsError(f"stack {name} has no release {release!r}",
                        hint=f"known releases: {', '.join(known) or 'none'}")
-    return path.read_text()
+    return path
+
+
+def release_env(directory: Path) -> str:
+    """A release directory's `.env`: its pinned image versions."""
+    return (directory / ".env").read_text()
 
 
 def parse_env(text: str) -> dict[str, str]:
@@ -84,19 +98,40 @@ def services(files: dict[str, str], dotenv: dict[str, str]) -> list[Service]:
                 memory_bytes(str(spec.get("mem_limit") or "0")),
                 tuple(str(p) for p in spec.get("ports") or ()),
                 "settings.env" in _listed(spec.get("env_file")), str(spec.get("restart") or ""),
-                _bases(files, spec.get("build")))
+                _bases(files, _context(spec.get("build"))), _context(spec.get("build")),
+                _named_volumes(spec.get("volumes")))
         for name, spec in merged.items() if not spec.get("profiles")
     ]
 
 
-def _bases(files: dict[str, str], build: object) -> tuple[str, ...]:
-    """The FROM images of a `build:` (a context path, or a mapping with one)."""
+def _context(build: object) -> str:
+    """The directory of a `build:` (a context path, or a mapping with one); "" without."""
     if not build:
-        return ()
+        return ""
     context = build if isinstance(build, str) else (
         build.get("context", ".") if isinstance(build, dict) else ".")
-    dockerfile = files.get(f"{str(context).removeprefix('./').rstrip('/')}/Dockerfile", "")
+    return str(context).removeprefix("./").rstrip("/") or "."
+
+
+def _bases(files: dict[str, str], context: str) -> tuple[str, ...]:
+    """The FROM images of the Dockerfile in a build context."""
+    dockerfile = files.get(f"{context}/Dockerfile", "") if context else ""
     return tuple(re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE | re.IGNORECASE))
+
+
+def _named_volumes(volumes: object) -> tuple[str, ...]:
+    """The named volumes among a service's mounts (short `name:/path[:ro]` or long syntax);
+    not bind mounts (a path) nor anonymous volumes (no source)."""
+    names = []
+    for mount in volumes or ():
+        if isinstance(mount, dict):
+            source = mount.get("source", "") if mount.get("type") == "volume" else ""
+        else:
+            source, _, target = str(mount).partition(":")
+            source = source if target else ""
+        if source and not source.startswith((".", "/", "~")):
+            names.append(source)
+    return tuple(dict.fromkeys(names))
 
 
 def _listed(value: object) -> list[str]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ops import console, provider, secrets, targets
 from ops.config import Environment
-from ops.db import approle, prepare
+from ops.db import approle, backup, prepare
 from ops.errors import OpsError
 from ops.host import bootstrap
 from ops.host import facts as host_facts
@@ -90,17 +90,18 @@ def desired(env: Environment, name: str) -> Release:
     settings.check_database(env)
     resolved = secrets.resolve_all(env)
     approle.check_password(resolved["database.app_password"])  # before anything changes
-    stack = compose.stack_dir(env.stack.name)
-    files = release.stack_files(stack)
-    dotenv = settings.dotenv(compose.release_env(env.stack.name, name), env,
-                             override.compose_file(files))
+    source = compose.release_dir(env.stack.name, name, env.stack.releases_dir)
+    files = release.source_files(source)
+    dotenv = settings.dotenv(compose.release_env(source), env, override.compose_file(files))
     texts = {k: v.decode(errors="replace") for k, v in files.items()}
     pins = compose.parse_env(dotenv)
-    template = (stack / "settings.env.template").read_text()
+    release.check_released(pins, production=env.database.tier == "production")
+    template = (compose.stack_dir(env.stack.name) / "settings.env.template").read_text()
     db = targets.database(env)
     files[".env"] = dotenv.encode()
     files["settings.env"] = settings.render(settings.values(env, template, db, resolved))
-    files[override.NAME] = override.render(compose.services(texts, pins)).encode()
+    files[override.NAME] = override.render(compose.services(texts, pins), project=env.project,
+                                           files=files).encode()
     files[override.CA_FILE] = db.ca_bundle or b""
     files[override.HEALTH_CONF] = override.health_conf(env.domain, env.stack.https).encode()
     texts[override.NAME] = files[override.NAME].decode()
@@ -171,9 +172,17 @@ def _plan(s: Session, wanted: Release,
         out = s.remote.run(s.compose(wanted.id, *UP, "--pull", "never", "--dry-run") + " 2>&1",
                            what="docker compose up --dry-run")
         drifted = release.drift(out, s.project)
+    upgraded = release.upgrades(_remote_services(s, facts.current), wanted.services) \
+        if facts.current in facts.releases and facts.current != wanted.id else ()
     changes += release.plan(wanted, facts, drifted=drifted, keep=s.env.stack.keep_releases,
-                            push=local)
+                            push=local, upgraded=upgraded, backup=_backup_method(s.env))
     return Plan(changes), facts
+
+
+def _backup_method(env: Environment) -> str:
+    """How an upgrade backs the database up: an RDS snapshot, or a dump where a snapshot holds
+    no data (the lab)."""
+    return "snapshot" if provider.of(env).snapshot_holds_data else "dump"
 
 
 def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> None:
@@ -199,15 +208,30 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
         console.ok(f"pushed {', '.join(pushed)}")
     if release.Compose.PULL in payloads:
         s.remote.run(s.compose(wanted.id, "pull", "--quiet"), what="docker compose pull")
+    taken = ""
+    if upgrade := next((p for p in payloads if isinstance(p, release.Backup)), None):
+        console.step(f"backing the database up before {', '.join(upgrade.upgrades)}")
+        taken = backup.backup_db(s.env, method=_backup_method(s.env),
+                                 reason=f"before upgrading to {wanted.id}")[-1]
+        console.ok(f"backed up: {taken}")
     previous = facts.current
-    _switch_and_up(s, wanted.id, pull_never=bool(pushed) or not wanted.images)
+    try:
+        _switch_and_up(s, wanted.id, pull_never=bool(pushed) or not wanted.images)
+    except OpsError as exc:  # compose refused the release, or died half-way through it
+        _recover(s, wanted, previous, f"docker compose up failed: {exc}", [], taken)
     result = _gate(s, wanted.services)
     if not result.healthy:
-        _recover(s, wanted, previous, result)
+        reason = result.summary() if result.failed else (
+            f"not healthy after {s.env.stack.health_timeout_s}s: {result.summary()}")
+        _recover(s, wanted, previous, reason,
+                 [name for name in result.waiting if name != health.HEALTH_PATH], taken)
     credentials.apply(s.env, s.remote, wanted.id,
                       [p for p in payloads if isinstance(p, credentials.Payload)])
-    for old in [p.release_id for p in payloads if isinstance(p, release.Prune)]:
+    pruned = [p.release_id for p in payloads if isinstance(p, release.Prune)]
+    for old in pruned:
         s.remote.run(f"rm -rf {sh(f'{RELEASES}/{old}')}", what=f"removing release {old}")
+    if pruned:
+        s.remote.run(release.unnamed_builds_command(s.project), what="removing unused builds")
     s.audit("deploy", wanted.id, "ok", previous=previous)
     console.ok(f"release {wanted.id} is live on {s.remote.address}")
 
@@ -259,19 +283,26 @@ def _gate(s: Session, services: list[Service]) -> health.Assessment:
     return last[0]
 
 
-def _recover(s: Session, wanted: Release, previous: str, result: health.Assessment) -> None:
-    """Show the failing services' last log lines, go back to the previous release, exit."""
-    reason = result.summary() if result.failed else (
-        f"not healthy after {s.env.stack.health_timeout_s}s: {result.summary()}")
-    failing = [name for name in result.waiting if name != health.HEALTH_PATH]
+def _recover(s: Session, wanted: Release, previous: str, reason: str, failing: list[str],
+             backup_id: str) -> None:
+    """Show the failing services' last log lines, go back to the previous release, exit.
+
+    After an upgrade (`backup_id`: the backup taken before it) the failed release's services
+    may have migrated the schema before failing (Flyway runs as a service starts), and the
+    previous release's services may not run on a migrated schema: the message says so and
+    names the restore command."""
     if failing:
         out = s.remote.run(s.compose(wanted.id, "logs", "--no-color", "--tail", "20", *failing),
                            check=False)
         console.say(f"last log lines of {', '.join(sorted(failing))}:", "bold")
         console.say(out.rstrip())
     s.audit("deploy", wanted.id, "failed", reason=reason)
+    restore = (f"; its services may already have migrated the database schema, which the "
+               f"earlier release may not run on: if it misbehaves, restore the backup taken "
+               f"before the upgrade: inv restore-db --env {s.env.name} --from {backup_id}"
+               ) if backup_id else ""
     if not previous or previous == wanted.id:
-        raise OpsError(f"release {wanted.id} failed its health gate ({reason}); "
+        raise OpsError(f"release {wanted.id} failed ({reason}); "
                        "there is no earlier release to return to",
                        hint=f"look at the logs (inv logs --env {s.env.name} SERVICE), fix, "
                        "deploy again")
@@ -282,9 +313,10 @@ def _recover(s: Session, wanted: Release, previous: str, result: health.Assessme
     if not back.healthy:
         raise OpsError(f"release {wanted.id} failed ({reason}), and so did the rollback to "
                        f"{previous}: {back.summary()}",
-                       hint=f"the stack is DOWN: look at inv logs --env {s.env.name} SERVICE")
-    raise RolledBack(f"release {wanted.id} failed its health gate ({reason}); rolled "
-                     f"back: {previous} is serving again",
+                       hint=f"the stack is DOWN: look at inv logs --env {s.env.name} SERVICE"
+                       f"{restore}")
+    raise RolledBack(f"release {wanted.id} failed ({reason}); rolled back: {previous} is "
+                     f"serving again{restore}",
                      hint="the failing services' last log lines are above; the failed release "
                      "stays on the host for inspection", failed=wanted.id, restored=previous)
 

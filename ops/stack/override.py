@@ -14,10 +14,20 @@ Compose reads it because the release's `.env` lists it in COMPOSE_FILE. It gives
   every location without that header (openlmis-nginx v7.1, openlmis.conf), and a load
   balancer's health check cannot send headers: the target group checks HEALTH_PORT instead,
   and the health gate asks the same URL, so the target is healthy exactly when the
-  application answers. Users reach only port 80 (from the load balancer), never this one.
+  application answers. Users reach only port 80 (from the load balancer), never this one;
+- every service built from the release's files (service-configuration, from `config/`) an image
+  tag, and every named volume it fills a name, carrying the digest of its build context. In
+  3.19.2 the build copies the files into the image, and Docker seeds a named volume from the
+  image only while the volume is empty; compose builds an image only when it is missing. So an
+  edited `config/` (say log/logback.xml) would never reach the services: with the digest in
+  the names, an edit means a new image, built by `up`, and a fresh volume seeded from it, and
+  the services that mount the volume are recreated. A rollback finds its own volume again.
 """
 
+
 from __future__ import annotations
+
+import hashlib
 
 import yaml
 
@@ -56,7 +66,17 @@ def health_conf(domain: str, https: bool) -> str:
                                forwarded=forwarded)
 
 
-def render(services: list[Service]) -> str:
+def context_digest(files: dict[str, bytes], context: str) -> str:
+    """A digest of the release's files under a build context."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in files if context == "." or p.startswith(f"{context}/")):
+        digest.update(path.encode() + b"\0" + files[path] + b"\0")
+    return digest.hexdigest()[:10]
+
+
+def render(services: list[Service], *, project: str, files: dict[str, bytes]) -> str:
+    """The file, for the stack's `services` (read from its own files, `files`)."""
+    volumes: dict[str, dict[str, str]] = {}
     spec: dict[str, dict[str, object]] = {"health": {
         "image": HEALTH_IMAGE, "command": ["nginx", "-g", "daemon off;"],
         "volumes": [f"./{HEALTH_CONF}:/etc/nginx/conf.d/default.conf:ro"],
@@ -64,10 +84,15 @@ def render(services: list[Service]) -> str:
     for service in services:
         if service.settings:
             spec.setdefault(service.name, {})["volumes"] = [f"./{CA_FILE}:{CA_PATH}:ro"]
-        if service.image and not service.restart:
+        if service.built:
+            digest = context_digest(files, service.context)
+            spec.setdefault(service.name, {})["image"] = f"{project}-{service.name}:{digest}"
+            volumes |= {v: {"name": f"{project}_{v}-{digest}"} for v in service.volumes}
+        elif not service.restart:
             spec.setdefault(service.name, {})["restart"] = RESTART
     return ("# Written by inv deploy: the toolkit's additions to the stack's own files.\n"
-            + yaml.safe_dump({"services": spec}, sort_keys=True))
+            + yaml.safe_dump({"services": spec, **({"volumes": volumes} if volumes else {})},
+                             sort_keys=True))
 
 
 def compose_file(files: dict[str, bytes]) -> str:

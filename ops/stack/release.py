@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from ops.errors import OpsError
 from ops.host.facts import ROOT, Facts
+from ops.host.remote import sh
 from ops.plan import Action, Change
-from ops.stack.compose import COMPOSE_FILES, Service
+from ops.stack.compose import COMPOSE_FILES, TOOLKIT_FILE, Service
 
 RELEASES = f"{ROOT}/releases"
 CURRENT = f"{ROOT}/current"
@@ -43,7 +45,7 @@ class Release:
     def images(self) -> list[str]:
         """What the host needs: each service's image, and the bases of those it builds."""
         return sorted({name for s in self.services
-                       for name in ([s.image] if s.image else s.build_from)})
+                       for name in (s.build_from if s.built else [s.image] if s.image else [])})
 
 
 @dataclass(frozen=True)
@@ -69,22 +71,39 @@ class Compose(Enum):
 
 
 @dataclass(frozen=True)
+class Backup:
+    """Back the database up before the services' versions change (their start migrates it)."""
+
+    upgrades: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Prune:
     """Remove an old release's directory."""
 
     release_id: str
 
 
-Payload = Upload | Push | Compose | Prune
+Payload = Upload | Push | Backup | Compose | Prune
 
 
-def stack_files(stack: Path) -> dict[str, bytes]:
-    """The compose files and the `config/` build context of a stack directory."""
-    files = {name: (stack / name).read_bytes() for name in COMPOSE_FILES
-             if (stack / name).is_file()}
-    for path in sorted((stack / "config").rglob("*")) if (stack / "config").is_dir() else []:
+def check_released(pins: dict[str, str], *, production: bool) -> None:
+    """Refuse upstream's unreleased builds (`-SNAPSHOT` versions) in production."""
+    snapshots = sorted(f"{k}={v}" for k, v in pins.items() if v.endswith("-SNAPSHOT"))
+    if production and snapshots:
+        raise OpsError(f"the release pins unreleased upstream builds: {', '.join(snapshots)}",
+                       hint="production runs tagged releases only: choose another "
+                       "stack.release, or wait for upstream's tag")
+
+
+def source_files(directory: Path) -> dict[str, bytes]:
+    """A release directory's compose files and `config/` build context (its `.env` aside)."""
+    files = {name: (directory / name).read_bytes() for name in COMPOSE_FILES
+             if (directory / name).is_file()}
+    config = directory / "config"
+    for path in sorted(config.rglob("*")) if config.is_dir() else []:
         if path.is_file():
-            files[str(path.relative_to(stack))] = path.read_bytes()
+            files[str(path.relative_to(directory))] = path.read_bytes()
     return files
 
 
@@ -103,16 +122,31 @@ def drift(dry_run: str, project: str) -> dict[str, str]:
     return {name: what for name, what in actions.items() if what not in ("Running", "Healthy")}
 
 
+def upgrades(live: list[Service], wanted: list[Service]) -> tuple[str, ...]:
+    """The services whose image changes between the live release and the wanted one."""
+    before = {s.name: s.image for s in live if s.image and not s.built}
+    return tuple(f"{s.name} {_change(before[s.name], s.image)}" for s in wanted
+                 if s.image and not s.built and before.get(s.name, s.image) != s.image)
+
+
+def _change(old: str, new: str) -> str:
+    """`15.4.0 → 15.5.0` within one repository, whole names across two."""
+    (old_repo, _, old_tag), (new_repo, _, new_tag) = old.rpartition(":"), new.rpartition(":")
+    return f"{old_tag} → {new_tag}" if old_repo and old_repo == new_repo else f"{old} → {new}"
+
+
 def plan(release: Release, facts: Facts, *, drifted: dict[str, str], keep: int,
-         push: dict[str, str] | None) -> list[Change[Payload]]:
+         push: dict[str, str] | None, upgraded: tuple[str, ...] = (),
+         backup: str = "") -> list[Change[Payload]]:
     """Changes from the host's facts to the release running.
 
     `drifted`: what compose would do to the current release's services (see `drift`); a
     one-shot build (service-configuration) that did its job is re-run by every `up`, which is
     no drift. `push`: the local image ids to push (None: pull from a registry what the host
-    lacks).
+    lacks). `upgraded` (see `upgrades`): the database is backed up (`backup` names how) before
+    the switch.
     """
-    one_shots = {service.name for service in release.services if not service.image}
+    one_shots = {service.name for service in release.services if service.built}
     drifted = {name: what for name, what in drifted.items() if name not in one_shots}
     changes: list[Change[Payload]] = []
     if release.id not in facts.releases:
@@ -129,6 +163,9 @@ def plan(release: Release, facts: Facts, *, drifted: dict[str, str], keep: int,
             changes.append(Change(Action.RUN, "docker compose pull", ", ".join(lacking),
                                   payload=Compose.PULL))
     switching = facts.current != release.id
+    if switching and upgraded:
+        changes.append(Change(Action.RUN, "back up the database", f"{backup}, before "
+                              f"{', '.join(upgraded)}", payload=Backup(upgraded)))
     if switching:
         changes.append(Change(Action.UPDATE, "current", f"{facts.current or 'none'} → "
                                                         f"{release.id}", payload=Compose.SWITCH))
@@ -140,6 +177,19 @@ def plan(release: Release, facts: Facts, *, drifted: dict[str, str], keep: int,
                        payload=Prune(old))
                 for old in prunable(facts.releases, release.id, facts.current, keep)]
     return changes
+
+
+def unnamed_builds_command(project: str) -> str:
+    """Remove the built images and volumes the toolkit named per build context (see
+    ops.stack.override) that no release left on the host names: a pruned release's."""
+    named = f"{RELEASES}/*/{TOOLKIT_FILE}"
+    digest = "-[0-9a-f]{10}$"
+    return (
+        f"for v in $(docker volume ls -q | grep -E {sh(f'^{project}_.+{digest}')}); do "
+        f"grep -qsF \"name: $v\" {named} || docker volume rm $v >/dev/null || true; done; "
+        "for i in $(docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -E "
+        f"{sh(f'^{project}-[^:]+:[0-9a-f]{{10}}$')}); do "
+        f"grep -qsF \"image: $i\" {named} || docker image rm $i >/dev/null || true; done")
 
 
 def prunable(releases: tuple[str, ...], new: str, previous: str, keep: int) -> list[str]:

@@ -38,7 +38,7 @@ class Target:
             f"'lab:db_master_password', app_username: {self.role}, "
             "app_password: 'lab:db_app_password'}",
             "mail: {from_address: noreply@openlmis.lab.internal, smtp_host: mail.lab.internal}",
-            f"stack: {self.stack}",
+            f"stack: {self.stack}", "backups: {create_bucket: true}",
         ])
         (self.config_dir / f"{self.env}.yml").write_text(text + "\n")
 

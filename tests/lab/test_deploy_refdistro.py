@@ -1,28 +1,38 @@
 """The Reference Distribution v3.19.2 deployed by `inv deploy` onto its double: the upstream
 compose files unedited, the toolkit's own file beside them, a fresh RDS-like database, TLS at
 a load balancer (REQUIRE_SSL=true), auth's bootstrap credentials replaced by the configured
-ones. Then the host restarts as a machine restarts.
+ones. Then the host restarts as a machine restarts, an edit of `config/` is deployed, the stack
+is upgraded to a release whose compose files differ, and an upgrade fails.
+
+The environment reads its releases from a copy (stack.releases_dir), which the tests edit as
+an operator edits theirs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from ops.config import ROOT
 from ops.errors import OpsError
 from ops.lab.lab import Lab
 from ops.stack import override
 from tests.lab.target import Target
 
 DATABASE = "refdistro"
-STACK = ("{name: ref-distro, release: '3.19.2', https: yes, push_images: yes, "
-         "health_timeout_s: 300, admin_password: 'lab:admin_password', "
-         "trusted_client_secret: 'lab:trusted_client_secret'}")
+STACK = ("{{name: ref-distro, release: '3.19.2', https: yes, push_images: yes, "
+         "health_timeout_s: {timeout}, releases_dir: '{releases}', "
+         "admin_password: 'lab:admin_password', "
+         "trusted_client_secret: 'lab:trusted_client_secret'}}")
+NEXT = "3.20.0-SNAPSHOT"
 STATUS = "curl -s -o /dev/null -w '%{http_code}' "
 # "password", as openlmis-auth's bootstrap data migration stores it
 BOOTSTRAP_HASH = "$2a$10$4IZfidcJzbR5Krvj87ZJdOZvuQoD/kvPAJe549rUNoP3N3uH0Lq2G"
@@ -92,10 +102,24 @@ def eventually(what: str, probe: Callable[[], bool], seconds: float = 240) -> No
         time.sleep(2)
 
 
+def service_says(target: Target, service: str, command: str) -> str:
+    """`command`'s output in the running container of `service`."""
+    return target.sh("docker exec $(docker ps -q --filter label=com.docker.compose.project=openlmis"
+                     f" --filter label=com.docker.compose.service={service}) {command}")
+
+
 @pytest.fixture(scope="module")
-def target(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Target:
+def releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The environment's own copy of the stack's releases."""
+    copy = tmp_path_factory.mktemp("releases") / "releases"
+    shutil.copytree(ROOT / "compose" / "ref-distro" / "releases", copy)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def target(lab: Lab, tmp_path_factory: pytest.TempPathFactory, releases: Path) -> Target:
     target = Target(lab.host("refdistro", docker_ready=True), tmp_path_factory.mktemp("config"),
-                    "refdistro", DATABASE, STACK)
+                    "refdistro", DATABASE, STACK.format(timeout=300, releases=releases))
     target.fresh_database(lab)
     target.write_config()
     return target
@@ -191,4 +215,57 @@ def test_deploy_starts_what_a_dead_restore_left_stopped(target: Target) -> None:
     assert "docker compose up: " in output(plan), output(plan)
     result = target.inv("deploy", timeout=600)
     assert result.returncode == 0, output(result)
+    assert health(target) == "200"
+
+
+def test_an_edit_under_config_reaches_the_running_services(target: Target,
+                                                           releases: Path) -> None:
+    logback = releases / "3.19.2" / "config" / "log" / "logback.xml"
+    logback.write_text(logback.read_text().replace(
+        "<configuration>", "<configuration>\n    <!-- edited by the operator -->", 1))
+    result = target.inv("deploy", timeout=900)
+    assert result.returncode == 0, output(result)
+    for service in ("referencedata", "requisition", "auth"):
+        assert "edited by the operator" in service_says(target, service,
+                                                        "cat /config/log/logback.xml")
+    assert health(target) == "200"
+
+
+def test_an_upgrade_to_a_release_whose_compose_files_differ(target: Target) -> None:
+    plan = target.inv("deploy", "--release", NEXT, "--plan")
+    assert "> back up the database: dump, before " in output(plan), output(plan)
+    assert "referencedata 15.4.0 → 15.5.0-SNAPSHOT" in output(plan)
+    assert "consul gliderlabs/consul-server → hashicorp/consul:1.15" in output(plan)
+    result = target.inv("deploy", "--release", NEXT, timeout=1200)
+    assert result.returncode == 0, output(result)
+    assert "backed up: " in output(result)
+    states = target.sh("docker ps --filter label=com.docker.compose.project=openlmis --format "
+                       "'{{.Image}} {{.Status}}'")
+    assert "hashicorp/consul:1.15 Up" in states and "(healthy)" in states, states
+    assert "(unhealthy)" not in states and "(health: starting)" not in states, states
+    assert health(target) == "200"
+    # this release's config image copies its files into the volume each time it runs
+    assert service_says(target, "referencedata", "ls /config/reports") != ""
+
+
+def test_a_failed_upgrade_rolls_back_and_names_the_backup_to_restore(target: Target,
+                                                                     releases: Path) -> None:
+    broken = releases / "3.20.1-broken"
+    shutil.copytree(releases / NEXT, broken)
+    env = broken / ".env"
+    env.write_text(env.read_text().replace("OL_REFERENCEDATA_VERSION=15.5.0-SNAPSHOT",
+                                           "OL_REFERENCEDATA_VERSION=15.5.1-SNAPSHOT"))
+    (broken / "config" / "log" / "logback.xml").write_text("<configuration>\n  <root")
+    impatient = dataclasses.replace(target, stack=STACK.format(timeout=60, releases=releases))
+    impatient.write_config()
+    try:
+        result = target.inv("deploy", "--release", broken.name, timeout=1200)
+    finally:
+        target.write_config()
+    assert result.returncode == 1, output(result)
+    said = " ".join(output(result).split())
+    assert f"rolled back: {NEXT}-" in said and "is serving again" in said, said
+    assert "may already have migrated the database schema" in said
+    assert "inv restore-db --env refdistro --from " in said
+    assert "Logging system failed to initialize" in said  # the failing service's own words
     assert health(target) == "200"

@@ -93,12 +93,12 @@ def stack(lab: Lab) -> Iterator[Stack]:
     example = config.load(path=config.ROOT / "config" / "example.yml")
     env = example.model_copy(update={"database": example.database.model_copy(
         update={"app_username": dbname})})
-    stack_path = compose.stack_dir("ref-distro")
-    files = release.stack_files(stack_path)
-    dotenv = settings.dotenv(compose.release_env("ref-distro", RELEASE), env,
-                             override.compose_file(files))
+    source = compose.release_dir("ref-distro", RELEASE)
+    files = release.source_files(source)
+    dotenv = settings.dotenv(compose.release_env(source), env, override.compose_file(files))
     texts, pins = {k: v.decode() for k, v in files.items()}, compose.parse_env(dotenv)
-    texts[override.NAME] = override.render(compose.services(texts, pins))
+    texts[override.NAME] = override.render(compose.services(texts, pins), project=PROJECT,
+                                           files=files)
     names = release.Release(RELEASE, {}, compose.services(texts, pins)).images
     images.build_stack("ref-distro", names)
     db = DatabaseTarget(lab.running_database().address, 5432, dbname, "postgres",
@@ -106,8 +106,8 @@ def stack(lab: Lab) -> Iterator[Stack]:
     files |= {".env": dotenv.encode(), override.NAME: texts[override.NAME].encode(),
               override.CA_FILE: db.ca_bundle or b"",
               override.HEALTH_CONF: override.health_conf("localhost", True).encode()}
-    values = settings.values(env, (stack_path / "settings.env.template").read_text(), db,
-                             {"database.app_password": password})
+    template = (compose.stack_dir("ref-distro") / "settings.env.template").read_text()
+    values = settings.values(env, template, db, {"database.app_password": password})
     with connect(host.address, user=host.user, key=host.key,
                  known_hosts=host.known_hosts) as conn:
         remote = Remote(conn, host.address)
@@ -239,7 +239,8 @@ def test_the_config_volume_is_seeded_only_when_empty(stack: Stack) -> None:
     stack.compose("down")
     stack.compose("up -d")
     wait("/api/health to pass again", lambda: stack.http("/api/health")[0] == 200)
-    image = stack.remote.run(f"docker run --rm {PROJECT}-service-configuration "
-                             "cat /config/log/logback.xml")
+    built = next(i for i in stack.compose("config --images").split()
+                 if "service-configuration" in i)
+    image = stack.remote.run(f"docker run --rm {built} cat /config/log/logback.xml")
     assert "edited" in image
     assert "edited" not in stack.compose("exec -T requisition cat /config/log/logback.xml")

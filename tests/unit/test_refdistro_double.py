@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import pytest
@@ -14,7 +15,7 @@ sys.path.insert(0, str(ROOT / "compose" / "ref-distro" / "double"))
 
 from double import auth, diagnostics, jdbc, logs, nginx, resource
 
-LOGBACK = (ROOT / "compose" / "ref-distro" / "config" / "log" / "logback.xml").read_text()
+LOGBACK = (ROOT / "compose/ref-distro/releases/3.19.2/config/log/logback.xml").read_text()
 
 
 def test_pgjdbc_reads_the_url_after_upstream_appends_its_suffix() -> None:
@@ -61,6 +62,19 @@ def test_ref_distro_logback_sends_service_lines_to_syslog_only() -> None:
         "/config/log/logback.xml")
 
 
+def test_the_next_releases_logback_sends_warnings_through_its_async_appender() -> None:
+    xml = (ROOT / "compose/ref-distro/releases/3.20.0-SNAPSHOT/config/log/logback.xml"
+           ).read_text()
+    own = logs.route(xml, "org.openlmis.requisition.web.RequisitionController")
+    assert own.level == "WARN"  # no org.openlmis loggers any more: the root's level
+    assert [(a.kind, a.host, a.pattern) for a in own.appenders] == [
+        ("syslog", "log", "[%15.15thread] %level %logger{36} %msg"), ("console", "", "%msg")]
+    record = logging.LogRecord("org.openlmis.requisition.web.RequisitionController",
+                               logging.WARNING, "", 0, "slow", None, None)
+    assert logs.syslog_line(own.appenders[0], record, "h").decode().endswith(
+        "WARN o.o.r.web.RequisitionController slow")
+
+
 def test_nginx_renders_routes_for_registered_services_only() -> None:
     found = nginx.Discovered(
         services={"consul": [], "auth": ["openlmis-service"], "gone": ["openlmis-service"]},
@@ -103,18 +117,26 @@ def test_password_reset_follows_upstream_rules() -> None:
         "users.passwordReset.passwordContainsUserDetails")
 
 
-def test_every_image_the_release_needs_gets_a_role() -> None:
-    files = {k: v.decode() for k, v in
-             release.stack_files(compose.stack_dir("ref-distro")).items()}
-    services = compose.services(files, compose.parse_env(compose.release_env("ref-distro",
-                                                                             "3.19.2")))
-    roles = images.double_roles(release.Release("3.19.2", {}, services).images)
+def release_roles(name: str) -> dict[str, str]:
+    source = compose.release_dir("ref-distro", name)
+    files = {k: v.decode(errors="replace") for k, v in release.source_files(source).items()}
+    services = compose.services(files, compose.parse_env(compose.release_env(source)))
+    return images.double_roles(release.Release(name, {}, services).images)
+
+
+def test_every_image_each_release_needs_gets_a_role() -> None:
+    roles = release_roles("3.19.2")
     assert roles["openlmis/nginx:v7.1"] == "nginx"
     assert roles["gliderlabs/consul-server"] == "consul"
     assert roles["alpine:3.11"] == "alpine"
     assert roles["openlmis/dhis2-integration:1.1.0"] == "dhis2-integration"
     assert roles["openlmis/referencedata:15.4.0"] == "referencedata"
     assert len(roles) == 19
+    upgraded = release_roles("3.20.0-SNAPSHOT")  # another Consul, another config base image
+    assert upgraded["hashicorp/consul:1.15"] == "consul"
+    assert upgraded["alpine:3.21"] == "alpine"
+    assert upgraded["openlmis/referencedata:15.5.0-SNAPSHOT"] == "referencedata"
+    assert len(upgraded) == 19
     assert "HEALTHCHECK" not in images.double_dockerfile("referencedata", "15.4.0")
     assert 'ENTRYPOINT ["python3", "-m", "double", "consul"]' in images.double_dockerfile(
         "consul", "latest")

@@ -99,10 +99,9 @@ def test_size_db_flags_override_the_workload(capsys: pytest.CaptureFixture[str])
 def test_the_reference_distribution_needs_more_memory_than_the_default_instance_offers(
 ) -> None:
     env = config.load(path=config.ROOT / "config" / "example.yml")
-    files = {k: v.decode() for k, v in
-             release.stack_files(compose.stack_dir("ref-distro")).items()}
-    found = compose.services(files, compose.parse_env(compose.release_env("ref-distro",
-                                                                          "3.19.2")))
+    source = compose.release_dir("ref-distro", "3.19.2")
+    files = {k: v.decode() for k, v in release.source_files(source).items()}
+    found = compose.services(files, compose.parse_env(compose.release_env(source)))
     assert "db" not in {s.name for s in found}  # RDS replaces it
     assert 11 * 1024**3 < stack_sizing.total_limits(found) < 12 * 1024**3
     problem = stack_sizing.fit(found, env.host.instance_type)

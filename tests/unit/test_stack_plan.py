@@ -61,7 +61,8 @@ def test_drift_from_compose_dry_run() -> None:
     changes = release.plan(r, Facts(current=r.id, releases=(r.id,), images={"lab/app:1": "i"}),
                            drifted={"auth": "Recreate"}, keep=3, push=None)
     assert [c.line() for c in changes] == ["> docker compose up: auth (Recreate)"]
-    built = Release("1", r.files, [*SERVICES, Service("config", None, False, 0, ())])
+    built = Release("1", r.files, [*SERVICES, Service("config", "p-config:d", False, 0, (),
+                                                        context="config")])
     assert release.plan(built, Facts(current=built.id, releases=(built.id,),
                                      images={"lab/app:1": "i"}),
                         drifted={"config": "Created"}, keep=3, push=None) == []  # a one-shot
@@ -93,3 +94,35 @@ def test_lock_parsing_acquired_held_and_stale() -> None:
     assert lock.parse_acquire(f"held\n{record}\n\nstale\n") == (False, holder, True)
     assert holder.describe() == "me@pc since 2026-01-01T00:00:00Z (deploy 2-b)"
     assert '"session_pid": 249' in lock.acquire_command(holder)
+
+
+def test_production_refuses_unreleased_builds() -> None:
+    pins = {"OL_AUTH_VERSION": "4.5.0-SNAPSHOT", "OL_NGINX_VERSION": "v7.1"}
+    release.check_released(pins, production=False)
+    with pytest.raises(OpsError, match=r"OL_AUTH_VERSION=4\.5\.0-SNAPSHOT"):
+        release.check_released(pins, production=True)
+
+
+def test_an_upgrade_backs_the_database_up_before_the_switch() -> None:
+    live = [Service("referencedata", "openlmis/referencedata:15.4.0", False, 0, ()),
+            Service("consul", "gliderlabs/consul-server", False, 0, ()),
+            Service("nginx", "openlmis/nginx:v7.1", False, 0, ()),
+            Service("config", "p-config:a", False, 0, (), context="config")]
+    wanted = [Service("referencedata", "openlmis/referencedata:15.5.0", False, 0, ()),
+              Service("consul", "hashicorp/consul:1.15", False, 0, ()),
+              Service("nginx", "openlmis/nginx:v7.1", False, 0, ()),
+              Service("config", "p-config:b", False, 0, (), context="config"),
+              Service("new", "openlmis/new:1", False, 0, ())]
+    upgraded = release.upgrades(live, wanted)
+    assert upgraded == ("referencedata 15.4.0 → 15.5.0",
+                        "consul gliderlabs/consul-server → hashicorp/consul:1.15")
+    r = Release("2", {"a": b"1"}, wanted)
+    facts = Facts(current="1-x", releases=("1-x",), docker_active=True)
+    lines = [c.line() for c in release.plan(r, facts, drifted={}, keep=3, push=None,
+                                            upgraded=upgraded, backup="dump")]
+    assert lines.index("> back up the database: dump, before referencedata 15.4.0 → 15.5.0, "
+                       "consul gliderlabs/consul-server → hashicorp/consul:1.15") == \
+        lines.index(f"~ current: 1-x → {r.id}") - 1
+    again = Facts(current=r.id, releases=(r.id,), docker_active=True,
+                  images=dict.fromkeys(r.images, "i"))
+    assert release.plan(r, again, drifted={}, keep=3, push=None, upgraded=upgraded) == []

@@ -139,18 +139,27 @@ def test_the_stack_verifies_the_database_through_the_pool_and_the_toolkits_own_f
     assert values["POSTGRES_USER"] == "openlmis" and values["POSTGRES_PASSWORD"] == "p"
     files = {"docker-compose.yml": "services:\n  app: {image: a, env_file: settings.env}\n"
              "  nginx: {image: n, env_file: [other.env, settings.env]}\n  consul: {image: c}\n"
-             "  fhir: {image: f, restart: always}\n  config: {build: ./config}\n",
+             "  fhir: {image: f, restart: always}\n"
+             "  config: {build: ./config, volumes: ['conf:/config', './x:/x', '/y']}\n",
              "config/Dockerfile": "FROM alpine:3.11\nCOPY x /x\n"}
     found = compose.services(files, {})
-    assert [s.build_from for s in found if s.name == "config"] == [("alpine:3.11",)]
-    rendered = yaml.safe_load(override.render(found))
+    assert [(s.build_from, s.volumes) for s in found if s.name == "config"] == [
+        (("alpine:3.11",), ("conf",))]
+    raw = {k: v.encode() for k, v in files.items()}
+    rendered = yaml.safe_load(override.render(found, project="p", files=raw))
+    digest = override.context_digest(raw, "config")
+    # an edit under config/ is a new image and a fresh volume; an edit elsewhere is not
+    assert digest != override.context_digest({**raw, "config/x": b"edited"}, "config")
+    assert digest == override.context_digest({**raw, "docker-compose.yml": b"x"}, "config")
+    assert rendered.pop("volumes") == {"conf": {"name": f"p_conf-{digest}"}}
     health_service = rendered["services"].pop("health")
     assert health_service["ports"] == ["8081:8081"] and health_service["image"].startswith("nginx:")
     mount = f"./{override.CA_FILE}:{override.CA_PATH}:ro"
     again = override.RESTART
     assert rendered == {"services": {  # the one-shot build and the stack's own policy left alone
         "app": {"volumes": [mount], "restart": again}, "consul": {"restart": again},
-        "nginx": {"volumes": [mount], "restart": again}}}
+        "nginx": {"volumes": [mount], "restart": again},
+        "config": {"image": f"p-config:{digest}"}}}
     assert override.compose_file({"docker-compose.yml": b""}) == \
         "docker-compose.yml:docker-compose.ops.yml"
     assert settings.dotenv("A=1\n", env(), "x.yml").endswith("COMPOSE_FILE=x.yml\n")

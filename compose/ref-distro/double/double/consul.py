@@ -5,7 +5,9 @@
   GET /v1/catalog/services answers 200;
 - nginx's template reads GET /v1/catalog/services, GET /v1/health/service/<name> and
   GET /v1/kv/resources?recurse;
-- diagnostics reads GET /v1/catalog/services and GET /v1/health/service/<name>.
+- diagnostics reads GET /v1/catalog/services and GET /v1/health/service/<name>;
+- the compose healthcheck of hashicorp/consul (ref-distro after v3.19.2) curls
+  GET /v1/status/leader: the Raft leader's address, this single server's.
 HTTP checks run at their interval: critical until the first 2xx (429 is a warning), as Consul.
 Blocking queries (?index=) are answered at once; the state lives in memory only.
 """
@@ -173,6 +175,8 @@ def main(args: list[str]) -> None:
     serve(8500, [
         ("PUT", r"/v1/agent/service/register", catalog.register),
         ("PUT", r"/v1/agent/service/deregister/(?P<id>.+)", catalog.deregister),
+        ("GET", r"/v1/status/leader", lambda _: Response(
+            200, json.dumps(f"{ADDRESS}:8300").encode(), {"Content-Type": "application/json"})),
         ("GET", r"/v1/catalog/services", catalog.catalog_services),
         ("GET", r"/v1/health/service/(?P<name>[^/]+)", catalog.health_service),
         ("PUT", r"/v1/kv/(?P<key>.*)", catalog.kv_put),

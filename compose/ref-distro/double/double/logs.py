@@ -2,7 +2,9 @@
 
 A small logback: loggers with levels, appender-refs and additivity; appenders of the
 SyslogAppender class (host, port, facility, suffixPattern) send UDP syslog, ConsoleAppender
-writes stdout. Including Spring Boot's base.xml adds CONSOLE to the root, as it does upstream.
+writes stdout, an AsyncAppender passes on to the appenders it refers to. Including Spring
+Boot's base.xml adds CONSOLE to the root, as it does upstream; including console-appender.xml
+only defines CONSOLE (spring-boot 2.x `org/springframework/boot/logging/logback/`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ SEVERITY = {"ERROR": 3, "WARN": 4, "INFO": 6, "DEBUG": 7, "TRACE": 7}
 FACILITIES = {f"LOCAL{n}": 16 + n for n in range(8)} | {"USER": 1, "DAEMON": 3}
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 BASE_XML = "org/springframework/boot/logging/logback/base.xml"
+CONSOLE_XML = "org/springframework/boot/logging/logback/console-appender.xml"
 
 # What a service image carries when no logging.config is given: console and syslog.
 EMBEDDED = """<configuration>
@@ -59,13 +62,14 @@ def config_path(java_opts: str) -> str | None:
 def route(xml_text: str, logger: str) -> Route:
     """The level and appenders logback gives `logger` under this configuration."""
     root = ET.fromstring(xml_text)
-    appenders = {a.get("name", ""): _appender(a) for a in root.iter("appender")}
+    elements = {a.get("name", ""): a for a in root.iter("appender")}
     loggers: dict[str, tuple[str | None, list[str], bool]] = {}
     root_refs: list[str] = []
     root_level = "DEBUG"
-    if any(i.get("resource") == BASE_XML for i in root.iter("include")):
+    included = {i.get("resource") for i in root.iter("include")}
+    if BASE_XML in included:
         root_refs, root_level = ["CONSOLE"], "INFO"
-        appenders.setdefault("CONSOLE", Appender("console"))
+    consoles = {"CONSOLE": Appender("console")} if included & {BASE_XML, CONSOLE_XML} else {}
     for element in root.iter("root"):
         root_level = (element.get("level") or root_level).upper()
         root_refs += [r.get("ref", "") for r in element.iter("appender-ref")]
@@ -85,8 +89,20 @@ def route(xml_text: str, logger: str) -> Route:
         name = name.rpartition(".")[0]
     else:
         refs += root_refs
-    found = tuple(dict.fromkeys(appenders[r] for r in refs if r in appenders))
+    found = tuple(dict.fromkeys(a for r in refs for a in _resolve(r, elements, consoles)))
     return Route(level or root_level, found)
+
+
+def _resolve(name: str, elements: dict[str, ET.Element],
+             consoles: dict[str, Appender]) -> list[Appender]:
+    """The appenders an appender-ref reaches: an AsyncAppender's own refs, else itself."""
+    element = elements.get(name)
+    if element is None:
+        return [consoles[name]] if name in consoles else []
+    if "AsyncAppender" in element.get("class", ""):
+        return [a for r in element.iter("appender-ref")
+                for a in _resolve(r.get("ref", ""), elements, consoles)]
+    return [_appender(element)]
 
 
 def syslog_line(appender: Appender, record: logging.LogRecord, host: str) -> bytes:
@@ -128,7 +144,8 @@ class LogbackHandler(logging.Handler):
 
 
 def setup(xml_text: str) -> None:
-    """Route every Python logger through logback's rules."""
+    """Route every Python logger through logback's rules (ParseError: not a configuration)."""
+    ET.fromstring(xml_text)
     top = logging.getLogger()
     top.handlers[:] = [LogbackHandler(xml_text)]
     top.setLevel(logging.DEBUG)
@@ -158,12 +175,26 @@ def _suffix(pattern: str, record: logging.LogRecord) -> str:
               "M": record.funcName}
 
     def one(match: re.Match[str]) -> str:
-        width, word = match.group(1), match.group(2)
+        width, word, option = match.group(1), match.group(2), match.group(3)
         value = values.get(word, match.group(0))
+        if word == "logger" and option:
+            value = _abbreviate(value, int(option))
         if width:
             low, _, high = width.partition(".")
             value = value[-int(high):] if high else value
             value = value.rjust(int(low)) if low else value
         return value
 
-    return re.sub(r"%([\d.]*)(thread|level|logger|msg|n|L|M)\b", one, pattern).rstrip()
+    return re.sub(r"%([\d.]*)(thread|level|logger|msg|n|L|M)\b(?:\{(\d+)\})?", one,
+                  pattern).rstrip()
+
+
+def _abbreviate(name: str, length: int) -> str:
+    """logback's `%logger{length}` (TargetLengthBasedClassNameAbbreviator): package segments
+    cut to their first letter, leftmost first, until the name fits; the class name stays."""
+    parts = name.split(".")
+    for i in range(len(parts) - 1):
+        if len(".".join(parts)) <= length:
+            break
+        parts[i] = parts[i][:1]
+    return ".".join(parts)

@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import psycopg
 from psycopg import sql
@@ -150,13 +151,12 @@ def main(role: str) -> None:
     spec = SERVICES[role]
     registration.register(spec)
     path = logs.config_path(os.environ.get("JAVA_OPTS", ""))
-    try:
-        config = Path(path).read_text() if path else logs.EMBEDDED
-    except OSError as exc:
+    try:  # Spring Boot's LoggingApplicationListener: a file it cannot load ends the start
+        logs.setup(Path(path).read_text() if path else logs.EMBEDDED)
+    except (OSError, ElementTree.ParseError) as exc:
         print(f"Logging system failed to initialize using configuration from '{path}': {exc}",
               file=sys.stderr, flush=True)
         sys.exit(1)
-    logs.setup(config)
     print(f"  OpenLMIS {spec.name} (stand-in) starting, profiles {profiles()}", flush=True)
     log = logging.getLogger(f"{spec.package}.Application")
     log.info("Starting Application with profiles %s", ",".join(profiles()))
