@@ -171,6 +171,9 @@ class StackConfig(Section):
     settings: dict[str, str] = {}
     secrets: dict[str, SecretRef] = {}
     memory: dict[str, ServiceMemory] = {}
+    # What replaces openlmis-auth's bootstrap credentials (see ops.stack.credentials).
+    admin_password: SecretRef | None = None
+    trusted_client_secret: SecretRef | None = None
 
 
 class BackupConfig(Section):

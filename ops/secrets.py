@@ -33,6 +33,9 @@ def references(env: Environment) -> dict[str, str]:
         refs["mail.smtp_username"] = f"secretsmanager:{secret_name(env)}#username"
         refs["mail.smtp_password"] = f"secretsmanager:{secret_name(env)}#password"
     refs.update({f"stack.secrets.{k}": v for k, v in env.stack.secrets.items()})
+    for key in ("admin_password", "trusted_client_secret"):
+        if ref := getattr(env.stack, key):
+            refs[f"stack.{key}"] = ref
     return refs
 
 

@@ -30,6 +30,8 @@ DB_HOST = "db"
 DB_PASSWORD_SECRET = "db_master_password"
 DB_ADMIN_SECRET = "db_admin_password"  # the control plane's (rdsadmin), never the toolkit's
 DB_APP_SECRET = "db_app_password"  # the stack's own role's, which deploy sets
+# What deploy replaces openlmis-auth's bootstrap credentials with (ref-distro on the double).
+STACK_SECRETS = ("admin_password", "trusted_client_secret")
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ class Lab:
         console.ok(f"AWS emulator at {url}")
         db = self.database()
         console.ok(f"PostgreSQL {database.DATABASE} at {db.address}:5432")
-        self.state.secret(DB_APP_SECRET)
+        for secret in (DB_APP_SECRET, *STACK_SECRETS):
+            self.state.secret(secret)
         for container in hosts.listed(self.client, self.state):
             if container.labels.get(f"{LABEL}.role") == "host":
                 name = container.name.removeprefix(f"{self.state.name}-")

@@ -68,9 +68,14 @@ class LabState:
         tmp.replace(path)
 
     def secret(self, name: str) -> str:
-        """A lab secret, generated on first use and kept (mode 0600) for later runs."""
+        """A lab secret, generated on first use and kept (mode 0600) for later runs: 32 hex
+        digits, at least one a decimal digit, which OpenLMIS' password rules accept too (see
+        ops.stack.credentials.check_password)."""
         stored = self.read("secrets")
         if name not in stored:
-            stored[name] = secrets.token_urlsafe(24)
+            value = secrets.token_hex(16)
+            while value.isalpha():
+                value = secrets.token_hex(16)
+            stored[name] = value
             self.write("secrets", stored)
         return stored[name]

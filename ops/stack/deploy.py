@@ -27,6 +27,7 @@ from ops.plan import Change, Plan
 from ops.stack import (
     audit,
     compose,
+    credentials,
     health,
     images,
     lock,
@@ -40,7 +41,7 @@ from ops.stack.compose import Service
 from ops.stack.release import CURRENT, RELEASES, Release
 
 UP = ("up", "-d", "--remove-orphans")
-Payload = bootstrap.HostSteps | prepare.Payload | release.Payload
+Payload = bootstrap.HostSteps | prepare.Payload | release.Payload | credentials.Payload
 
 
 class RolledBack(OpsError):
@@ -106,6 +107,8 @@ def desired(env: Environment, name: str) -> Release:
     files[override.NAME] = toolkit_file.encode()
     files[override.CA_FILE] = db.ca_bundle or b""
     files[override.HEALTH_CONF] = override.health_conf(env.domain, env.stack.https).encode()
+    if live := credentials.check(env, resolved, services):  # before anything changes
+        console.warn(live)
     return Release(name, files, services)
 
 
@@ -179,6 +182,7 @@ def _plan(s: Session, wanted: Release,
     client = bootstrap.postgres_client(s.env, facts.os) in facts.packages
     changes: list[Change[Payload]] = [*bootstrap.plan(s.env, facts),
                                       *prepare.plan(s.env, s.remote, client=client)]
+    changes += credentials.plan_changes(s.env, s.remote, wanted.services, client=client)
     drifted = {}
     if facts.current == wanted.id and facts.docker_active:
         out = s.remote.run(s.compose(wanted.id, *UP, "--pull", "never", "--dry-run") + " 2>&1",
@@ -240,6 +244,8 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
             f"not healthy after {s.env.stack.health_timeout_s}s: {result.summary()}")
         _recover(s, wanted, previous, reason,
                  [name for name in result.waiting if name != health.HEALTH_PATH], taken)
+    credentials.apply(s.env, s.remote, wanted.id,
+                      [p for p in payloads if isinstance(p, credentials.Payload)])
     pruned = [p.release_id for p in payloads if isinstance(p, release.Prune)]
     for old in pruned:
         s.remote.run(f"rm -rf {sh(f'{RELEASES}/{old}')}", what=f"removing release {old}")
@@ -406,7 +412,13 @@ def rollback(env: Environment, *, to: str | None = None, lock_wait: float = 0,
         target = pick(facts.releases, facts.current, to)
         with _locked(s, "rollback", target, lock_wait, break_lock):
             _switch_and_up(s, target)
-            result = _gate(s, _remote_services(s, target))
+            services = _remote_services(s, target)
+            if credentials.has_auth(services) and \
+                    credentials.follow(env, s.remote, target) == "default":
+                console.warn(f"release {target} predates stack.trusted_client_secret: "
+                             "trusted-client's secret is upstream's default again (deploy "
+                             "replaces it)")
+            result = _gate(s, services)
             s.audit("rollback", target, "ok" if result.healthy else "failed",
                     previous=facts.current)
             if not result.healthy:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ops.config import Environment
 from ops.errors import OpsError
-from ops.stack import override
+from ops.stack import credentials, override
 from ops.stack.compose import parse_env
 from ops.targets import DatabaseTarget
 
@@ -54,8 +54,8 @@ def values(env: Environment, template: str, db: DatabaseTarget,
     """Every setting: template defaults < resources and config < stack.settings < secrets.
 
     `secrets` holds resolved values by key path (database.app_password, mail.smtp_username,
-    mail.smtp_password, stack.secrets.NAME): the stack connects as its own role, never as
-    the master.
+    mail.smtp_password, stack.secrets.NAME, stack.trusted_client_secret): the stack connects
+    as its own role, never as the master.
     """
     scheme = "https" if env.stack.https else "http"
     result = parse_env(template)
@@ -86,6 +86,8 @@ def values(env: Environment, template: str, db: DatabaseTarget,
     result.update(env.stack.settings)
     result.update({k.removeprefix("stack.secrets."): v for k, v in secrets.items()
                    if k.startswith("stack.secrets.")})
+    if "stack.trusted_client_secret" in secrets:  # the services' auth.server.clientSecret
+        result[credentials.SETTING] = secrets["stack.trusted_client_secret"]
     return result
 
 

@@ -13,7 +13,7 @@ from ops.stack import compose, release
 
 sys.path.insert(0, str(ROOT / "compose" / "ref-distro" / "double"))
 
-from double import auth, diagnostics, jdbc, logs, nginx
+from double import auth, diagnostics, jdbc, logs, nginx, resource
 
 LOGBACK = (ROOT / "compose/ref-distro/releases/3.19.2/config/log/logback.xml").read_text()
 
@@ -98,6 +98,14 @@ def test_health_is_the_worst_check() -> None:
     assert diagnostics.summary(checks)[0] == 429
     code, details = diagnostics.summary([*checks, {"Status": "critical", "ServiceName": "r"}])
     assert code == 503 and details[2]["status"] == "CRITICAL"
+
+
+def test_the_client_secret_is_read_as_spring_resolves_the_property() -> None:
+    assert resource.client_secret({}) == "secret"  # application.properties
+    assert resource.client_secret({"AUTH_SERVER_CLIENTSECRET": "s1"}) == "s1"
+    assert resource.client_secret({"auth_server_clientSecret": "s2",
+                                   "AUTH_SERVER_CLIENTSECRET": "s1"}) == "s2"
+    assert resource.client_secret({"AUTH_SERVER_CLIENT_SECRET": "x"}) == "secret"
 
 
 def test_password_reset_follows_upstream_rules() -> None:

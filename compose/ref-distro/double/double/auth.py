@@ -28,23 +28,37 @@ BAD = Response(401, {"error": "unauthorized", "error_description": "Bad credenti
                {"WWW-Authenticate": 'Basic realm="oauth2/client"'})
 
 
+# auth.server.clientId: the client whose tokens are the services' own (PermissionService.java)
+SERVICE_CLIENT = "trusted-client"
+
+
 def routes(db: Database) -> list[tuple[str, str, Handler]]:
     return [
         ("POST", r"/api/oauth/token", lambda r: token(db, r)),
-        ("*", r"/api/oauth/check_token", check_token),
+        ("*", r"/api/oauth/check_token", lambda r: check_token(db, r)),
         ("POST", r"/api/users/auth/passwordReset", lambda r: password_reset(db, r)),
         ("POST", r"/api/users/auth/logout", logout),
     ]
 
 
+def _client(db: Database, header: str) -> tuple[Any, ...] | None:
+    """The client a Basic header authenticates (its id, grant types, scope, token validity),
+    None when the header's credentials are wrong."""
+    client_id, _, secret = _basic(header)
+    rows = db.query("SELECT clientid, clientsecret, authorizedgranttypes, scope, "
+                    "accesstokenvalidity FROM auth.oauth_client_details WHERE clientid = %s",
+                    client_id)
+    if not rows or (rows[0][1] or "") != secret:
+        return None
+    return rows[0][:1] + rows[0][2:]
+
+
 def token(db: Database, request: Request) -> Response:
     """POST /api/oauth/token: grant_type password or client_credentials, client by Basic."""
-    client_id, _, secret = _basic(request.headers.get("authorization", ""))
-    rows = db.query("SELECT clientsecret, authorizedgranttypes, scope, accesstokenvalidity "
-                    "FROM auth.oauth_client_details WHERE clientid = %s", client_id)
-    if not rows or (rows[0][0] or "") != secret:
+    client = _client(db, request.headers.get("authorization", ""))
+    if client is None:
         return BAD
-    _, grants, scope, validity = rows[0]
+    client_id, grants, scope, validity = client
     params = request.form()
     grant = params.get("grant_type", "")
     if grant not in (grants or "").split(","):
@@ -74,7 +88,12 @@ def token(db: Database, request: Request) -> Response:
     return Response(200, body)
 
 
-def check_token(request: Request) -> Response:
+def check_token(db: Database, request: Request) -> Response:
+    """Open to all (checkTokenAccess("permitAll()")), but Basic credentials that are sent are
+    checked first, and wrong ones refused (Spring Security's BasicAuthenticationFilter)."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("basic ") and _client(db, header) is None:
+        return BAD
     entry = _entry(request.form().get("token", ""))
     if entry is None:
         return Response(400, {"error": "invalid_token",
@@ -87,15 +106,17 @@ def check_token(request: Request) -> Response:
 
 
 def password_reset(db: Database, request: Request) -> Response:
-    """POST /api/users/auth/passwordReset {username, newPassword}, for the token's own user
-    (others need the USERS_MANAGE right, which lives in referencedata: not played here)."""
+    """POST /api/users/auth/passwordReset {username, newPassword}, for the token's own user or
+    with a service token (SERVICE_CLIENT's, without a user); others need the USERS_MANAGE
+    right, which lives in referencedata: not played here."""
     entry = _bearer(request)
     if entry is None:
         return Response(401, {"error": "unauthorized",
                               "error_description": "Full authentication is required"})
     body = json.loads(request.body or b"{}")
     username, password = body.get("username") or "", body.get("newPassword") or ""
-    if username != entry.get("username"):
+    service = "username" not in entry and entry["client_id"] == SERVICE_CLIENT
+    if username != entry.get("username") and not service:
         return Response(403, {"messageKey": "auth.error.authorization.noFollowingPermission",
                               "message": "You do not have the following permission: "
                                          "USERS_MANAGE"})
@@ -103,8 +124,9 @@ def password_reset(db: Database, request: Request) -> Response:
     if problem:
         return Response(400, {"messageKey": problem, "message": problem})
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(10, b"2a")).decode()
-    db.query("UPDATE auth.auth_users SET password = %s WHERE lower(username) = lower(%s)",
-             hashed, username)
+    if not db.query("UPDATE auth.auth_users SET password = %s WHERE lower(username) = lower(%s) "
+                    "RETURNING id", hashed, username):
+        return Response(400, {"messageKey": "users.notFound", "message": "users.notFound"})
     return Response(200)
 
 

@@ -8,7 +8,8 @@ The service does what upstream's Spring Boot start does that a deployment can se
   history table records each migration; migrations run as real SQL, so a missing extension
   (postgis's geometry, uuid-ossp's uuid_generate_v4) fails the start, and nothing creates one;
 - the `demo-data` profile loads demo rows;
-- answers /actuator/health, its version path, and what its module (auth, diagnostics) adds.
+- answers /actuator/health, its version path, and what its module (auth, diagnostics,
+  resource for referencedata) adds.
 """
 
 from __future__ import annotations
@@ -132,6 +133,10 @@ def routes(spec: Spec, db: Database | None) -> list[tuple[str, str, Handler]]:
         from double import auth
         assert db is not None
         found += auth.routes(db)
+    elif spec.name == "referencedata":
+        from double import resource
+        assert db is not None
+        found += resource.routes(db)
     elif spec.name == "diagnostics":
         from double import diagnostics
         found += diagnostics.routes()
