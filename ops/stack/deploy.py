@@ -1,4 +1,4 @@
-"""deploy, rollback, logs, status: desired → facts → plan → apply → verify, over ONE connection.
+"""deploy, rollback, status: desired → facts → plan → apply → verify, over ONE connection.
 
 Apply order survives interruption: the release directory appears atomically (written as
 `<id>.partial`, then renamed), images are loaded, `current` is switched atomically, then
@@ -25,11 +25,13 @@ from ops.host.remote import Remote, sh
 from ops.host.session import open_host
 from ops.plan import Change, Plan
 from ops.stack import audit, compose, health, images, lock, override, release, settings, sizing
+from ops.stack import logs as stack_logs
+from ops.stack import prune as image_prune
 from ops.stack.compose import Service
 from ops.stack.release import CURRENT, RELEASES, Release
 
 UP = ("up", "-d", "--remove-orphans")
-Payload = bootstrap.HostSteps | prepare.Payload | release.Payload
+Payload = bootstrap.HostSteps | prepare.Payload | release.Payload | image_prune.RemoveImage
 
 
 class RolledBack(OpsError):
@@ -158,13 +160,15 @@ def _plan(s: Session, wanted: Release,
         drifted = release.drift(out, s.project)
     changes += release.plan(wanted, facts, drifted=drifted, keep=s.env.stack.keep_releases,
                             push=local)
+    changes += image_prune.unused(s.remote, wanted, facts.releases, [
+        c.payload.release_id for c in changes if isinstance(c.payload, release.Prune)])
     return Plan(changes), facts
 
 
 def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> None:
     """Carry out the plan from its payloads (the lines only label progress): host steps, the
     database's role and extensions, upload, push or pull, switch and up behind the health
-    gate, prune."""
+    gate, prune images and releases."""
     for change in plan:
         if isinstance(change.payload, bootstrap.HostSteps):
             with console.console.status(change.line()):
@@ -189,6 +193,7 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
     result = _gate(s, wanted.services)
     if not result.healthy:
         _recover(s, wanted, previous, result)
+    image_prune.remove(s.remote, payloads)
     for old in [p.release_id for p in payloads if isinstance(p, release.Prune)]:
         s.remote.run(f"rm -rf {sh(f'{RELEASES}/{old}')}", what=f"removing release {old}")
     s.audit("deploy", wanted.id, "ok", previous=previous)
@@ -248,10 +253,10 @@ def _recover(s: Session, wanted: Release, previous: str, result: health.Assessme
         f"not healthy after {s.env.stack.health_timeout_s}s: {result.summary()}")
     failing = [name for name in result.waiting if name != health.HEALTH_PATH]
     if failing:
-        out = s.remote.run(s.compose(wanted.id, "logs", "--no-color", "--tail", "20", *failing),
-                           check=False)
         console.say(f"last log lines of {', '.join(sorted(failing))}:", "bold")
-        console.say(out.rstrip())
+        for name in sorted(failing):
+            for line in stack_logs.recent(s.remote, s.project, wanted.id, name, 20):
+                console.say(f"{name} | {line}")
     s.audit("deploy", wanted.id, "failed", reason=reason)
     if not previous or previous == wanted.id:
         raise OpsError(f"release {wanted.id} failed its health gate ({reason}); "
@@ -364,17 +369,6 @@ def pick(releases: tuple[str, ...], current: str, to: str | None) -> str:
     if not older:
         raise OpsError("there is no earlier release on the host to roll back to")
     return older[0]
-
-
-def logs(env: Environment, service: str, *, lines: int = 100) -> str:
-    """A service's last log lines from the live release."""
-    with session(env) as s:
-        current = s.facts([]).current
-        if not current:
-            raise OpsError(f"nothing is deployed on {s.remote.address}",
-                           hint=f"run: inv deploy --env {env.name}")
-        return s.remote.run(s.compose(current, "logs", "--no-color", "--tail", str(lines),
-                                      service), what=f"docker compose logs {service}")
 
 
 def stack_status(env: Environment) -> list[dict[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import sys
 
 import pytest
@@ -59,6 +60,19 @@ def test_ref_distro_logback_sends_service_lines_to_syslog_only() -> None:
     assert {a.kind for a in spring.appenders} == {"console", "syslog"}  # base.xml's CONSOLE
     assert logs.config_path("-server -Dlogging.config=/config/log/logback.xml") == (
         "/config/log/logback.xml")
+
+
+def test_a_syslog_datagram_starts_as_logbacks_and_names_the_container() -> None:
+    import logging
+
+    record = logging.LogRecord("org.openlmis.requisition.Application", logging.INFO, "", 0,
+                               "Started", None, None)
+    record.created = datetime.datetime(2026, 3, 5, 9, 7, 3).timestamp()
+    record.threadName = "main"
+    own = logs.route(LOGBACK, "org.openlmis.requisition.Application").appenders[0]
+    assert logs.syslog_line(own, record, "3f2a9c1d0b7e") == (
+        b"<134>Mar  5 09:07:03 3f2a9c1d0b7e [           main] INFO "
+        b"org.openlmis.requisition.Application Started")
 
 
 def test_nginx_renders_routes_for_registered_services_only() -> None:
