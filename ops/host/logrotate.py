@@ -28,6 +28,7 @@ _DROPIN = b"""# openlmis-ops: logrotate hourly, so the syslog volume's maxsize h
 OnCalendar=
 OnCalendar=hourly
 AccuracySec=1m
+RandomizedDelaySec=5m
 """
 
 

@@ -28,11 +28,11 @@ from ops.stack.release import CURRENT, RELEASES
 
 SYSLOG_VOLUME = "syslog"  # ref-distro docker-compose.yml: log's `syslog:/var/log`
 MESSAGES = "messages"  # openlmis-rsyslog v3 rsyslog.conf: everything but mail, auth, cron, local1
+_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # compose erases lines on a terminal
 _STAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
-_SYSLOG_FILTER = ("awk -v hosts=\"$hosts\" 'BEGIN {n = split(hosts, h, \" \"); "
-                  "for (i = 1; i <= n; i++) want[h[i]] = 1} "
-                  "($2 in want) {print \"S\\t\" $0; fflush()}'")
-_DOCKER_PREFIX = "awk '{print \"D\\t\" $0; fflush()}'"
+# grep and sed, line-buffered: awk (mawk) would hold a followed stream's lines back
+_SYSLOG_FILTER = "grep --line-buffered -E \"^[^ ]+ ($hosts) \" | sed -u 's/^/S\\t/'"
+_DOCKER_PREFIX = "sed -u 's/^/D\\t/'"
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Snapshot:
     services: tuple[str, ...]
     lines: tuple[Line, ...] = ()
     since: str = ""  # the host's time when read: container output follows from it
-    hosts: str = ""  # the service's containers' hostnames, space-separated
+    hosts: str = ""  # the service's containers' hostnames, as an extended regex: `a|b`
     syslog: str = ""  # the messages file, "" when the stack has no syslog volume
     offset: int = 0  # its size when read: syslog lines follow from it
 
@@ -78,11 +78,12 @@ def snapshot_command(project: str, release_dir: str, service: str, lines: int) -
         "printf 'since\\t%s\\n' \"$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)\"",
         f"hosts=$(docker ps -aq --filter {sh(label + 'project=' + project)} "
         f"--filter {sh(label + 'service=' + service)} "
-        "| xargs -r docker inspect -f '{{.Config.Hostname}}' | tr '\\n' ' ')",
+        "| xargs -r docker inspect -f '{{.Config.Hostname}}' | sed 's/[.]/\\\\./g' "
+        "| paste -sd '|')",
         "printf 'hosts\\t%s\\n' \"$hosts\"",
         "dir=$(docker volume inspect -f '{{.Mountpoint}}' "
         f"{sh(f'{project}_{SYSLOG_VOLUME}')} 2>/dev/null)",
-        'if [ -n "$dir" ]; then',
+        'if [ -n "$dir" ] && [ -n "$hosts" ]; then',
         f'  file="$dir/{MESSAGES}"',
         "  size=$(stat -c %s \"$file\" 2>/dev/null || echo 0)",
         "  printf 'syslog\\t%s\\t%s\\n' \"$file\" \"$size\"",
@@ -97,9 +98,13 @@ def follow_command(project: str, snapshot: Snapshot, service: str) -> str:
     """One command streaming the service's new lines, from where the snapshot ended, until the
     connection ends."""
     parts = [f"cd {sh(f'{RELEASES}/{snapshot.release}')} || exit 1",
-             f"{_compose(project)} logs --follow --no-color --no-log-prefix --timestamps "
-             f"--since {sh(snapshot.since)} -- {sh(service)} 2>&1 | {_DOCKER_PREFIX} &"]
-    if snapshot.syslog:
+             f"since={sh(snapshot.since)}",
+             # compose stops following when the container stops: follow it again once it runs
+             f"while :; do {_compose(project)} logs --follow --no-color --no-log-prefix "
+             f"--timestamps --since \"$since\" -- {sh(service)} </dev/null 2>&1; "
+             "since=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ); sleep 2; "
+             f"done | {_DOCKER_PREFIX} &"]
+    if snapshot.syslog and snapshot.hosts:
         parts += [f"hosts={sh(snapshot.hosts)}",
                   f"tail -F -c +{snapshot.offset + 1:d} {sh(snapshot.syslog)} 2>/dev/null "
                   f"| {_SYSLOG_FILTER} &"]
@@ -131,7 +136,7 @@ def parse(output: str, lines: int) -> Snapshot:
 def line(raw: str) -> Line | None:
     """One `D` (container output: `TIMESTAMP TEXT`) or `S` (syslog: `TIMESTAMP HOST TEXT`)
     line of the commands' output."""
-    kind, _, rest = raw.rstrip("\r").partition("\t")
+    kind, _, rest = _ESCAPE.sub("", raw).rstrip("\r").partition("\t")
     if kind == "D":
         stamp, _, text = rest.partition(" ")
         when = _when(stamp)
@@ -174,9 +179,12 @@ def read(remote: Remote, project: str, release_dir: str, service: str,
 
 def recent(remote: Remote, project: str, release_id: str, service: str,
            lines: int) -> list[str]:
-    """The service's last lines in a release, rendered (the health gate's failure report)."""
-    found = read(remote, project, f"{RELEASES}/{release_id}", service, lines)
-    return [item.render() for item in found.lines]
+    """The service's last lines in a release, rendered: the health gate's failure report,
+    which shows what it can and never stands in the way of the rollback."""
+    outcome = remote.execute(snapshot_command(project, f"{RELEASES}/{release_id}", service,
+                                              lines), check=False,
+                             what=f"reading the logs of {service}")
+    return [item.render() for item in parse(outcome.out, lines).lines]
 
 
 def logs(env: Environment, service: str, *, lines: int = 100, follow: bool = False) -> None:

@@ -1,24 +1,37 @@
 """The Reference Distribution v3.19.2 deployed by `inv deploy` onto its double: the upstream
 compose files unedited, the toolkit's own file beside them, a fresh RDS-like database, TLS at
-a load balancer (REQUIRE_SSL=true). Then the host restarts as a machine restarts.
+a load balancer (REQUIRE_SSL=true). Its logs, their rotation, the images kept for rollback.
+Then the host restarts as a machine restarts.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import queue
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 
 import pytest
 
 from ops.errors import OpsError
+from ops.host import logrotate
+from ops.host.connect import connect
+from ops.host.remote import Remote, sh
 from ops.lab.lab import Lab
-from ops.stack import override
+from ops.stack import logs, override
 from tests.lab.target import Target
 
 DATABASE = "refdistro"
 STACK = "{name: ref-distro, release: '3.19.2', https: yes, push_images: yes, health_timeout_s: 300}"
 STATUS = "curl -s -o /dev/null -w '%{http_code}' "
+SYSLOG = "/var/lib/docker/volumes/openlmis_syslog/_data"
+RELEASES = "/opt/openlmis/releases"
+# A line referencedata sends as its own logger does: through logback's rules, to syslog only.
+PROBE = ("from double import logs; import logging, sys; "
+         "logs.setup(open('/config/log/logback.xml').read()); "
+         "logging.getLogger('org.openlmis.referencedata.Probe').info(sys.argv[1])")
 
 
 def output(result: subprocess.CompletedProcess[str]) -> str:
@@ -82,6 +95,115 @@ def test_first_deploy_brings_the_reference_distribution_up_behind_tls(target: Ta
         override.RESTART}
 
 
+def log_from_referencedata(target: Target, text: str) -> None:
+    """referencedata logs `text` at INFO under its own logger (so to syslog only)."""
+    target.sh(f"docker exec openlmis-referencedata-1 python3 -c {sh(PROBE)} {sh(text)}")
+
+
+def test_logs_show_what_a_service_sent_only_to_syslog(target: Target) -> None:
+    result = target.inv("logs", "referencedata")
+    assert result.returncode == 0, output(result)
+    shown = output(result)
+    # its own logger's lines reach only syslog (logback.xml: additivity=false) ...
+    assert "org.openlmis.referencedata.Application Started Application on port" in shown
+    assert "org.openlmis.referencedata" not in target.sh(
+        "docker logs openlmis-referencedata-1 2>&1")
+    # ... beside what its container printed, in time order; no other service's lines
+    assert "(stand-in) starting" in shown and " syslog " in shown and " docker " in shown
+    assert "org.openlmis.requisition" not in shown
+    assert len(output(target.inv("logs", "referencedata", "--lines", "3")).splitlines()) == 3
+    unknown = target.inv("logs", "nosuchservice")
+    assert unknown.returncode != 0
+    assert "has no service 'nosuchservice'" in output(unknown)
+    assert "referencedata" in output(unknown) and "Traceback" not in output(unknown)
+
+
+def test_logs_follow_streams_new_lines_until_stopped(target: Target) -> None:
+    process = target.popen("logs", "referencedata", "--follow", "--lines", "1")
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+    threading.Thread(target=lambda: [lines.put(x) for x in process.stdout], daemon=True).start()
+    token = f"follow-probe-{time.time_ns()}"
+    try:
+        first = lines.get(timeout=60)  # the last line so far, then the stream
+        assert first.strip(), first
+        deadline = time.monotonic() + 60
+        seen = ""
+        while token not in seen:
+            log_from_referencedata(target, token)
+            try:
+                seen = lines.get(timeout=5)
+            except queue.Empty:
+                assert time.monotonic() < deadline, "the new line never came"
+        assert " syslog " in seen and "org.openlmis.referencedata.Probe" in seen
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    # the connection went with the task, and the follow commands on the host with it
+    eventually("the follow commands to end", lambda: "tail -F" not in target.sh("ps -eo args"),
+               seconds=30)
+
+
+def test_the_gate_report_reads_a_services_syslog_lines(target: Target) -> None:
+    release_id = target.sh("basename \"$(readlink /opt/openlmis/current)\"").strip()
+    host = target.host
+    with connect(host.address, user=host.user, key=host.key,
+                 known_hosts=host.known_hosts) as conn:
+        report = logs.recent(Remote(conn, host.address), "openlmis", release_id,
+                             "referencedata", 20)
+    assert 0 < len(report) <= 20
+    assert any(" syslog " in line and "org.openlmis.referencedata" in line for line in report)
+
+
+def test_syslog_files_are_rotated_in_place_by_the_hosts_logrotate(target: Target) -> None:
+    assert f"{SYSLOG}/messages" in target.sh(f"cat {logrotate.CONF_PATH}")
+    assert target.sh("systemctl is-enabled logrotate.timer; systemctl is-active logrotate.timer"
+                     ).split() == ["enabled", "active"]
+    assert "OnCalendar=hourly" in target.sh("systemctl cat logrotate.timer")
+    dry = target.sh(f"logrotate -d {logrotate.CONF_PATH} 2>&1; echo rc=$?")
+    assert "rc=0" in dry and "error" not in dry.lower(), dry
+    target.sh(f"logrotate -f {logrotate.CONF_PATH}")
+    assert target.sh(f"test -s {SYSLOG}/messages.1 && echo rotated").strip() == "rotated"
+    token = f"after-rotation-{time.time_ns()}"
+    log_from_referencedata(target, token)  # rsyslogd writes on into the file it holds open
+    eventually("the new line", lambda: token in target.sh(f"cat {SYSLOG}/messages"), seconds=30)
+    shown = output(target.inv("logs", "referencedata", "--lines", "500"))
+    assert token in shown and "Started Application on port" in shown  # messages.1 is read too
+    assert "no changes" in output(target.inv("deploy", "--plan"))
+
+
+def test_a_deploy_removes_the_images_only_pruned_releases_used(target: Target) -> None:
+    """Two older releases beside the live one, each pinning referencedata to its own tag: with
+    keep_releases 2 the oldest goes, and its image with it; the kept one's stays."""
+    current = target.sh("basename \"$(readlink /opt/openlmis/current)\"").strip()
+    live = target.sh(f"sed -n 's/^OL_REFERENCEDATA_VERSION=//p' {RELEASES}/{current}/.env"
+                     ).strip()
+    assert live, "the live release pins no referencedata version"
+    for version, age in (("0.0.1-kept", "1 hour ago"), ("0.0.0-old", "2 hours ago")):
+        target.sh(f"cp -a {RELEASES}/{current} {RELEASES}/{version} && sed -i "
+                  f"'s/^OL_REFERENCEDATA_VERSION=.*/OL_REFERENCEDATA_VERSION={version}/' "
+                  f"{RELEASES}/{version}/.env && touch -d '{age}' {RELEASES}/{version} && "
+                  f"docker tag openlmis/referencedata:{live} openlmis/referencedata:{version}")
+    keep_two = dataclasses.replace(target, stack=STACK.replace("}", ", keep_releases: 2}"))
+    try:
+        keep_two.write_config()
+        plan = output(target.inv("deploy", "--plan"))
+        assert "- release 0.0.0-old: keep the last 2" in plan, plan
+        assert "- image openlmis/referencedata:0.0.0-old: no kept release uses it" in plan
+        assert "- image" not in plan.replace("- image openlmis/referencedata:0.0.0-old", "")
+        result = target.inv("deploy", timeout=600)
+        assert result.returncode == 0, output(result)
+        assert "removed image openlmis/referencedata:0.0.0-old" in output(result)
+        tags = target.sh("docker image ls --format '{{.Tag}}' openlmis/referencedata").split()
+        assert sorted(tags) == sorted(["0.0.1-kept", live])
+        assert "no changes" in output(target.inv("deploy", "--plan"))
+    finally:
+        target.write_config()
+        target.sh(f"rm -rf {RELEASES}/0.0.1-kept {RELEASES}/0.0.0-old; "
+                  "docker image rm openlmis/referencedata:0.0.1-kept "
+                  "openlmis/referencedata:0.0.0-old 2>/dev/null")
+
+
 def test_a_host_reboot_brings_openlmis_back_without_an_operator(target: Target,
                                                                lab: Lab) -> None:
     machine = lab.client.containers.get(f"{lab.state.name}-refdistro")
@@ -103,3 +225,4 @@ def test_deploy_starts_what_a_dead_restore_left_stopped(target: Target) -> None:
     result = target.inv("deploy", timeout=600)
     assert result.returncode == 0, output(result)
     assert health(target) == "200"
+

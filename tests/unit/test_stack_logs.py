@@ -53,6 +53,8 @@ def test_times_are_utc_whatever_their_form() -> None:
     assert rsyslog.when == datetime.datetime(2026, 3, 5, 10, tzinfo=datetime.UTC)
     assert docker.when and docker.when.microsecond == 123456
     assert logs.line("noise") is None
+    assert logs.line("D\t\x1b[2K2026-03-05T10:00:00Z text") == docker.__class__(
+        datetime.datetime(2026, 3, 5, 10, tzinfo=datetime.UTC), "docker", "text")
     assert logs.line("S\t2026-03-05T10:00:00+00:00 host text\r") == logs.Line(
         datetime.datetime(2026, 3, 5, 10, tzinfo=datetime.UTC), "syslog", "text")
 
@@ -64,7 +66,7 @@ def test_commands_read_the_release_and_follow_from_where_the_snapshot_ended() ->
     assert "openlmis_syslog" in command and "tail -n 50" in command and "--tail 50" in command
     follow = logs.follow_command("openlmis", logs.parse(OUTPUT, 10), "referencedata")
     assert "cd /opt/openlmis/releases/3.19.2-abc" in follow
-    assert "--since 2026-03-05T10:00:09.123456789Z" in follow
+    assert "since=2026-03-05T10:00:09.123456789Z\n" in follow and '--since "$since"' in follow
     assert f"hosts={HOST}" in follow and "tail -F -c +4097 " in follow
     plain = logs.follow_command("lab", logs.Snapshot("1-abc", ("nginx",)), "nginx")
     assert "tail -F" not in plain and plain.endswith("wait")
