@@ -181,10 +181,9 @@ def recent(remote: Remote, project: str, release_id: str, service: str,
            lines: int) -> list[str]:
     """The service's last lines in a release, rendered: the health gate's failure report,
     which shows what it can and never stands in the way of the rollback."""
-    outcome = remote.execute(snapshot_command(project, f"{RELEASES}/{release_id}", service,
-                                              lines), check=False,
-                             what=f"reading the logs of {service}")
-    return [item.render() for item in parse(outcome.out, lines).lines]
+    out = remote.run(snapshot_command(project, f"{RELEASES}/{release_id}", service, lines),
+                     check=False, what=f"reading the logs of {service}")
+    return [item.render() for item in parse(out, lines).lines]
 
 
 def logs(env: Environment, service: str, *, lines: int = 100, follow: bool = False) -> None:
