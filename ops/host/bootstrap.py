@@ -1,4 +1,5 @@
-"""The host's desired state (Docker, Compose, daemon.json, swap, PostgreSQL client) as a plan.
+"""The host's desired state (Docker, Compose, daemon.json, log rotation, swap, PostgreSQL client)
+as a plan.
 
 `plan` is pure: from the environment and the host's facts, the changes needed, each carrying
 the steps that carry it out (its `HostSteps` payload). An up-to-date host gives an empty list.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ops.config import Environment
-from ops.host import docker, system
+from ops.host import docker, logrotate, system
 from ops.host.facts import Facts
 from ops.host.remote import Step
 from ops.plan import Action, Change
@@ -25,7 +26,7 @@ class HostSteps:
 def candidates(env: Environment) -> list[str]:
     """Package names the facts command asks about."""
     major = env.database.engine_version
-    return [*docker.candidates(), system.postgres_client("debian-13", major),
+    return [*docker.candidates(), "logrotate", system.postgres_client("debian-13", major),
             system.postgres_client("amzn-2023", major)]
 
 
@@ -57,6 +58,12 @@ def plan(env: Environment, facts: Facts) -> list[Change[HostSteps]]:
     if not (facts.docker_enabled and facts.docker_active):
         changes.append(Change(Action.UPDATE, "docker service", "enable and start",
                               payload=_run(["systemctl enable --now docker"])))
+    if (facts.logrotate_sha256 != logrotate.wanted_sha256(env.project)
+            or facts.logrotate_timer != "enabled/active" or "logrotate" not in facts.packages):
+        install = [] if "logrotate" in facts.packages else \
+            system.install_commands(os, ["logrotate"], [])
+        changes.append(Change(Action.UPDATE, logrotate.CONF_PATH, logrotate.DETAIL,
+                              payload=HostSteps(tuple(logrotate.steps(env.project, install)))))
     if env.host.swap_gb and facts.swap_bytes == 0:
         changes.append(Change(Action.CREATE, system.SWAP_FILE, f"{env.host.swap_gb} GiB swap",
                               payload=_run(system.swap_commands(env.host.swap_gb))))

@@ -1,15 +1,16 @@
 """Facts about a host, gathered with ONE remote command and parsed by a pure function.
 
 The command prints `key=value` lines: the OS, which of the candidate packages are installed,
-the Docker service and Compose, daemon.json's checksum, swap, this connection's session process
-(the deploy lock records it), and — when Docker runs — the stack's release state, containers
-and which images are present.
+the Docker service and Compose, daemon.json's checksum, log rotation, swap, this connection's
+session process (the deploy lock records it), and — when Docker runs — the stack's release
+state, containers and which images are present.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ops.host import logrotate
 from ops.host.remote import sh
 
 ROOT = "/opt/openlmis"
@@ -40,6 +41,8 @@ class Facts:
     docker_active: bool = False
     compose_version: str = ""
     daemon_json_sha256: str = ""
+    logrotate_sha256: str = ""
+    logrotate_timer: str = ""  # enabled/active
     swap_bytes: int = 0
     session_pid: int = 0
     boot_id: str = ""
@@ -72,6 +75,7 @@ def command(packages: list[str], images: list[str], project: str) -> str:
         "echo docker_active=$(systemctl is-active docker 2>/dev/null)",
         "echo compose_version=$(docker compose version --short 2>/dev/null)",
         "echo daemon_json=$(sha256sum /etc/docker/daemon.json 2>/dev/null | cut -d' ' -f1)",
+        *logrotate.fact_commands(),
         "echo swap_bytes=$(swapon --show=SIZE --bytes --noheadings 2>/dev/null "
         "| awk '{s+=$1} END {print s+0}')",
         f"echo current=$(basename \"$(readlink {ROOT}/current 2>/dev/null)\")",
@@ -111,6 +115,8 @@ def parse(text: str) -> Facts:
         docker_active=values.get("docker_active") == "active",
         compose_version=values.get("compose_version", ""),
         daemon_json_sha256=values.get("daemon_json", ""),
+        logrotate_sha256=values.get("logrotate", ""),
+        logrotate_timer=values.get("logrotate_timer", ""),
         swap_bytes=int(values.get("swap_bytes") or 0),
         session_pid=int(values.get("session_pid") or 0),
         boot_id=values.get("boot_id", ""),

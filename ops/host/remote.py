@@ -138,6 +138,32 @@ class Remote:
         output."""
         return self.execute(command, what=what or command, stdin=chunks).out
 
+    def follow(self, command: str, *, what: str = "") -> Iterator[str]:
+        """Run a long-lived command as root and yield its output line by line as it comes.
+
+        It runs on a pseudo-terminal: when the connection ends (the task is interrupted or
+        killed), the terminal hangs up and the command ends with it instead of lingering.
+        """
+        channel = self.connection.client.get_transport().open_session()
+        try:
+            with self._connected(what):
+                channel.get_pty()
+                channel.exec_command(self.wrap(command))
+                pending = b""
+                while data := channel.recv(65536):
+                    *done, pending = (pending + data).split(b"\n")
+                    for raw in done:
+                        yield raw.decode(errors="replace").rstrip("\r")
+                if pending:
+                    yield pending.decode(errors="replace").rstrip("\r")
+                code = channel.recv_exit_status()
+        finally:
+            channel.close()
+        if code == LOST:
+            raise self._lost(what)
+        if code:
+            raise failure(what, self.address, Outcome(code, "", ""))
+
     def _feed(self, command: str, chunks: Iterable[bytes]) -> Outcome:
         """Run a command as it is, `chunks` on its stdin (sent at once, not byte by byte as
         Fabric's in_stream does)."""

@@ -1,4 +1,4 @@
-"""deploy, rollback, logs, status: desired → facts → plan → apply → verify, over ONE connection.
+"""deploy, rollback, status: desired → facts → plan → apply → verify, over ONE connection.
 
 Apply order survives interruption: the release directory appears atomically (written as
 `<id>.partial`, then renamed), images are loaded, `current` is switched atomically, then
@@ -37,11 +37,14 @@ from ops.stack import (
     settings,
     sizing,
 )
+from ops.stack import logs as stack_logs
+from ops.stack import prune as image_prune
 from ops.stack.compose import Service
 from ops.stack.release import CURRENT, RELEASES, Release
 
 UP = ("up", "-d", "--remove-orphans")
-Payload = bootstrap.HostSteps | prepare.Payload | release.Payload | credentials.Payload
+Payload = (bootstrap.HostSteps | prepare.Payload | release.Payload | credentials.Payload
+           | image_prune.RemoveImage)
 
 
 class RolledBack(OpsError):
@@ -192,6 +195,8 @@ def _plan(s: Session, wanted: Release,
         if facts.current in facts.releases and facts.current != wanted.id else ()
     changes += release.plan(wanted, facts, drifted=drifted, keep=s.env.stack.keep_releases,
                             push=local, upgraded=upgraded, backup=_backup_method(s.env))
+    changes += image_prune.unused(s.remote, wanted, facts.releases, [
+        c.payload.release_id for c in changes if isinstance(c.payload, release.Prune)])
     return Plan(changes), facts
 
 
@@ -204,7 +209,7 @@ def _backup_method(env: Environment) -> str:
 def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> None:
     """Carry out the plan from its payloads (the lines only label progress): host steps, the
     database's role and extensions, upload, push or pull, switch and up behind the health
-    gate, prune."""
+    gate, prune images and releases."""
     for change in plan:
         if isinstance(change.payload, bootstrap.HostSteps):
             with console.console.status(change.line()):
@@ -246,6 +251,7 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
                  [name for name in result.waiting if name != health.HEALTH_PATH], taken)
     credentials.apply(s.env, s.remote, wanted.id,
                       [p for p in payloads if isinstance(p, credentials.Payload)])
+    image_prune.remove(s.remote, payloads)
     pruned = [p.release_id for p in payloads if isinstance(p, release.Prune)]
     for old in pruned:
         s.remote.run(f"rm -rf {sh(f'{RELEASES}/{old}')}", what=f"removing release {old}")
@@ -315,10 +321,10 @@ def _recover(s: Session, wanted: Release, previous: str, reason: str, failing: l
     previous release's services may not run on a migrated schema: the message says so and
     names the restore command."""
     if failing:
-        out = s.remote.run(s.compose(wanted.id, "logs", "--no-color", "--tail", "20", *failing),
-                           check=False)
         console.say(f"last log lines of {', '.join(sorted(failing))}:", "bold")
-        console.say(out.rstrip())
+        for name in sorted(failing):
+            for line in stack_logs.recent(s.remote, s.project, wanted.id, name, 20):
+                console.say(f"{name} | {line}")
     s.audit("deploy", wanted.id, "failed", reason=reason)
     restore = (f"; its services may already have migrated the database schema, which the "
                f"earlier release may not run on: if it misbehaves, restore the backup taken "
@@ -442,17 +448,6 @@ def pick(releases: tuple[str, ...], current: str, to: str | None) -> str:
     if not older:
         raise OpsError("there is no earlier release on the host to roll back to")
     return older[0]
-
-
-def logs(env: Environment, service: str, *, lines: int = 100) -> str:
-    """A service's last log lines from the live release."""
-    with session(env) as s:
-        current = s.facts([]).current
-        if not current:
-            raise OpsError(f"nothing is deployed on {s.remote.address}",
-                           hint=f"run: inv deploy --env {env.name}")
-        return s.remote.run(s.compose(current, "logs", "--no-color", "--tail", str(lines),
-                                      service), what=f"docker compose logs {service}")
 
 
 def stack_status(env: Environment) -> list[dict[str, str]]:

@@ -2,7 +2,6 @@
 
 from invoke import task
 
-from ops import console
 from ops.tasks.common import ENV_HELP, load, operation
 
 LOCK_HELP = "seconds to wait for another deploy's lock (default: fail at once)"
@@ -35,13 +34,15 @@ def rollback(c, env=None, to=None, lock_wait=0, break_lock=False):
 
 
 @task(help={"env": ENV_HELP, "service": "compose service whose logs to show",
-            "lines": "how many of the last lines (default 100)"})
+            "lines": "how many of the last lines (default 100)",
+            "follow": "then print new lines as they come, until interrupted (Ctrl-C)"},
+      auto_shortflags=False)
 @operation
-def logs(c, service, env=None, lines=100):
-    """Show a service's recent logs from the host."""
-    from ops.stack import deploy as stack
+def logs(c, service, env=None, lines=100, follow=False):
+    """Show a service's recent logs: its containers' output and what it sent to syslog."""
+    from ops.stack import logs as stack_logs
 
-    console.say(stack.logs(load(env), service, lines=int(lines)).rstrip())
+    stack_logs.logs(load(env), service, lines=int(lines), follow=follow)
 
 
 TASKS = [deploy, rollback, logs]

@@ -1,42 +1,45 @@
 """The Reference Distribution v3.19.2 deployed by `inv deploy` onto its double: the upstream
 compose files unedited, the toolkit's own file beside them, a fresh RDS-like database, TLS at
 a load balancer (REQUIRE_SSL=true), auth's bootstrap credentials replaced by the configured
-ones. Then the host restarts as a machine restarts, an edit of `config/` is deployed, the stack
-is upgraded to a release whose compose files differ, and an upgrade fails.
-
-The environment reads its releases from a copy (stack.releases_dir), which the tests edit as
-an operator edits theirs.
+ones. Its logs, their rotation, the images kept for rollback. Then the host restarts as a
+machine restarts. (The rehearsal deploys an edit of `config/`, an upgrade and a failed one.)
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import queue
 import shlex
-import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-from ops.config import ROOT
 from ops.errors import OpsError
+from ops.host import logrotate
+from ops.host.connect import connect
+from ops.host.remote import Remote, sh
 from ops.lab.lab import Lab
-from ops.stack import override
+from ops.stack import logs, override
 from tests.lab.target import Target
 
 DATABASE = "refdistro"
-STACK = ("{{name: ref-distro, release: '3.19.2', https: yes, push_images: yes, "
-         "health_timeout_s: {timeout}, releases_dir: '{releases}', "
-         "admin_password: 'lab:admin_password', "
-         "trusted_client_secret: 'lab:trusted_client_secret'}}")
-NEXT = "3.20.0-SNAPSHOT"
+STACK = ("{name: ref-distro, release: '3.19.2', https: yes, push_images: yes, "
+         "health_timeout_s: 300, admin_password: 'lab:admin_password', "
+         "trusted_client_secret: 'lab:trusted_client_secret'}")
 STATUS = "curl -s -o /dev/null -w '%{http_code}' "
 # "password", as openlmis-auth's bootstrap data migration stores it
 BOOTSTRAP_HASH = "$2a$10$4IZfidcJzbR5Krvj87ZJdOZvuQoD/kvPAJe549rUNoP3N3uH0Lq2G"
 RUNS: dict[str, str] = {}
+SYSLOG = "/var/lib/docker/volumes/openlmis_syslog/_data"
+RELEASES = "/opt/openlmis/releases"
+# A line referencedata sends as its own logger does: through logback's rules, to syslog only.
+PROBE = ("from double import logs; import logging, sys; "
+         "logs.setup(open('/config/log/logback.xml').read()); "
+         "logging.getLogger('org.openlmis.referencedata.Probe').info(sys.argv[1])")
 
 
 def output(result: subprocess.CompletedProcess[str]) -> str:
@@ -109,24 +112,10 @@ def eventually(what: str, probe: Callable[[], bool], seconds: float = 240) -> No
         time.sleep(2)
 
 
-def service_says(target: Target, service: str, command: str) -> str:
-    """`command`'s output in the running container of `service`."""
-    return target.sh("docker exec $(docker ps -q --filter label=com.docker.compose.project=openlmis"
-                     f" --filter label=com.docker.compose.service={service}) {command}")
-
-
 @pytest.fixture(scope="module")
-def releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The environment's own copy of the stack's releases."""
-    copy = tmp_path_factory.mktemp("releases") / "releases"
-    shutil.copytree(ROOT / "compose" / "ref-distro" / "releases", copy)
-    return copy
-
-
-@pytest.fixture(scope="module")
-def target(lab: Lab, tmp_path_factory: pytest.TempPathFactory, releases: Path) -> Target:
+def target(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Target:
     target = Target(lab.host("refdistro", docker_ready=True), tmp_path_factory.mktemp("config"),
-                    "refdistro", DATABASE, STACK.format(timeout=300, releases=releases))
+                    "refdistro", DATABASE, STACK)
     target.fresh_database(lab)
     target.write_config()
     return target
@@ -202,6 +191,116 @@ def test_deploy_replaces_credentials_found_back_at_their_defaults(target: Target
     assert not credential_changes(output(target.inv("deploy", "--plan")))
 
 
+def log_from_referencedata(target: Target, text: str) -> None:
+    """referencedata logs `text` at INFO under its own logger (so to syslog only)."""
+    target.sh(f"docker exec openlmis-referencedata-1 python3 -c {sh(PROBE)} {sh(text)}")
+
+
+def test_logs_show_what_a_service_sent_only_to_syslog(target: Target) -> None:
+    result = target.inv("logs", "referencedata")
+    assert result.returncode == 0, output(result)
+    shown = output(result)
+    # its own logger's lines reach only syslog (logback.xml: additivity=false) ...
+    assert "org.openlmis.referencedata.Application Started Application on port" in shown
+    assert "org.openlmis.referencedata" not in target.sh(
+        "docker logs openlmis-referencedata-1 2>&1")
+    # ... beside what its container printed, in time order; no other service's lines
+    assert "(stand-in) starting" in shown and " syslog " in shown and " docker " in shown
+    assert "org.openlmis.requisition" not in shown
+    assert len(output(target.inv("logs", "referencedata", "--lines", "3")).splitlines()) == 3
+    unknown = target.inv("logs", "nosuchservice")
+    assert unknown.returncode != 0
+    assert "has no service 'nosuchservice'" in output(unknown)
+    assert "referencedata" in output(unknown) and "Traceback" not in output(unknown)
+
+
+def test_logs_follow_streams_new_lines_until_stopped(target: Target) -> None:
+    process = target.popen("logs", "referencedata", "--follow", "--lines", "1")
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+    threading.Thread(target=lambda: [lines.put(x) for x in process.stdout], daemon=True).start()
+    token = f"follow-probe-{time.time_ns()}"
+    try:
+        first = lines.get(timeout=60)  # the last line so far, then the stream
+        assert first.strip(), first
+        deadline = time.monotonic() + 60
+        seen = ""
+        while token not in seen:
+            log_from_referencedata(target, token)
+            try:
+                seen = lines.get(timeout=5)
+            except queue.Empty:
+                assert time.monotonic() < deadline, "the new line never came"
+        assert " syslog " in seen and "org.openlmis.referencedata.Probe" in seen
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    # the connection went with the task, and the follow commands on the host with it
+    eventually("the follow commands to end", lambda: "tail -F" not in target.sh("ps -eo args"),
+               seconds=30)
+
+
+def test_the_gate_report_reads_a_services_syslog_lines(target: Target) -> None:
+    release_id = target.sh("basename \"$(readlink /opt/openlmis/current)\"").strip()
+    host = target.host
+    with connect(host.address, user=host.user, key=host.key,
+                 known_hosts=host.known_hosts) as conn:
+        report = logs.recent(Remote(conn, host.address), "openlmis", release_id,
+                             "referencedata", 20)
+    assert 0 < len(report) <= 20
+    assert any(" syslog " in line and "org.openlmis.referencedata" in line for line in report)
+
+
+def test_syslog_files_are_rotated_in_place_by_the_hosts_logrotate(target: Target) -> None:
+    assert f"{SYSLOG}/messages" in target.sh(f"cat {logrotate.CONF_PATH}")
+    assert target.sh("systemctl is-enabled logrotate.timer; systemctl is-active logrotate.timer"
+                     ).split() == ["enabled", "active"]
+    assert "OnCalendar=hourly" in target.sh("systemctl cat logrotate.timer")
+    dry = target.sh(f"logrotate -d {logrotate.CONF_PATH} 2>&1; echo rc=$?")
+    assert "rc=0" in dry and "error" not in dry.lower(), dry
+    target.sh(f"logrotate -f {logrotate.CONF_PATH}")
+    assert target.sh(f"test -s {SYSLOG}/messages.1 && echo rotated").strip() == "rotated"
+    token = f"after-rotation-{time.time_ns()}"
+    log_from_referencedata(target, token)  # rsyslogd writes on into the file it holds open
+    eventually("the new line", lambda: token in target.sh(f"cat {SYSLOG}/messages"), seconds=30)
+    shown = output(target.inv("logs", "referencedata", "--lines", "500"))
+    assert token in shown and "Started Application on port" in shown  # messages.1 is read too
+    assert logrotate.CONF_PATH not in output(target.inv("deploy", "--plan"))  # converged
+
+
+def test_a_deploy_removes_the_images_only_pruned_releases_used(target: Target) -> None:
+    """Two older releases beside the live one, each pinning referencedata to its own tag: with
+    keep_releases 2 the oldest goes, and its image with it; the kept one's stays."""
+    current = target.sh("basename \"$(readlink /opt/openlmis/current)\"").strip()
+    live = target.sh(f"sed -n 's/^OL_REFERENCEDATA_VERSION=//p' {RELEASES}/{current}/.env"
+                     ).strip()
+    assert live, "the live release pins no referencedata version"
+    for version, age in (("0.0.1-kept", "1 hour ago"), ("0.0.0-old", "2 hours ago")):
+        target.sh(f"cp -a {RELEASES}/{current} {RELEASES}/{version} && sed -i "
+                  f"'s/^OL_REFERENCEDATA_VERSION=.*/OL_REFERENCEDATA_VERSION={version}/' "
+                  f"{RELEASES}/{version}/.env && touch -d '{age}' {RELEASES}/{version} && "
+                  f"docker tag openlmis/referencedata:{live} openlmis/referencedata:{version}")
+    keep_two = dataclasses.replace(target, stack=STACK.replace("}", ", keep_releases: 2}"))
+    try:
+        keep_two.write_config()
+        plan = output(target.inv("deploy", "--plan"))
+        assert "- release 0.0.0-old: keep the last 2" in plan, plan
+        assert "- image openlmis/referencedata:0.0.0-old: no kept release uses it" in plan
+        assert "- image" not in plan.replace("- image openlmis/referencedata:0.0.0-old", "")
+        result = target.inv("deploy", timeout=600)
+        assert result.returncode == 0, output(result)
+        assert "removed image openlmis/referencedata:0.0.0-old" in output(result)
+        tags = target.sh("docker image ls --format '{{.Tag}}' openlmis/referencedata").split()
+        assert sorted(tags) == sorted(["0.0.1-kept", live])
+        again = output(target.inv("deploy", "--plan"))
+        assert "- image" not in again and "- release" not in again, again
+    finally:
+        target.write_config()
+        target.sh(f"rm -rf {RELEASES}/0.0.1-kept {RELEASES}/0.0.0-old; "
+                  "docker image rm openlmis/referencedata:0.0.1-kept "
+                  "openlmis/referencedata:0.0.0-old 2>/dev/null")
+
+
 def test_a_host_reboot_brings_openlmis_back_without_an_operator(target: Target,
                                                                lab: Lab) -> None:
     machine = lab.client.containers.get(f"{lab.state.name}-refdistro")
@@ -224,56 +323,3 @@ def test_deploy_starts_what_a_dead_restore_left_stopped(target: Target) -> None:
     assert result.returncode == 0, output(result)
     assert health(target) == "200"
 
-
-def test_an_edit_under_config_reaches_the_running_services(target: Target,
-                                                           releases: Path) -> None:
-    logback = releases / "3.19.2" / "config" / "log" / "logback.xml"
-    logback.write_text(logback.read_text().replace(
-        "<configuration>", "<configuration>\n    <!-- edited by the operator -->", 1))
-    result = target.inv("deploy", timeout=900)
-    assert result.returncode == 0, output(result)
-    for service in ("referencedata", "requisition", "auth"):
-        assert "edited by the operator" in service_says(target, service,
-                                                        "cat /config/log/logback.xml")
-    assert health(target) == "200"
-
-
-def test_an_upgrade_to_a_release_whose_compose_files_differ(target: Target) -> None:
-    plan = target.inv("deploy", "--release", NEXT, "--plan")
-    said = " ".join(output(plan).split())
-    assert "> back up the database: dump, before " in said, said
-    assert "referencedata 15.4.0 → 15.5.0-SNAPSHOT" in said
-    assert "consul gliderlabs/consul-server → hashicorp/consul:1.15" in said
-    result = target.inv("deploy", "--release", NEXT, timeout=1200)
-    assert result.returncode == 0, output(result)
-    assert "backed up: " in output(result)
-    states = target.sh("docker ps --filter label=com.docker.compose.project=openlmis --format "
-                       "'{{.Image}} {{.Status}}'")
-    assert "hashicorp/consul:1.15 Up" in states and "(healthy)" in states, states
-    assert "(unhealthy)" not in states and "(health: starting)" not in states, states
-    assert health(target) == "200"
-    # this release's config image copies its files into the volume each time it runs
-    assert service_says(target, "referencedata", "ls /config/reports") != ""
-
-
-def test_a_failed_upgrade_rolls_back_and_names_the_backup_to_restore(target: Target,
-                                                                     releases: Path) -> None:
-    broken = releases / "3.20.1-broken"
-    shutil.copytree(releases / NEXT, broken)
-    env = broken / ".env"
-    env.write_text(env.read_text().replace("OL_REFERENCEDATA_VERSION=15.5.0-SNAPSHOT",
-                                           "OL_REFERENCEDATA_VERSION=15.5.1-SNAPSHOT"))
-    (broken / "config" / "log" / "logback.xml").write_text("<configuration>\n  <root")
-    impatient = dataclasses.replace(target, stack=STACK.format(timeout=60, releases=releases))
-    impatient.write_config()
-    try:
-        result = target.inv("deploy", "--release", broken.name, timeout=1200)
-    finally:
-        target.write_config()
-    assert result.returncode == 1, output(result)
-    said = " ".join(output(result).split())
-    assert f"rolled back: {NEXT}-" in said and "is serving again" in said, said
-    assert "may already have migrated the database schema" in said
-    assert "inv restore-db --env refdistro --from " in said
-    assert "Logging system failed to initialize" in said  # the failing service's own words
-    assert health(target) == "200"

@@ -6,7 +6,7 @@ import pytest
 
 from ops.config import Environment
 from ops.errors import OpsError
-from ops.host import bootstrap, docker, system
+from ops.host import bootstrap, docker, logrotate, system
 from ops.host.facts import Container, Facts, parse
 
 
@@ -20,10 +20,12 @@ def env(**host: object) -> Environment:
 def up_to_date(os_id: str = "debian", version: str = "13", source: str = "distro") -> Facts:
     os = f"{os_id}-{version}"
     return Facts(os_id=os_id, os_version=version,
-                 packages=frozenset([*docker.packages(os, source),
+                 packages=frozenset([*docker.packages(os, source), "logrotate",
                                      system.postgres_client(os, "17")]),
                  docker_enabled=True, docker_active=True, compose_version="2.26.1",
-                 daemon_json_sha256=system.daemon_json_sha256(), swap_bytes=4 << 30)
+                 daemon_json_sha256=system.daemon_json_sha256(),
+                 logrotate_sha256=logrotate.wanted_sha256("openlmis"),
+                 logrotate_timer="enabled/active", swap_bytes=4 << 30)
 
 
 def test_parse_reads_every_fact() -> None:
@@ -82,6 +84,27 @@ def test_changed_daemon_json_restarts_a_running_engine() -> None:
                              Facts(**{**facts.__dict__, "daemon_json_sha256": "old"}))
     assert [c.target for c in changes] == ["/etc/docker/daemon.json"]
     assert changes[0].payload.steps[-1] == ("run", "systemctl restart docker")
+
+
+def test_syslog_rotation_is_installed_once_and_mended_when_it_drifts() -> None:
+    facts = up_to_date()
+    rotation = bootstrap.plan(env(docker_source="distro"),
+                              Facts(**{**facts.__dict__, "packages": facts.packages - {"logrotate"},
+                                       "logrotate_sha256": ""}))
+    assert [c.line() for c in rotation] == [f"~ {logrotate.CONF_PATH}: {logrotate.DETAIL}"]
+    steps = rotation[0].payload.steps
+    assert any(s[0] == "run" and "install" in s[1] and "logrotate" in s[1] for s in steps)
+    written = {s[1]: s[2].decode() for s in steps if s[0] == "put"}
+    text = written[logrotate.CONF_PATH]
+    assert "/var/lib/docker/volumes/openlmis_syslog/_data/messages\n" in text
+    assert "copytruncate" in text and "maxsize 100M" in text
+    assert "OnCalendar=hourly" in written[logrotate.TIMER_DROPIN]
+    stopped = Facts(**{**facts.__dict__, "logrotate_timer": "enabled/inactive"})
+    mend = bootstrap.plan(env(docker_source="distro"), stopped)[0].payload.steps
+    assert not any("apt-get" in s[1] for s in mend)  # installed already: files and timer only
+    assert mend[-1][1].startswith("systemctl daemon-reload")
+    read = parse("logrotate=abc\nlogrotate_timer=enabled/active\n")
+    assert (read.logrotate_sha256, read.logrotate_timer) == ("abc", "enabled/active")
 
 
 def test_unsupported_os_and_debian_12_without_compose_package() -> None:

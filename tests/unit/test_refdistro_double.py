@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import sys
 
@@ -73,6 +74,17 @@ def test_the_next_releases_logback_sends_warnings_through_its_async_appender() -
                                logging.WARNING, "", 0, "slow", None, None)
     assert logs.syslog_line(own.appenders[0], record, "h").decode().endswith(
         "WARN o.o.r.web.RequisitionController slow")
+
+
+def test_a_syslog_datagram_starts_as_logbacks_and_names_the_container() -> None:
+    record = logging.LogRecord("org.openlmis.requisition.Application", logging.INFO, "", 0,
+                               "Started", None, None)
+    record.created = datetime.datetime(2026, 3, 5, 9, 7, 3).timestamp()
+    record.threadName = "main"
+    own = logs.route(LOGBACK, "org.openlmis.requisition.Application").appenders[0]
+    assert logs.syslog_line(own, record, "3f2a9c1d0b7e") == (
+        b"<134>Mar  5 09:07:03 3f2a9c1d0b7e [           main] INFO "
+        b"org.openlmis.requisition.Application Started")
 
 
 def test_nginx_renders_routes_for_registered_services_only() -> None:

@@ -106,10 +106,13 @@ def _resolve(name: str, elements: dict[str, ET.Element],
 
 
 def syslog_line(appender: Appender, record: logging.LogRecord, host: str) -> bytes:
-    """A SyslogAppender datagram: <PRI>, timestamp and host, then the suffix pattern."""
+    """A SyslogAppender datagram as logback's SyslogStartConverter starts it: `<PRI>`, the
+    time as `MMM dd HH:mm:ss` with the day space-padded (`%s %2d %s`), the host name and a
+    space; then the suffix pattern."""
     level = _level(record)
     pri = appender.facility * 8 + SEVERITY[level]
-    stamp = datetime.datetime.fromtimestamp(record.created).strftime("%b %d %H:%M:%S")
+    when = datetime.datetime.fromtimestamp(record.created)
+    stamp = f"{when:%b} {when.day:2d} {when:%H:%M:%S}"
     return f"<{pri}>{stamp} {host} {_suffix(appender.pattern, record)}".encode()
 
 
@@ -120,7 +123,7 @@ class LogbackHandler(logging.Handler):
         super().__init__(logging.DEBUG)
         self.xml_text = xml_text
         self.routes: dict[str, Route] = {}
-        self.host = socket.gethostname()
+        self.host = socket.gethostname()  # InetAddress.getLocalHost().getHostName()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.guard = threading.Lock()
 
