@@ -155,10 +155,17 @@ def tune_database(ctx: Context) -> str:
 
 def host_restarts(ctx: Context) -> str:
     """The machine restarts as an EC2 instance reboots; nobody runs a command."""
-    started = time.monotonic()
-    ctx.lab.reboot_instance(targets.host(ctx.env).instance_id or "")
+    started, before = time.monotonic(), targets.host(ctx.env)
+    ctx.lab.reboot_instance(before.instance_id or "")
     console.wait_for("OpenLMIS after the host's restart", lambda: _answers(ctx), timeout=300)
-    return f"serving again {time.monotonic() - started:.0f}s after the restart, no command run"
+    seconds = time.monotonic() - started
+    if targets.host(ctx.env).address != before.address:
+        raise OpsError("the host came back under another address (an EC2 instance keeps its "
+                       "Elastic IP)")
+    if left := deploy.deploy(ctx.env, plan_only=True):
+        raise OpsError("after the restart a deploy would still change: "
+                       + "; ".join(left.lines()))
+    return f"serving again {seconds:.0f}s after the restart, no command run; nothing to deploy"
 
 
 def config_edit(ctx: Context) -> str:

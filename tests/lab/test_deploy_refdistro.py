@@ -1,8 +1,8 @@
 """The Reference Distribution v3.19.2 deployed by `inv deploy` onto its double: the upstream
 compose files unedited, the toolkit's own file beside them, a fresh RDS-like database, TLS at
 a load balancer (REQUIRE_SSL=true), auth's bootstrap credentials replaced by the configured
-ones. Its logs, their rotation, the images kept for rollback. Then the host restarts as a
-machine restarts. (The rehearsal deploys an edit of `config/`, an upgrade and a failed one.)
+ones; its logs, their rotation, the images kept for rollback. (The rehearsal, on the same
+double, restarts the host, deploys an edit of `config/`, an upgrade and a failed one.)
 """
 
 from __future__ import annotations
@@ -299,18 +299,6 @@ def test_a_deploy_removes_the_images_only_pruned_releases_used(target: Target) -
         target.sh(f"rm -rf {RELEASES}/0.0.1-kept {RELEASES}/0.0.0-old; "
                   "docker image rm openlmis/referencedata:0.0.1-kept "
                   "openlmis/referencedata:0.0.0-old 2>/dev/null")
-
-
-def test_a_host_reboot_brings_openlmis_back_without_an_operator(target: Target,
-                                                               lab: Lab) -> None:
-    machine = lab.client.containers.get(f"{lab.state.name}-refdistro")
-    machine.restart(timeout=30)
-    machine.reload()
-    addresses = [n["IPAddress"] for n in machine.attrs["NetworkSettings"]["Networks"].values()]
-    assert target.host.address in addresses  # as an EC2 instance keeps its Elastic IP
-    eventually("/api/health after the reboot", lambda: health(target) == "200")
-    result = target.inv("deploy", "--plan")
-    assert result.returncode == 0 and "no changes" in output(result), output(result)
 
 
 def test_deploy_starts_what_a_dead_restore_left_stopped(target: Target) -> None:
