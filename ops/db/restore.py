@@ -324,7 +324,10 @@ def restore_db(env: Environment, backup_id: str, *, yes: bool, force: bool,
             else:
                 restore_dump(env, host, backup_id)
         return
-    catalog.find(env, backup_id)
+    if backup_id not in {backup.id for backup in catalog.backups(env)}:
+        raise OpsError(f"{env.name} has no backup, snapshot or kept database copy named "
+                       f"{backup_id}", hint="see: inv list-backups (kept copies are named "
+                       f"{env.database.name}{swap.BEFORE}<time>)")
     if not snapshots.cut_over_left(snapshots.rds(env), env):
         snapshots.source(env)
     confirm(env, backup_id, yes=yes, force=force)

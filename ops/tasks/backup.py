@@ -1,10 +1,10 @@
 """backup-db, restore-db, verify-backup, list-backups: nothing lost."""
 
-from invoke import Exit, task
+from invoke import Exit
 
 from ops import console
 from ops.errors import OpsError
-from ops.tasks.common import ENV_HELP, load, operation
+from ops.tasks.common import ENV_HELP, choice, load, operation, read_only, task
 
 
 @task(help={"env": ENV_HELP, "method": "snapshot, dump or both (default)",
@@ -14,6 +14,7 @@ def backup_db(c, env=None, method="both", reason=""):
     """Back up the database: an RDS snapshot and/or a logical dump to the backups bucket."""
     from ops.db import backup
 
+    method = choice(method, "method", ("snapshot", "dump", "both"))
     backup.backup_db(load(env), method=method, reason=reason)
 
 
@@ -45,7 +46,7 @@ def verify_backup(c, env=None, backup=None):
 
 
 @task(help={"env": ENV_HELP, "json": "print machine-readable JSON only"})
-@operation
+@read_only
 def list_backups(c, env=None, json_=False):
     """List snapshots and dumps, newest first, with their verification state."""
     from ops.db import catalog

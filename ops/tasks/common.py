@@ -1,11 +1,15 @@
-"""What every task shares: --env selection, loading config, the providers, clean failure."""
+"""What every task shares: its flags, --env selection, loading config, the providers, clean
+failure, and the parsing of option values."""
 
 from __future__ import annotations
 
 import functools
+import inspect
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import invoke
 from botocore.exceptions import (
     ClientError,
     EndpointConnectionError,
@@ -13,7 +17,7 @@ from botocore.exceptions import (
     NoRegionError,
     ProfileNotFound,
 )
-from invoke import Exit
+from invoke import Context, Exit
 
 from ops import config, console, provider
 from ops.config import Environment
@@ -24,13 +28,48 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 ENV_HELP = "environment to act on: config/NAME.yml (default: $OPS_ENV, else lab)"
 
+# The only short flags: each means the same in every task that has the long one.
+SHORT_FLAGS = {"yes": "y"}
+
+# The shell's exit status for a command ended by Ctrl-C (128 + SIGINT).
+INTERRUPTED = 130
+
+
+class OpsTask(invoke.Task):
+    """A task whose flags are spelled out: no short flag Invoke would pick from the letters of
+    a name (`-f` meant --force in one task and --from in another), only SHORT_FLAGS."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "auto_shortflags": False})
+
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        opts = super().arg_opts(name, default, taken_names)
+        if name in SHORT_FLAGS:
+            opts["names"].append(SHORT_FLAGS[name])
+        return opts
+
+
+task = functools.partial(invoke.task, klass=OpsTask)
+
 
 def operation(fn: F) -> F:
-    """Turn expected failures into one clear message and a non-zero exit, never a traceback."""
+    """A task that changes things: it refuses Invoke's --dry, which could not hold its changes
+    back, and fails with one clear message and a non-zero exit, never a traceback."""
+    return _guarded(fn, changes=True)
 
+
+def read_only(fn: F) -> F:
+    """A task that only looks: as `operation`, but --dry changes nothing about it."""
+    return _guarded(fn, changes=False)
+
+
+def _guarded(fn: F, *, changes: bool) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        code = 1
         try:
+            if changes and args and isinstance(args[0], Context) and args[0].config.run.dry:
+                raise _dry_refused(fn)
             return fn(*args, **kwargs)
         except OpsError as exc:
             console.error(str(exc))
@@ -46,9 +85,51 @@ def operation(fn: F) -> F:
             console.error(f"AWS refused a call: {exc}")
         except KeyboardInterrupt:
             console.error("interrupted: run the same command again to converge from here")
-        raise Exit(code=1)
+            code = INTERRUPTED
+        raise Exit(code=code)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _dry_refused(fn: Callable[..., Any]) -> OpsError:
+    """Invoke's --dry only holds back shell commands run through it; tasks act through AWS,
+    SSH and Docker APIs, so they refuse it rather than change things under it."""
+    if "plan" in inspect.signature(fn).parameters:
+        hint = f"to see what it would change, run: inv {fn.__name__.replace('_', '-')} --plan"
+    else:
+        hint = "this task has no preview: run it without --dry when you mean it"
+    return OpsError("--dry cannot hold back this task's changes: it acts through AWS, SSH and "
+                    "Docker, not through commands Invoke runs", hint=hint)
+
+
+def whole(value: str, option: str, *, minimum: int = 0) -> int:
+    """An option's whole number, at least `minimum`; an OpsError naming the option if not."""
+    try:
+        number: int | None = int(value)
+    except ValueError:
+        number = None
+    if number is None or number < minimum:
+        raise OpsError(f"--{option} takes a whole number, {minimum} or more (got {value!r})")
+    return number
+
+
+def seconds(value: str, option: str) -> float:
+    """An option's duration in seconds, 0 or more; an OpsError naming the option if not."""
+    try:
+        number: float | None = float(value)
+    except ValueError:
+        number = None
+    if number is None or not math.isfinite(number) or number < 0:
+        raise OpsError(f"--{option} takes a number of seconds, 0 or more (got {value!r})")
+    return number
+
+
+def choice(value: str, option: str, allowed: tuple[str, ...]) -> str:
+    """An option's value if it is one of `allowed`; an OpsError listing them if not."""
+    if value not in allowed:
+        raise OpsError(f"--{option} takes {', '.join(allowed[:-1])} or {allowed[-1]} "
+                       f"(got {value!r})")
+    return value
 
 
 def _lab() -> Provider:

@@ -1,8 +1,6 @@
 """deploy, rollback, logs: a release of the compose stack on the environment's host."""
 
-from invoke import task
-
-from ops.tasks.common import ENV_HELP, load, operation
+from ops.tasks.common import ENV_HELP, load, operation, read_only, seconds, task, whole
 
 LOCK_HELP = "seconds to wait for another deploy's lock (default: fail at once)"
 BREAK_HELP = "break a STALE deploy lock (its holder's connection is gone)"
@@ -14,35 +12,35 @@ BREAK_HELP = "break a STALE deploy lock (its holder's connection is gone)"
                            "(default: stack.push_images)",
             "lock_wait": LOCK_HELP, "break_lock": BREAK_HELP})
 @operation
-def deploy(c, env=None, release=None, plan=False, push_images=False, lock_wait=0,
+def deploy(c, env=None, release=None, plan=False, push_images=False, lock_wait="0",
            break_lock=False):
     """Install Docker on the host if needed, then release the stack behind a health gate."""
     from ops.stack import deploy as stack
 
     stack.deploy(load(env), name=release, plan_only=plan, push_images=push_images,
-                 lock_wait=float(lock_wait), break_lock=break_lock)
+                 lock_wait=seconds(lock_wait, "lock-wait"), break_lock=break_lock)
 
 
 @task(help={"env": ENV_HELP, "to": "release to return to (default: the previous one)",
             "lock_wait": LOCK_HELP, "break_lock": BREAK_HELP})
 @operation
-def rollback(c, env=None, to=None, lock_wait=0, break_lock=False):
+def rollback(c, env=None, to=None, lock_wait="0", break_lock=False):
     """Switch the host back to an earlier release and bring it up."""
     from ops.stack import deploy as stack
 
-    stack.rollback(load(env), to=to, lock_wait=float(lock_wait), break_lock=break_lock)
+    stack.rollback(load(env), to=to, lock_wait=seconds(lock_wait, "lock-wait"),
+                   break_lock=break_lock)
 
 
 @task(help={"env": ENV_HELP, "service": "compose service whose logs to show",
             "lines": "how many of the last lines (default 100)",
-            "follow": "then print new lines as they come, until interrupted (Ctrl-C)"},
-      auto_shortflags=False)
-@operation
-def logs(c, service, env=None, lines=100, follow=False):
+            "follow": "then print new lines as they come, until interrupted (Ctrl-C)"})
+@read_only
+def logs(c, service, env=None, lines="100", follow=False):
     """Show a service's recent logs: its containers' output and what it sent to syslog."""
     from ops.stack import logs as stack_logs
 
-    stack_logs.logs(load(env), service, lines=int(lines), follow=follow)
+    stack_logs.logs(load(env), service, lines=whole(lines, "lines", minimum=1), follow=follow)
 
 
 TASKS = [deploy, rollback, logs]

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from invoke import task
-
 from ops import console
 from ops.errors import OpsError
-from ops.tasks.common import operation
+from ops.tasks.common import operation, read_only, task
 
 if TYPE_CHECKING:
     from ops.lab.lab import Lab
@@ -37,7 +35,7 @@ def down(c, images=False):
 
 
 @task
-@operation
+@read_only
 def status(c):
     """Show what the lab runs, with addresses."""
     from ops.lab.lab import Lab

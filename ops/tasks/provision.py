@@ -2,12 +2,10 @@
 
 from typing import Any
 
-from invoke import task
-
 from ops import console
 from ops.config import Environment
 from ops.errors import OpsError
-from ops.tasks.common import ENV_HELP, load, operation
+from ops.tasks.common import ENV_HELP, load, operation, read_only, task
 
 
 @task(help={"env": ENV_HELP, "plan": "print every change and make none"})
@@ -41,7 +39,7 @@ def destroy(c, env=None, yes=False, force=False):
 
 
 @task(help={"env": ENV_HELP, "json": "print machine-readable JSON only"})
-@operation
+@read_only
 def status(c, env=None, json_=False):
     """Show every resource of the environment with its id, state and endpoints, and the
     stack's containers with their health."""

@@ -1,12 +1,8 @@
 """size-db and tune-db: the database's class and parameters."""
 
-from invoke import task
-
 from ops import console
 from ops.errors import OpsError
-from ops.tasks.common import ENV_HELP, load, operation
-
-UNSET = -1  # invoke needs an int default for an int flag: -1 means "from the environment"
+from ops.tasks.common import ENV_HELP, load, operation, read_only, task, whole
 
 
 @task(help={"env": ENV_HELP,
@@ -16,8 +12,8 @@ UNSET = -1  # invoke needs an int default for an int flag: -1 means "from the en
             "reports_often": "reports run often",
             "idle_most_of_day": "the system idles most of the day (burstable classes)",
             "busy_all_day": "the system is busy all day (fixed-performance classes)"})
-@operation
-def size_db(c, env=None, products=UNSET, requisitions=UNSET, reports_often=False,
+@read_only
+def size_db(c, env=None, products=None, requisitions=None, reports_often=False,
             idle_most_of_day=False, busy_all_day=False):
     """Recommend the database tier, instance class and host size for a workload.
 
@@ -26,16 +22,18 @@ def size_db(c, env=None, products=UNSET, requisitions=UNSET, reports_often=False
     from ops.db import sizing
     from ops.stack import planned
 
-    environment = load(env)
-    base = environment.database.workload
-    overrides = {k: v for k, v in (("products", products), ("requisitions", requisitions))
-                 if v != UNSET}
+    overrides: dict[str, int | bool] = {
+        name: whole(value, name) for name, value in (("products", products),
+                                                     ("requisitions", requisitions))
+        if value is not None}
     if reports_often:
         overrides["reports_often"] = True
     if idle_most_of_day and busy_all_day:
         raise OpsError("--idle-most-of-day and --busy-all-day contradict each other")
     if idle_most_of_day or busy_all_day:
         overrides["idle_most_of_day"] = idle_most_of_day
+    environment = load(env)
+    base = environment.database.workload
     workload = base.model_validate({**base.model_dump(), **overrides})
     console.say(f"{environment.name}: {workload.products} products, {workload.requisitions} "
                 f"requisitions, reports {'often' if workload.reports_often else 'rarely'}, "

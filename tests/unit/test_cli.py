@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
-from invoke import Program
+from importlib import metadata
 
+import pytest
+from invoke import Collection, Context, Program, Task
+
+from ops import cli
+from ops.errors import OpsError
 from ops.tasks import namespace
-from ops.tasks.common import ENV_HELP
+from ops.tasks.common import ENV_HELP, SHORT_FLAGS, choice, operation, seconds, task, whole
 
 TASKS = {
     "provision", "destroy", "status", "deploy", "rollback", "logs", "backup-db", "restore-db",
@@ -52,3 +56,81 @@ def test_unknown_environment_is_one_clean_message(capsys: pytest.CaptureFixture[
     assert code == 1
     assert "no configuration for environment 'nosuch'" in out
     assert "Traceback" not in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["size-db", "--products", "-5"], "--products takes a whole number, 0 or more (got '-5')"),
+    (["size-db", "--requisitions", "abc"],
+     "--requisitions takes a whole number, 0 or more (got 'abc')"),
+    (["deploy", "--lock-wait", "soon"], "--lock-wait takes a number of seconds, 0 or more"),
+    (["rollback", "--lock-wait", "-1"], "--lock-wait takes a number of seconds, 0 or more"),
+    (["logs", "auth", "--lines", "0"], "--lines takes a whole number, 1 or more (got '0')"),
+    (["backup-db", "--method", "all"], "--method takes snapshot, dump or both (got 'all')"),
+])
+def test_a_bad_option_value_is_one_line_naming_the_option(
+        argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(argv, capsys)
+    assert code == 1
+    assert message in out and len(out.strip().splitlines()) == 1, out
+
+
+def test_option_values_parse_within_their_bounds() -> None:
+    assert whole("600", "products") == 600 and whole("1", "lines", minimum=1) == 1
+    assert seconds("0", "lock-wait") == 0 and seconds("2.5", "lock-wait") == 2.5
+    assert choice("dump", "method", ("snapshot", "dump", "both")) == "dump"
+    for value in ("1.5", "", "x", "-1"):
+        with pytest.raises(OpsError, match="--products takes a whole number"):
+            whole(value, "products")
+    for value in ("nan", "inf", "-0.5", "later"):
+        with pytest.raises(OpsError, match="--lock-wait takes a number of seconds"):
+            seconds(value, "lock-wait")
+
+
+def flags(task: Task) -> list[tuple[str, ...]]:
+    """A task's flag names; its help texts kept for later parses (Invoke consumes them)."""
+    kept = dict(task.help)
+    try:
+        return [arg.names for arg in task.get_arguments()]
+    finally:
+        task.help.update(kept)
+
+
+def test_flags_are_spelled_out_but_for_yes() -> None:
+    ns = namespace()
+    for name in TASKS:
+        for names in flags(ns[name]):
+            short = [n for n in names if len(n) == 1]
+            assert short == [SHORT_FLAGS[names[0]]] if names[0] in SHORT_FLAGS else not short, (
+                name, names)
+    assert ("yes", "y") in flags(ns["destroy"]) and ("yes", "y") in flags(ns["restore-db"])
+
+
+def test_dry_refuses_a_task_that_changes_things_and_points_at_plan(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(["--dry", "provision", "--env", "nosuch"], capsys)
+    assert code == 1 and "--dry cannot hold back" in out and "inv provision --plan" in out
+    code, out = run(["--dry", "destroy", "--yes"], capsys)
+    assert code == 1 and "no preview: run it without --dry" in out
+    code, out = run(["--dry", "size-db", "--env", "lab"], capsys)  # looks only: runs
+    assert code == 0 and "recommendation" in out
+
+
+def test_ctrl_c_is_one_line_and_the_shells_exit_status(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    @task
+    @operation
+    def wait(c: Context) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as exited:
+        Program(namespace=Collection(wait), version="test").run(["inv", "wait"])
+    assert exited.value.code == 130
+    assert capsys.readouterr().err.startswith("✗ interrupted")
+
+
+def test_version_is_the_toolkits(capsys: pytest.CaptureFixture[str]) -> None:
+    for flag in ("-V", "--version"):
+        with pytest.raises(SystemExit) as exited:
+            cli.program.run(["inv", flag])
+        assert exited.value.code == 0
+        assert capsys.readouterr().out == f"openlmis-ops {metadata.version('openlmis-ops')}\n"

@@ -293,3 +293,19 @@ def test_a_failed_swap_starts_the_stack_again(monkeypatch: pytest.MonkeyPatch) -
     # renames are one transaction: the stack runs again on the old database
     assert host.commands[-1].startswith("docker compose -p openlmis start")
     assert settled == [environment().name]  # and waited for its verdict
+
+
+def test_restoring_from_an_unknown_name_says_it_is_none_of_the_three(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def untouched(*args: object, **kwargs: object) -> None:
+        raise AssertionError("restore-db went on with an unknown --from")
+
+    monkeypatch.setattr(restore.catalog, "backups", lambda env: [])
+    for step in ("source", "cut_over_left", "rds", "restore"):
+        monkeypatch.setattr(restore.snapshots, step, untouched)
+    monkeypatch.setattr(restore, "confirm", lambda env, backup_id, *, yes, force: None)
+    with pytest.raises(OpsError) as caught:
+        restore.restore_db(environment(), "nosuch", yes=True, force=True)
+    assert caught.value.message == (
+        "example has no backup, snapshot or kept database copy named nosuch")
+    assert "inv list-backups" in caught.value.hint and "open_lmis_before_" in caught.value.hint
