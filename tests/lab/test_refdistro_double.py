@@ -45,8 +45,11 @@ class Stack:
         return self.remote.run(f"{COMPOSE} {args}", check=check, what=f"compose {args}")
 
     def http(self, path: str, flags: str = HTTPS) -> tuple[int, dict[str, str], str]:
-        """Status, headers and body of a request to nginx on the host."""
-        raw = self.remote.run(f"curl -s -i {flags} {sh('http://localhost' + path)}")
+        """Status, headers and body of a request to nginx on the host; status 0 when nginx
+        gives no answer (refused or reset while it starts)."""
+        raw = self.remote.run(f"curl -s -i {flags} {sh('http://localhost' + path)}", check=False)
+        if not raw.startswith("HTTP/"):
+            return 0, {}, raw
         head, _, body = raw.partition("\r\n\r\n")
         lines = head.split("\r\n")
         headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])}
