@@ -297,7 +297,9 @@ def _gate(s: Session, services: list[Service]) -> health.Assessment:
     consul = any(service.name == "consul" for service in services)
 
     def check() -> bool:
-        if consul and (gone := registrations.tidy(s.remote, s.project)):
+        # Consul is read (two round trips) only until the stack answers; a stale instance
+        # that breaks the answer later ends the hold, and is tidied then
+        if consul and not since and (gone := registrations.tidy(s.remote, s.project)):
             console.ok(f"deregistered {len(gone)} stale service registration(s) from Consul")
         last[:] = [s.assess_health(services)]
         if not last[0].healthy:
