@@ -132,11 +132,20 @@ def stack(lab: Lab) -> Iterator[Stack]:
         wait("referencedata to give up", gave_up)
         hostname = remote.run(f"docker inspect --format '{{{{.Config.Hostname}}}}' "
                               f"{PROJECT}-referencedata-1").strip()
+        health: list[int] = []
+
+        def routed() -> bool:
+            """nginx answers /api/health from diagnostics, not the 404 of reference-ui's
+            `<all>` it gives until diagnostics' path is registered and rendered."""
+            health[:] = [stack.http("/api/health")[0]]
+            return health[0] not in (0, 404)
+
+        wait("nginx to route /api/health", routed)
         stack.refused = {
             "exit": str(ended["ExitCode"]),
             "docker_logs": stack.compose("logs --no-log-prefix referencedata"),
             "syslog": remote.run(f"{COMPOSE} exec -T log grep -F ' {hostname} ' /var/log/messages"),
-            "health": str(stack.http("/api/health")[0]),
+            "health": str(health[0]),
         }
         stack.sql('CREATE EXTENSION "uuid-ossp"; CREATE EXTENSION postgis')
         stack.compose("up -d referencedata")
