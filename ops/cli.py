@@ -1,13 +1,19 @@
 """The `inv` command: Invoke's program under the toolkit's own name and version.
 
-It finds tasks.py as Invoke's `inv` does; `inv -V` names this toolkit, not Invoke.
+It finds tasks.py as Invoke's `inv` does; `inv -V` names this toolkit, not Invoke. A flag left
+without its value is named as the operator typed it (`--from`), not as Invoke's internal
+argument object; arguments after `--`, which no task reads, are refused rather than dropped.
 """
 
+import re
 from importlib import metadata
 
 from invoke import Program
+from invoke.exceptions import ParseError
 
 DISTRIBUTION = "openlmis-ops"
+
+_ARGUMENT = re.compile(r"Flag <Argument: (\w+)[^>]*> needed value and was not given one!")
 
 
 def version() -> str:
@@ -18,4 +24,30 @@ def version() -> str:
         return "unknown"
 
 
-program = Program(name=DISTRIBUTION, binary="inv", binary_names=["inv"], version=version())
+def flag_message(message: str) -> str:
+    """Invoke's parse error as the operator reads it: the flag spelled as on the command line."""
+    found = _ARGUMENT.fullmatch(message)
+    if not found:
+        return message
+    return f"--{found.group(1).strip('_').replace('_', '-')} needs a value and was given none"
+
+
+class OpsProgram(Program):
+    """Invoke's program, its parse errors naming flags as they are typed."""
+
+    def parse_core_args(self) -> None:
+        try:
+            super().parse_core_args()
+        except ParseError as exc:
+            raise ParseError(flag_message(str(exc)), exc.context) from None
+        if self.core.remainder:  # Invoke would drop it silently: `-- --env prod` acting on lab
+            raise ParseError(f"no task takes arguments after '--' (got {self.core.remainder!r})")
+
+    def parse_tasks(self) -> None:
+        try:
+            super().parse_tasks()
+        except ParseError as exc:
+            raise ParseError(flag_message(str(exc)), exc.context) from None
+
+
+program = OpsProgram(name=DISTRIBUTION, binary="inv", binary_names=["inv"], version=version())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import reprlib
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Annotated, Literal
@@ -23,33 +24,69 @@ DEFAULT_ENV = "lab"
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-_SECRET_REF = re.compile(r"^(env|ssm|secretsmanager|lab):\S+$")
+_SECRET_REF = re.compile(r"^(env|ssm|secretsmanager|lab):[!-~]{1,2048}$")
+# Each value below reaches a shell command, a file on the host, an AWS name or a path: only the
+# characters those take, so nothing in a file can break out of where it is put.
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}$")
+_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?$")
+_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]{0,254}$")
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 60
+_SHOWN.maxlist = _SHOWN.maxdict = 4
+_SHOWN.maxlevel = 2
+
+
+def shown(value: object) -> str:
+    """A value as a message quotes it: its repr, cut short, on one line."""
+    return _SHOWN.repr(value)
+
+
+def _matching(pattern: str, what: str) -> AfterValidator:
+    """A string of `pattern` (whole), else an error saying what the key takes."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"{shown(value)} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _path(value: Path) -> Path:
+    if "\0" in str(value):
+        raise ValueError(f"{shown(str(value))} is not a path: it holds a NUL character")
+    try:
+        value.expanduser()
+    except RuntimeError:
+        raise ValueError(f"{shown(str(value))}: no such user's home directory") from None
+    return value
 
 
 def _domain(value: str) -> str:
     if not _DOMAIN.match(value.lower()):
-        raise ValueError(f"{value!r} is not a valid domain name (e.g. openlmis.example.org)")
+        raise ValueError(f"{shown(value)} is not a valid domain name (e.g. openlmis.example.org)")
     return value.lower()
 
 
 def _region(value: str) -> str:
     if not _REGION.match(value):
-        raise ValueError(f"{value!r} is not an AWS region name (e.g. eu-west-1)")
+        raise ValueError(f"{shown(value)} is not an AWS region name (e.g. eu-west-1)")
     return value
 
 
 def _email(value: str) -> str:
     if not _EMAIL.match(value):
-        raise ValueError(f"{value!r} is not an e-mail address")
+        raise ValueError(f"{shown(value)} is not an e-mail address (letters, digits, ._%+-)")
     return value
 
 
 def _secret_ref(value: str) -> str:
     if not _SECRET_REF.match(value):
         raise ValueError(
-            f"{value!r} is not a secret reference: use env:VARIABLE, ssm:/parameter/name, "
-            "secretsmanager:secret-id or lab:name — never the secret itself"
+            f"{shown(value)} is not a secret reference: use env:VARIABLE, ssm:/parameter/name, "
+            "secretsmanager:secret-id or lab:name (printable ASCII, no spaces) — never the "
+            "secret itself"
         )
     return value
 
@@ -58,6 +95,20 @@ Domain = Annotated[str, AfterValidator(_domain)]
 Region = Annotated[str, AfterValidator(_region)]
 Email = Annotated[str, AfterValidator(_email)]
 SecretRef = Annotated[str, AfterValidator(_secret_ref)]
+LocalPath = Annotated[Path, AfterValidator(_path)]
+HostName = Annotated[str, _matching(_HOST.pattern, "a host name or IP address")]
+# Resource and role names: what RDS and PostgreSQL take unquoted, and a shell word as is.
+SqlName = Annotated[str, _matching(r"[a-z][a-z0-9_]{0,62}", "a name of lower-case letters, "
+                                   "digits and '_', starting with a letter (at most 63)")]
+Token = Annotated[str, _matching(r"[A-Za-z0-9_.+@=,/-]{1,128}",
+                                 "a name without spaces or shell characters (at most 128)")]
+# settings.env: KEY='value' lines, single-quoted; a value holds no quote and no line break.
+SettingName = Annotated[str, _matching(r"[A-Za-z_][A-Za-z0-9_.]{0,127}",
+                                       "a setting name (letters, digits, '_' and '.')")]
+SettingValue = Annotated[str, _matching(r"[^\x00-\x1f\x7f']{0,4096}",
+                                        "a setting value settings.env can carry: no single "
+                                        "quote, line break or control character")]
+ServiceName = Annotated[str, _matching(r"[a-z0-9][a-z0-9_.-]{0,62}", "a compose service name")]
 
 
 class Section(BaseModel):
@@ -66,14 +117,18 @@ class Section(BaseModel):
 
 class AwsConfig(Section):
     region: Region = "eu-west-1"
-    profile: str | None = None
+    profile: Token | None = None
+
+
+VpcId = Annotated[str, _matching(r"vpc-[0-9a-f]{8,17}", "a VPC id (vpc-…)")]
+SubnetId = Annotated[str, _matching(r"subnet-[0-9a-f]{8,17}", "a subnet id (subnet-…)")]
 
 
 class NetworkConfig(Section):
     vpc_cidr: IPv4Network = IPv4Network("10.40.0.0/16")
-    existing_vpc_id: str | None = None
-    existing_public_subnet_ids: list[str] = []
-    existing_private_subnet_ids: list[str] = []
+    existing_vpc_id: VpcId | None = None
+    existing_public_subnet_ids: list[SubnetId] = []
+    existing_private_subnet_ids: list[SubnetId] = []
     admin_cidrs: list[IPv4Network] = []
     allow_ssh_from_anywhere: bool = False
 
@@ -87,37 +142,46 @@ class NetworkConfig(Section):
         return self
 
 
+InstanceType = Annotated[str, _matching(r"[a-z0-9-]{1,20}\.[a-z0-9-]{1,20}",
+                                        "an EC2 instance type (e.g. m6i.xlarge)")]
+
+
 class HostConfig(Section):
-    instance_type: str = "m6i.xlarge"  # the smallest m6i that holds ref-distro (ops.stack.sizing)
-    root_volume_gb: int = Field(30, ge=30)
-    ami: str | None = None
-    ssh_user: str = "ubuntu"
-    ssh_public_key: Path = Path("~/.ssh/id_ed25519.pub")
-    ssh_private_key: Path = Path("~/.ssh/id_ed25519")
-    known_hosts: Path = Path("~/.ssh/known_hosts")
-    address: str | None = None
-    swap_gb: int = Field(4, ge=0)
+    instance_type: InstanceType = "m6i.xlarge"  # the smallest m6i that holds ref-distro
+    # (ops.stack.sizing)
+    root_volume_gb: int = Field(30, ge=30, le=16384)  # EBS gp3's largest volume
+    ami: Annotated[str, _matching(r"ami-[0-9a-f]{8,17}", "an AMI id (ami-…)")] | None = None
+    ssh_user: Annotated[str, _matching(r"[a-z_][a-z0-9_-]{0,31}", "a user name")] = "ubuntu"
+    ssh_public_key: LocalPath = Path("~/.ssh/id_ed25519.pub")
+    ssh_private_key: LocalPath = Path("~/.ssh/id_ed25519")
+    known_hosts: LocalPath = Path("~/.ssh/known_hosts")
+    address: HostName | None = None
+    swap_gb: int = Field(4, ge=0, le=1024)
     docker_source: Literal["official", "distro"] = "official"
 
 
 class Workload(Section):
-    products: int = Field(0, ge=0)
-    requisitions: int = Field(0, ge=0)
+    products: int = Field(0, ge=0, le=10**9)
+    requisitions: int = Field(0, ge=0, le=10**12)
     reports_often: bool = False
     idle_most_of_day: bool = True
 
 
 class DatabaseConfig(Section):
     tier: Literal["dev", "uat", "production"] = "dev"
-    instance_class: str | None = None
-    engine_version: str = "17"
-    storage_gb: int = Field(50, ge=20)
-    name: str = "open_lmis"
-    master_username: str = "postgres"
+    instance_class: Annotated[str, _matching(r"db\.[a-z0-9-]{1,20}\.[a-z0-9-]{1,20}",
+                                             "an RDS class (e.g. db.m6g.large)")] | None = None
+    engine_version: Annotated[str, _matching(r"[1-9][0-9]?(\.[0-9]{1,3})?",
+                                             "a PostgreSQL version (e.g. 17 or 17.4)")] = "17"
+    storage_gb: int = Field(50, ge=20, le=65536)  # RDS gp3's largest
+    name: SqlName = "open_lmis"
+    master_username: SqlName = "postgres"
     master_password: SecretRef
-    app_username: str = Field("openlmis", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    app_username: Annotated[str, _matching(r"[a-z_][a-z0-9_]{0,62}", "a role name of "
+                                           "lower-case letters, digits and '_' (at most 63)")] \
+        = "openlmis"
     app_password: SecretRef | None = None
-    ca_bundle: Path | None = None
+    ca_bundle: LocalPath | None = None
     backup_retention_days: int = Field(7, ge=7, le=35)
     logical_replication: bool = False
     workload: Workload = Workload()
@@ -126,26 +190,26 @@ class DatabaseConfig(Section):
 class MailConfig(Section):
     from_address: Email
     verify_domain: bool = True
-    smtp_host: str | None = None
-    smtp_port: int = 465
-    smtp_username: str | None = None
+    smtp_host: HostName | None = None
+    smtp_port: int = Field(465, ge=1, le=65535)
+    smtp_username: Token | None = None
     smtp_password: SecretRef | None = None
 
 
 # stack.memory: per service, its Java heap and memory limit (ops.stack.service_memory).
-_JAVA_SIZE = re.compile(r"^\d+[kmg]$", re.IGNORECASE)
-_MEM_SIZE = re.compile(r"^\d+(\.\d+)?[kmg]$", re.IGNORECASE)
+_JAVA_SIZE = re.compile(r"^[1-9]\d{0,8}[kmg]$", re.IGNORECASE)
+_MEM_SIZE = re.compile(r"^[1-9]\d{0,8}(\.\d{1,3})?[kmg]$", re.IGNORECASE)
 
 
 def _java_size(value: str) -> str:
     if not _JAVA_SIZE.match(value):
-        raise ValueError(f"{value!r} is not a heap size like 1536m or 2g (-Xmx's units)")
+        raise ValueError(f"{shown(value)} is not a heap size like 1536m or 2g (-Xmx's units)")
     return value
 
 
 def _mem_size(value: str) -> str:
     if not _MEM_SIZE.match(value):
-        raise ValueError(f"{value!r} is not a memory limit like 2g or 1536m")
+        raise ValueError(f"{shown(value)} is not a memory limit like 2g or 1536m")
     return value
 
 
@@ -154,46 +218,59 @@ class ServiceMemory(Section):
     mem_limit: Annotated[str, AfterValidator(_mem_size)] | None = None  # the container's
 
 
+# A release's name: a directory here and on the host, the start of its id.
+ReleaseName = Annotated[str, _matching(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}",
+                                       "a release name (letters, digits, '.', '_', '+', '-')")]
+
+
 class StackConfig(Section):
     name: Literal["ref-distro", "lab"] = "ref-distro"
-    release: str = "3.19.2"
+    release: ReleaseName = "3.19.2"
     # Where the release directories are (default compose/<name>/releases): your own copy,
     # e.g. with an edited config/, or a release the toolkit does not ship yet.
-    releases_dir: Path | None = None
-    spring_profiles_active: str = "production"
+    releases_dir: LocalPath | None = None
+    # Written into the release's `.env` and settings.env: names, comma-separated.
+    spring_profiles_active: Annotated[str, _matching(
+        r"[A-Za-z0-9_-]{1,64}( *, *[A-Za-z0-9_-]{1,64}){0,15}",
+        "Spring profile names separated by commas (e.g. production)")] = "production"
     https: bool = True
     demo_may_be_wiped: bool = False
     push_images: bool = False
-    keep_releases: int = Field(5, ge=2)
-    health_timeout_s: int = Field(900, ge=10)
-    health_stable_s: int = Field(15, ge=0)
-    nginx_timeout_s: int = Field(300, ge=1)
-    settings: dict[str, str] = {}
-    secrets: dict[str, SecretRef] = {}
-    memory: dict[str, ServiceMemory] = {}
+    keep_releases: int = Field(5, ge=2, le=100)
+    health_timeout_s: int = Field(900, ge=10, le=86400)
+    health_stable_s: int = Field(15, ge=0, le=3600)
+    nginx_timeout_s: int = Field(300, ge=1, le=4000)  # the load balancer's idle timeout's most
+    settings: dict[SettingName, SettingValue] = {}
+    secrets: dict[SettingName, SecretRef] = {}
+    memory: dict[ServiceName, ServiceMemory] = {}
     # What replaces openlmis-auth's bootstrap credentials (see ops.stack.credentials).
     admin_password: SecretRef | None = None
     trusted_client_secret: SecretRef | None = None
 
 
 class BackupConfig(Section):
-    bucket: str | None = None
+    bucket: Annotated[str, _matching(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]",
+                                     "an S3 bucket name (3-63 lower-case letters, digits, "
+                                     "'.' and '-')")] | None = None
     create_bucket: bool = False
-    keep_last: int = Field(7, ge=1)
-    keep_days: int = Field(30, ge=1)
-    dump_jobs: int = Field(2, ge=1)
+    keep_last: int = Field(7, ge=1, le=10000)
+    keep_days: int = Field(30, ge=1, le=36500)
+    dump_jobs: int = Field(2, ge=1, le=64)
     # verify-backup's scratch server for dumps: its image ({major}: the server's major version)
     # and its memory limit (None: half the host's available memory, see ops.db.drill).
     drill_image: str = "postgis/postgis:{major}-3.5"
-    drill_memory_mb: int | None = Field(None, ge=256)
+    drill_memory_mb: int | None = Field(None, ge=256, le=1048576)
 
     @model_validator(mode="after")
     def _drill_image(self) -> BackupConfig:
         try:
-            self.drill_image.format(major=17)
-        except (KeyError, IndexError, ValueError):
-            raise ValueError(f"drill_image {self.drill_image!r}: the only placeholder it may "
-                             "hold is {major}") from None
+            image = self.drill_image.format(major=17)
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError):
+            image = None
+        if image is None or not _IMAGE.match(image):
+            raise ValueError(f"drill_image {shown(self.drill_image)}: an image reference "
+                             "(e.g. postgis/postgis:{major}-3.5); the only placeholder it may "
+                             "hold is {major}")
         return self
 
 
@@ -202,9 +279,12 @@ class Environment(Section):
 
     name: str
     kind: Literal["aws", "lab"] = "aws"
-    project: str = "openlmis"
+    project: Annotated[str, _matching(r"[a-z][a-z0-9-]{0,31}", "a project name of lower-case "
+                                      "letters, digits and '-', starting with a letter "
+                                      "(at most 32)")] = "openlmis"
     domain: Domain
-    route53_zone_id: str | None = None
+    route53_zone_id: Annotated[str, _matching(r"(/hostedzone/)?Z[A-Z0-9]{1,32}",
+                                              "a Route 53 hosted zone id (Z…)")] | None = None
     aws: AwsConfig = AwsConfig()
     network: NetworkConfig = NetworkConfig()
     host: HostConfig = HostConfig()
@@ -232,13 +312,24 @@ def config_dir() -> Path:
 
 
 def env_name(name: str | None) -> str:
-    """The environment a task acts on: --env, else OPS_ENV, else lab."""
-    return name or os.environ.get("OPS_ENV") or DEFAULT_ENV
+    """The environment a task acts on: --env, else OPS_ENV, else lab. An empty --env (an unset
+    shell variable) is no choice made, refused by `load`: never silently the default."""
+    return name if name is not None else os.environ.get("OPS_ENV") or DEFAULT_ENV
+
+
+# A configuration is a few dozen keys: more than this is a mistake, or YAML aliases expanding
+# (a "billion laughs" file), refused before anything walks it.
+MAX_BYTES = 1 << 20
+MAX_VALUES = 10_000
+MAX_ERRORS = 25
 
 
 def load(name: str | None = None, *, path: Path | None = None) -> Environment:
     """Load and validate one environment's file; OpsError with every problem found."""
     name = env_name(name)
+    if path is None and not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", name):
+        raise OpsError(f"--env {shown(name)}: environment names are lower-case letters, digits "
+                       "and '-', starting with a letter (max 31)")
     path = path or config_dir() / f"{name}.yml"
     if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", path.stem):
         raise OpsError(
@@ -251,12 +342,7 @@ def load(name: str | None = None, *, path: Path | None = None) -> Environment:
             hint=f"known environments: {', '.join(known) or 'none'}; "
             "copy config/example.yml to start a new one",
         )
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" line {where.line + 1}" if where else ""
-        raise OpsError(f"{path}:{line} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    data = _read(path)
     if not isinstance(data, dict):
         raise OpsError(f"{path}: the top level must be a mapping of keys to values")
     if "name" in data:
@@ -267,10 +353,54 @@ def load(name: str | None = None, *, path: Path | None = None) -> Environment:
         raise OpsError(f"{path} is not valid:\n" + _describe(exc)) from None
 
 
+def _read(path: Path) -> object:
+    """The file's YAML (safe: no tags that make objects), a bounded tree of plain values."""
+    raw = path.read_bytes()
+    if len(raw) > MAX_BYTES:
+        raise OpsError(f"{path}: {len(raw)} bytes is too large for a configuration "
+                       f"(at most {MAX_BYTES})")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise OpsError(f"{path}: line {line} is not UTF-8 text") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" line {where.line + 1}" if where else ""
+        problem = getattr(exc, "problem", None) or exc
+        raise OpsError(f"{path}:{line} is not valid YAML: {problem}") from None
+    except RecursionError:
+        raise OpsError(f"{path}: is not valid YAML: nested too deeply") from None
+    except ValueError as exc:  # a scalar YAML reads as a date or number that cannot be one
+        raise OpsError(f"{path}: is not valid YAML: a value cannot be read ({exc})") from None
+    _check_size(path, data)
+    return data
+
+
+def _check_size(path: Path, data: object) -> None:
+    """Refuse a tree of more than MAX_VALUES values (aliases counted each time they are used,
+    so one that refers to itself counts without end)."""
+    pending, seen = [data], 0
+    while pending:
+        seen += 1
+        if seen > MAX_VALUES:
+            raise OpsError(f"{path}: more than {MAX_VALUES} values (YAML aliases expanding?): "
+                           "a configuration is a few dozen keys")
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
 def _describe(exc: ValidationError) -> str:
     lines = []
-    for err in exc.errors():
-        key = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"])
+    errors = exc.errors()
+    for err in errors[:MAX_ERRORS]:
+        key = ".".join(_key(p) for p in err["loc"])
         key = key.replace(".[", "[") or "(top level)"
         if err["type"] == "extra_forbidden":
             what = "unknown key (check the spelling against config/example.yml)"
@@ -279,6 +409,17 @@ def _describe(exc: ValidationError) -> str:
         else:
             what = err["msg"].removeprefix("Value error, ")
             if "input" in err and err["type"] not in ("value_error", "assertion_error"):
-                what += f" (got {err['input']!r})"
+                what += f" (got {shown(err['input'])})"
         lines.append(f"  {key}: {what}")
+    if len(errors) > MAX_ERRORS:
+        lines.append(f"  … and {len(errors) - MAX_ERRORS} more")
     return "\n".join(lines)
+
+
+def _key(part: object) -> str:
+    """One step of a key path: [index], a plain key as is, any other key quoted and cut short."""
+    if isinstance(part, int):
+        return f"[{part}]"
+    if isinstance(part, str) and re.fullmatch(r"[\w-]{1,64}", part, re.ASCII):
+        return part
+    return shown(part)
