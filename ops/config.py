@@ -64,25 +64,25 @@ def _path(value: Path) -> Path:
 
 
 def _domain(value: str) -> str:
-    if not _DOMAIN.match(value.lower()):
+    if not _DOMAIN.fullmatch(value.lower()):
         raise ValueError(f"{shown(value)} is not a valid domain name (e.g. openlmis.example.org)")
     return value.lower()
 
 
 def _region(value: str) -> str:
-    if not _REGION.match(value):
+    if not _REGION.fullmatch(value):
         raise ValueError(f"{shown(value)} is not an AWS region name (e.g. eu-west-1)")
     return value
 
 
 def _email(value: str) -> str:
-    if not _EMAIL.match(value):
+    if not _EMAIL.fullmatch(value):
         raise ValueError(f"{shown(value)} is not an e-mail address (letters, digits, ._%+-)")
     return value
 
 
 def _secret_ref(value: str) -> str:
-    if not _SECRET_REF.match(value):
+    if not _SECRET_REF.fullmatch(value):
         raise ValueError(
             f"{shown(value)} is not a secret reference: use env:VARIABLE, ssm:/parameter/name, "
             "secretsmanager:secret-id or lab:name (printable ASCII, no spaces) — never the "
@@ -202,13 +202,13 @@ _MEM_SIZE = re.compile(r"^[1-9]\d{0,8}(\.\d{1,3})?[kmg]$", re.IGNORECASE)
 
 
 def _java_size(value: str) -> str:
-    if not _JAVA_SIZE.match(value):
+    if not _JAVA_SIZE.fullmatch(value):
         raise ValueError(f"{shown(value)} is not a heap size like 1536m or 2g (-Xmx's units)")
     return value
 
 
 def _mem_size(value: str) -> str:
-    if not _MEM_SIZE.match(value):
+    if not _MEM_SIZE.fullmatch(value):
         raise ValueError(f"{shown(value)} is not a memory limit like 2g or 1536m")
     return value
 
@@ -218,9 +218,11 @@ class ServiceMemory(Section):
     mem_limit: Annotated[str, AfterValidator(_mem_size)] | None = None  # the container's
 
 
-# A release's name: a directory here and on the host, the start of its id.
-ReleaseName = Annotated[str, _matching(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}",
-                                       "a release name (letters, digits, '.', '_', '+', '-')")]
+# A release's name: a directory here and on the host, the start of its id (deploy --release
+# and rollback --to take the same).
+RELEASE = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,79}"
+RELEASE_WHAT = "a release name or id (letters, digits, '.', '_', '+', '-'; at most 80)"
+ReleaseName = Annotated[str, _matching(RELEASE, RELEASE_WHAT)]
 
 
 class StackConfig(Section):
@@ -267,7 +269,7 @@ class BackupConfig(Section):
             image = self.drill_image.format(major=17)
         except (KeyError, IndexError, ValueError, AttributeError, TypeError):
             image = None
-        if image is None or not _IMAGE.match(image):
+        if image is None or not _IMAGE.fullmatch(image):
             raise ValueError(f"drill_image {shown(self.drill_image)}: an image reference "
                              "(e.g. postgis/postgis:{major}-3.5); the only placeholder it may "
                              "hold is {major}")
@@ -322,6 +324,9 @@ def env_name(name: str | None) -> str:
 MAX_BYTES = 1 << 20
 MAX_VALUES = 10_000
 MAX_ERRORS = 25
+# libyaml's safe loader: bounded nesting and linear time, where the pure-Python scanner takes
+# seconds (quadratic) on a few thousand nested brackets before it fails. Safe either way.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load(name: str | None = None, *, path: Path | None = None) -> Environment:
@@ -365,7 +370,7 @@ def _read(path: Path) -> object:
         line = raw[:exc.start].count(b"\n") + 1
         raise OpsError(f"{path}: line {line} is not UTF-8 text") from None
     try:
-        data = yaml.safe_load(text) or {}
+        data = yaml.load(text, Loader=_LOADER) or {}
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" line {where.line + 1}" if where else ""
@@ -400,7 +405,7 @@ def _describe(exc: ValidationError) -> str:
     lines = []
     errors = exc.errors()
     for err in errors[:MAX_ERRORS]:
-        key = ".".join(_key(p) for p in err["loc"])
+        key = ".".join(_key(p) for p in err["loc"] if p != "[key]")  # [key]: the key is wrong
         key = key.replace(".[", "[") or "(top level)"
         if err["type"] == "extra_forbidden":
             what = "unknown key (check the spelling against config/example.yml)"

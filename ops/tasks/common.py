@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -129,6 +130,14 @@ def choice(value: str, option: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise OpsError(f"--{option} takes {', '.join(allowed[:-1])} or {allowed[-1]} "
                        f"(got {value!r})")
+    return value
+
+
+def release_name(value: str | None, option: str) -> str | None:
+    """An option's release name (as stack.release takes), None when not given; an OpsError
+    naming the option if it is not one (a path such as ../x, a shell word)."""
+    if value is not None and not re.fullmatch(config.RELEASE, value):
+        raise OpsError(f"--{option} takes {config.RELEASE_WHAT} (got {config.shown(value)})")
     return value
 
 

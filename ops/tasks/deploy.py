@@ -1,6 +1,15 @@
 """deploy, rollback, logs: a release of the compose stack on the environment's host."""
 
-from ops.tasks.common import ENV_HELP, load, operation, read_only, seconds, task, whole
+from ops.tasks.common import (
+    ENV_HELP,
+    load,
+    operation,
+    read_only,
+    release_name,
+    seconds,
+    task,
+    whole,
+)
 
 LOCK_HELP = "seconds to wait for another deploy's lock (default: fail at once)"
 BREAK_HELP = "break a STALE deploy lock (its holder's connection is gone)"
@@ -17,8 +26,9 @@ def deploy(c, env=None, release=None, plan=False, push_images=False, lock_wait="
     """Install Docker on the host if needed, then release the stack behind a health gate."""
     from ops.stack import deploy as stack
 
-    stack.deploy(load(env), name=release, plan_only=plan, push_images=push_images,
-                 lock_wait=seconds(lock_wait, "lock-wait"), break_lock=break_lock)
+    name, wait = release_name(release, "release"), seconds(lock_wait, "lock-wait")
+    stack.deploy(load(env), name=name, plan_only=plan, push_images=push_images, lock_wait=wait,
+                 break_lock=break_lock)
 
 
 @task(help={"env": ENV_HELP, "to": "release to return to (default: the previous one)",
@@ -28,8 +38,8 @@ def rollback(c, env=None, to=None, lock_wait="0", break_lock=False):
     """Switch the host back to an earlier release and bring it up."""
     from ops.stack import deploy as stack
 
-    stack.rollback(load(env), to=to, lock_wait=seconds(lock_wait, "lock-wait"),
-                   break_lock=break_lock)
+    to, wait = release_name(to, "to"), seconds(lock_wait, "lock-wait")
+    stack.rollback(load(env), to=to, lock_wait=wait, break_lock=break_lock)
 
 
 @task(help={"env": ENV_HELP, "service": "compose service whose logs to show",

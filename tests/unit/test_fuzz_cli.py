@@ -95,7 +95,7 @@ def names_the_problem(out: str, argv: list[str]) -> bool:
     values = {repr(a)[:20] for a in argv if not a.startswith("-") and a not in TASKS} - {
         repr(ENV)}
     return (any(f"--{flag}" in out or f"'{flag}'" in out for flag in flags)
-            or any(v in out for v in values)
+            or any(v in out for v in values) or any(f"'{a}'" in out for a in argv)
             or "No idea what" in out or any(phrase in out for phrase in OFFLINE))
 
 

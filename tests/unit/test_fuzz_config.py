@@ -80,11 +80,14 @@ def mutated_files(draw: st.DrawFn) -> tuple[bytes, set[str]]:
     """A mutated configuration file and the names of the keys it touched."""
     data = copy.deepcopy(BASES[draw(st.sampled_from(sorted(BASES)))])
     touched: set[str] = set()
-    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+    for _ in range(draw(st.sampled_from([1, 1, 1, 2, 3]))):
         paths = list(key_paths(data))
         path = draw(st.sampled_from(paths))
-        action = draw(st.sampled_from(["replace", "replace", "replace", "delete", "unknown"]))
-        if action == "delete" and path:
+        action = draw(st.sampled_from(["replace", "replace", "edge", "edge", "delete",
+                                       "unknown"]))
+        if action == "edge" and isinstance(_at(data, path), str | int) and path:
+            data = replace(data, path, draw(near(_at(data, path))))
+        elif action == "delete" and path:
             data = delete(data, path)
         elif action == "unknown" and isinstance(_at(data, path), dict):
             key = draw(hostile_text)
@@ -97,7 +100,8 @@ def mutated_files(draw: st.DrawFn) -> tuple[bytes, set[str]]:
         if not isinstance(data, dict):
             break
     text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False).encode()
-    edit = draw(st.sampled_from([None, None, None, "cut", "bytes", *TEXT_EDITS]))
+    edit = draw(st.one_of(st.none(), st.none(), st.none(),
+                          st.sampled_from(["cut", "bytes", *TEXT_EDITS])))
     if edit == "cut":
         text = text[:draw(st.integers(min_value=0, max_value=len(text)))]
     elif edit == "bytes":
@@ -107,6 +111,21 @@ def mutated_files(draw: st.DrawFn) -> tuple[bytes, set[str]]:
     if edit:
         touched.add("fuzz.yml")  # the whole text: naming the file is naming what is wrong
     return text, touched
+
+
+def near(value: str | int) -> st.SearchStrategy[Any]:
+    """A value just beside a valid one: a string with a hostile character added, a number at a
+    boundary or far past it."""
+    if isinstance(value, bool):
+        return st.sampled_from([not value, "yes", "no", 1, 0, "", None])
+    if isinstance(value, int):
+        return st.sampled_from([0, -1, 1, value - 1, value + 1, value * 1000, 2 ** 31, 2 ** 63,
+                                10 ** 400, str(value), value + 0.5 if value < 2 ** 53 else 0.5])
+    return st.one_of(
+        st.tuples(hostile_text, st.sampled_from(["prefix", "suffix", "inside"])).map(
+            lambda edit: {"prefix": edit[0] + value, "suffix": value + edit[0],
+                          "inside": value[:1] + edit[0] + value[1:]}[edit[1]]),
+        st.sampled_from([value.upper(), value * 100, value + "\n", value + "\x00"]))
 
 
 def _at(data: Any, path: tuple[Any, ...]) -> Any:
