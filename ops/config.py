@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic.functional_validators import AfterValidator
+from pydantic.functional_validators import AfterValidator, BeforeValidator
 
 from ops.errors import OpsError
 
@@ -63,6 +63,20 @@ def _path(value: Path) -> Path:
     return value
 
 
+def _cidr_text(value: object) -> object:
+    """A network is written as text: ipaddress would take `true` or `7` as an address."""
+    if not isinstance(value, str | IPv4Network):
+        raise ValueError(f"{shown(value)} is not a network like 10.40.0.0/16")
+    return value
+
+
+def _whole(value: object) -> object:
+    """A count is a number: pydantic would take `true` as 1."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a whole number")
+    return value
+
+
 def _domain(value: str) -> str:
     if not _DOMAIN.fullmatch(value.lower()):
         raise ValueError(f"{shown(value)} is not a valid domain name (e.g. openlmis.example.org)")
@@ -96,6 +110,8 @@ Region = Annotated[str, AfterValidator(_region)]
 Email = Annotated[str, AfterValidator(_email)]
 SecretRef = Annotated[str, AfterValidator(_secret_ref)]
 LocalPath = Annotated[Path, AfterValidator(_path)]
+Cidr = Annotated[IPv4Network, BeforeValidator(_cidr_text)]
+Whole = Annotated[int, BeforeValidator(_whole)]
 HostName = Annotated[str, _matching(_HOST.pattern, "a host name or IP address")]
 # Resource and role names: what RDS and PostgreSQL take unquoted, and a shell word as is.
 SqlName = Annotated[str, _matching(r"[a-z][a-z0-9_]{0,62}", "a name of lower-case letters, "
@@ -120,16 +136,16 @@ class AwsConfig(Section):
     profile: Token | None = None
 
 
-VpcId = Annotated[str, _matching(r"vpc-[0-9a-f]{8,17}", "a VPC id (vpc-…)")]
-SubnetId = Annotated[str, _matching(r"subnet-[0-9a-f]{8,17}", "a subnet id (subnet-…)")]
+VpcId = Annotated[str, _matching(r"vpc-[0-9a-z]{1,32}", "a VPC id (vpc-…)")]
+SubnetId = Annotated[str, _matching(r"subnet-[0-9a-z]{1,32}", "a subnet id (subnet-…)")]
 
 
 class NetworkConfig(Section):
-    vpc_cidr: IPv4Network = IPv4Network("10.40.0.0/16")
+    vpc_cidr: Cidr = IPv4Network("10.40.0.0/16")
     existing_vpc_id: VpcId | None = None
     existing_public_subnet_ids: list[SubnetId] = []
     existing_private_subnet_ids: list[SubnetId] = []
-    admin_cidrs: list[IPv4Network] = []
+    admin_cidrs: list[Cidr] = []
     allow_ssh_from_anywhere: bool = False
 
     @model_validator(mode="after")
@@ -149,20 +165,20 @@ InstanceType = Annotated[str, _matching(r"[a-z0-9-]{1,20}\.[a-z0-9-]{1,20}",
 class HostConfig(Section):
     instance_type: InstanceType = "m6i.xlarge"  # the smallest m6i that holds ref-distro
     # (ops.stack.sizing)
-    root_volume_gb: int = Field(30, ge=30, le=16384)  # EBS gp3's largest volume
-    ami: Annotated[str, _matching(r"ami-[0-9a-f]{8,17}", "an AMI id (ami-…)")] | None = None
+    root_volume_gb: Whole = Field(30, ge=30, le=16384)  # EBS gp3's largest volume
+    ami: Annotated[str, _matching(r"ami-[0-9a-z]{1,32}", "an AMI id (ami-…)")] | None = None
     ssh_user: Annotated[str, _matching(r"[a-z_][a-z0-9_-]{0,31}", "a user name")] = "ubuntu"
     ssh_public_key: LocalPath = Path("~/.ssh/id_ed25519.pub")
     ssh_private_key: LocalPath = Path("~/.ssh/id_ed25519")
     known_hosts: LocalPath = Path("~/.ssh/known_hosts")
     address: HostName | None = None
-    swap_gb: int = Field(4, ge=0, le=1024)
+    swap_gb: Whole = Field(4, ge=0, le=1024)
     docker_source: Literal["official", "distro"] = "official"
 
 
 class Workload(Section):
-    products: int = Field(0, ge=0, le=10**9)
-    requisitions: int = Field(0, ge=0, le=10**12)
+    products: Whole = Field(0, ge=0, le=10**9)
+    requisitions: Whole = Field(0, ge=0, le=10**12)
     reports_often: bool = False
     idle_most_of_day: bool = True
 
@@ -173,7 +189,7 @@ class DatabaseConfig(Section):
                                              "an RDS class (e.g. db.m6g.large)")] | None = None
     engine_version: Annotated[str, _matching(r"[1-9][0-9]?(\.[0-9]{1,3})?",
                                              "a PostgreSQL version (e.g. 17 or 17.4)")] = "17"
-    storage_gb: int = Field(50, ge=20, le=65536)  # RDS gp3's largest
+    storage_gb: Whole = Field(50, ge=20, le=65536)  # RDS gp3's largest
     name: SqlName = "open_lmis"
     master_username: SqlName = "postgres"
     master_password: SecretRef
@@ -182,7 +198,7 @@ class DatabaseConfig(Section):
         = "openlmis"
     app_password: SecretRef | None = None
     ca_bundle: LocalPath | None = None
-    backup_retention_days: int = Field(7, ge=7, le=35)
+    backup_retention_days: Whole = Field(7, ge=7, le=35)
     logical_replication: bool = False
     workload: Workload = Workload()
 
@@ -191,7 +207,7 @@ class MailConfig(Section):
     from_address: Email
     verify_domain: bool = True
     smtp_host: HostName | None = None
-    smtp_port: int = Field(465, ge=1, le=65535)
+    smtp_port: Whole = Field(465, ge=1, le=65535)
     smtp_username: Token | None = None
     smtp_password: SecretRef | None = None
 
@@ -221,7 +237,7 @@ class ServiceMemory(Section):
 # A release's name: a directory here and on the host, the start of its id (deploy --release
 # and rollback --to take the same).
 RELEASE = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,79}"
-RELEASE_WHAT = "a release name or id (letters, digits, '.', '_', '+', '-'; at most 80)"
+RELEASE_WHAT = "a release name or id: up to 80 letters, digits and . _ + -"
 ReleaseName = Annotated[str, _matching(RELEASE, RELEASE_WHAT)]
 
 
@@ -238,10 +254,10 @@ class StackConfig(Section):
     https: bool = True
     demo_may_be_wiped: bool = False
     push_images: bool = False
-    keep_releases: int = Field(5, ge=2, le=100)
-    health_timeout_s: int = Field(900, ge=10, le=86400)
-    health_stable_s: int = Field(15, ge=0, le=3600)
-    nginx_timeout_s: int = Field(300, ge=1, le=4000)  # the load balancer's idle timeout's most
+    keep_releases: Whole = Field(5, ge=2, le=100)
+    health_timeout_s: Whole = Field(900, ge=10, le=86400)
+    health_stable_s: Whole = Field(15, ge=0, le=3600)
+    nginx_timeout_s: Whole = Field(300, ge=1, le=4000)  # the load balancer's idle timeout's most
     settings: dict[SettingName, SettingValue] = {}
     secrets: dict[SettingName, SecretRef] = {}
     memory: dict[ServiceName, ServiceMemory] = {}
@@ -255,13 +271,13 @@ class BackupConfig(Section):
                                      "an S3 bucket name (3-63 lower-case letters, digits, "
                                      "'.' and '-')")] | None = None
     create_bucket: bool = False
-    keep_last: int = Field(7, ge=1, le=10000)
-    keep_days: int = Field(30, ge=1, le=36500)
-    dump_jobs: int = Field(2, ge=1, le=64)
+    keep_last: Whole = Field(7, ge=1, le=10000)
+    keep_days: Whole = Field(30, ge=1, le=36500)
+    dump_jobs: Whole = Field(2, ge=1, le=64)
     # verify-backup's scratch server for dumps: its image ({major}: the server's major version)
     # and its memory limit (None: half the host's available memory, see ops.db.drill).
     drill_image: str = "postgis/postgis:{major}-3.5"
-    drill_memory_mb: int | None = Field(None, ge=256, le=1048576)
+    drill_memory_mb: Whole | None = Field(None, ge=256, le=1048576)
 
     @model_validator(mode="after")
     def _drill_image(self) -> BackupConfig:
@@ -276,6 +292,10 @@ class BackupConfig(Section):
         return self
 
 
+ZoneId = Annotated[str, _matching(r"(/hostedzone/)?[A-Z0-9]{1,32}",
+                                  "a Route 53 hosted zone id (e.g. Z1RWWTK7Y8UDDQ)")]
+
+
 class Environment(Section):
     """One environment: everything the tasks need to know, validated."""
 
@@ -285,8 +305,7 @@ class Environment(Section):
                                       "letters, digits and '-', starting with a letter "
                                       "(at most 32)")] = "openlmis"
     domain: Domain
-    route53_zone_id: Annotated[str, _matching(r"(/hostedzone/)?Z[A-Z0-9]{1,32}",
-                                              "a Route 53 hosted zone id (Z…)")] | None = None
+    route53_zone_id: ZoneId | None = None
     aws: AwsConfig = AwsConfig()
     network: NetworkConfig = NetworkConfig()
     host: HostConfig = HostConfig()

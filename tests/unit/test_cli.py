@@ -134,3 +134,23 @@ def test_version_is_the_toolkits(capsys: pytest.CaptureFixture[str]) -> None:
             cli.program.run(["inv", flag])
         assert exited.value.code == 0
         assert capsys.readouterr().out == f"openlmis-ops {metadata.version('openlmis-ops')}\n"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["restore-db", "--from"], "--from needs a value and was given none"),
+    (["logs", "auth", "--lines"], "--lines needs a value and was given none"),
+    (["backup-db", "--", "--env", "prod"], "no task takes arguments after '--' (got '--env prod')"),
+    (["deploy", "--release", "../../../tmp/x"], "--release takes a release name or id"),
+    (["rollback", "--to", "-rf"], "--to takes a release name or id"),
+    (["status", "--env", ""], "--env '': environment names are"),
+])
+def test_command_lines_the_fuzz_tests_found_are_one_line(
+        argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Through the toolkit's own program (ops.cli), as `inv` runs them."""
+    try:
+        cli.OpsProgram(namespace=namespace(), version="test").run(["inv", *argv])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = "".join(capsys.readouterr())
+    assert code == 1 and message in " ".join(out.split()) and out.count("\n") <= 2, out

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ops import config, secrets
 from ops.config import ROOT
@@ -132,3 +133,57 @@ def test_lab_secret_refused_outside_lab(tmp_path: Path) -> None:
     env = config.load(path=write(tmp_path, GOOD.replace("env:TEST_DB_PASSWORD", "lab:db")))
     with pytest.raises(OpsError, match="has no secret source 'lab'"):
         secrets.resolve_all(env)
+
+
+# Holes the fuzz tests (test_fuzz_config.py) found, each kept as one example.
+@pytest.mark.parametrize(("extra", "expected"), [
+    ("stack: " + "[" * 5000 + "]" * 5000 + "\n", "is not valid YAML"),
+    ("backups: {bucket: 2026-13-45}\n", "is not valid YAML: a value cannot be read"),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c, "
+     "*c]\n", "more than 10000 values"),
+    ("stack: &s {settings: *s}\n", "more than 10000 values"),
+])
+def test_hostile_yaml_gets_one_clear_message(tmp_path: Path, extra: str, expected: str) -> None:
+    message = error_of(write(tmp_path, GOOD + extra))
+    assert expected in message and len(message) < 500, message
+
+
+@pytest.mark.parametrize(("section", "values", "expected"), [
+    ("backups", {"drill_image": "x:{major.real.nope}"}, "the only placeholder it may hold"),
+    ("backups", {"drill_image": "--privileged"}, "drill_image '--privileged': an image"),
+    ("stack", {"settings": {"A\nB": "x"}}, "stack.settings.'A\\nB': 'A\\nB' is not a setting"),
+    ("stack", {"settings": {"A": "x'; id"}}, "stack.settings.A: \"x'; id\" is not a setting value"),
+    ("stack", {"spring_profiles_active": "production\nX=1"},
+     "stack.spring_profiles_active: 'production\\nX=1' is not Spring profile names"),
+    ("stack", {"release": "../../etc"}, "stack.release: '../../etc' is not a release name"),
+    ("database", {"engine_version": "17; reboot"}, "database.engine_version: '17; reboot' is not"),
+    ("database", {"name": "-x"}, "database.name: '-x' is not a name"),
+    ("host", {"ssh_public_key": "~nosuchuser/key"}, "no such user's home directory"),
+    ("host", {"swap_gb": True}, "host.swap_gb: True is not a whole number"),
+    ("host", {"swap_gb": 10 ** 30}, "host.swap_gb: Input should be less than or equal to 1024"),
+    ("network", {"vpc_cidr": 7}, "network.vpc_cidr: 7 is not a network"),
+    ("mail", {"from_address": "a@b.org\n"}, "mail.from_address: 'a@b.org\\n' is not an e-mail"),
+    (None, {"project": "$(id)"}, "project: '$(id)' is not a project name"),
+    (None, {"domain": "a" * 5000}, f"domain: '{'a' * 27}...{'a' * 28}' is not"),
+])
+def test_hostile_values_get_one_clear_message(
+        tmp_path: Path, section: str | None, values: dict[str, object], expected: str) -> None:
+    data = yaml.safe_load(GOOD)
+    (data.setdefault(section, {}) if section else data).update(values)
+    message = error_of(write(tmp_path, yaml.safe_dump(data)))
+    assert expected in message and len(message) < 500, message
+
+
+def test_a_file_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "staging.yml"
+    path.write_bytes(GOOD.encode() + b"project: \xff\n")
+    assert error_of(path) == f"{path}: line 7 is not UTF-8 text"
+
+
+def test_an_empty_env_is_refused_not_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPS_ENV", "lab")
+    with pytest.raises(OpsError, match="--env '': environment names are"):
+        config.load("")
+    with pytest.raises(OpsError, match="environment names are"):
+        config.load("../config/lab")
