@@ -163,8 +163,8 @@ InstanceType = Annotated[str, _matching(r"[a-z0-9-]{1,20}\.[a-z0-9-]{1,20}",
 
 
 class HostConfig(Section):
-    instance_type: InstanceType = "m6i.xlarge"  # the smallest m6i that holds ref-distro
-    # (ops.stack.sizing)
+    # the smallest m6i that holds ref-distro (ops.stack.sizing)
+    instance_type: InstanceType = "m6i.xlarge"
     root_volume_gb: Whole = Field(30, ge=30, le=16384)  # EBS gp3's largest volume
     ami: Annotated[str, _matching(r"ami-[0-9a-z]{1,32}", "an AMI id (ami-…)")] | None = None
     ssh_user: Annotated[str, _matching(r"[a-z_][a-z0-9_-]{0,31}", "a user name")] = "ubuntu"
@@ -257,7 +257,7 @@ class StackConfig(Section):
     keep_releases: Whole = Field(5, ge=2, le=100)
     health_timeout_s: Whole = Field(900, ge=10, le=86400)
     health_stable_s: Whole = Field(15, ge=0, le=3600)
-    nginx_timeout_s: Whole = Field(300, ge=1, le=4000)  # the load balancer's idle timeout's most
+    nginx_timeout_s: Whole = Field(300, ge=1, le=4000)  # the ALB's longest idle timeout
     settings: dict[SettingName, SettingValue] = {}
     secrets: dict[SettingName, SecretRef] = {}
     memory: dict[ServiceName, ServiceMemory] = {}
@@ -352,8 +352,8 @@ def load(name: str | None = None, *, path: Path | None = None) -> Environment:
     """Load and validate one environment's file; OpsError with every problem found."""
     name = env_name(name)
     if path is None and not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", name):
-        raise OpsError(f"--env {shown(name)}: environment names are lower-case letters, digits "
-                       "and '-', starting with a letter (max 31)")
+        raise OpsError(f"environment {shown(name)} (--env or OPS_ENV): names are lower-case "
+                       "letters, digits and '-', starting with a letter (max 31)")
     path = path or config_dir() / f"{name}.yml"
     if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", path.stem):
         raise OpsError(

@@ -142,7 +142,7 @@ def test_version_is_the_toolkits(capsys: pytest.CaptureFixture[str]) -> None:
     (["backup-db", "--", "--env", "prod"], "no task takes arguments after '--' (got '--env prod')"),
     (["deploy", "--release", "../../../tmp/x"], "--release takes a release name or id"),
     (["rollback", "--to", "-rf"], "--to takes a release name or id"),
-    (["status", "--env", ""], "--env '': environment names are"),
+    (["status", "--env", ""], "environment '' (--env or OPS_ENV): names are"),
 ])
 def test_command_lines_the_fuzz_tests_found_are_one_line(
         argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
