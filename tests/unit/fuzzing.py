@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
 from ops import console
+from ops.aws import session as aws_session
 from ops.cli import OpsProgram
 from ops.tasks import namespace
 
@@ -23,13 +24,19 @@ settings.register_profile(
     "ci", derandomize=True, deadline=None, database=None, print_blob=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 settings.register_profile(
-    "explore", deadline=None, database=None, print_blob=True, max_examples=2000,
+    "explore", deadline=None, database=None, print_blob=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 settings.register_profile(  # while fixing: every failure at once, unshrunk
-    "triage", deadline=None, database=None, report_multiple_bugs=True, max_examples=300,
+    "triage", deadline=None, database=None, report_multiple_bugs=True,
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+
+
+def examples(count: int) -> int:
+    """A test's number of examples: `count` (the unit tier's budget), ten times that to explore."""
+    return count * 10 if PROFILE == "explore" else count
 
 # The exit statuses the README documents: done, failed (one message), changes pending (--plan).
 EXIT_CODES = {0, 1, 2}
@@ -66,7 +73,8 @@ hostile_values = st.recursive(
 
 def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No way out: the AWS credential chain is empty (boto3 refuses before any connection),
-    its endpoint a closed local port, standard input closed; configuration from tmp_path."""
+    its endpoint a closed local port, the Docker engine (the lab's) a socket nobody listens
+    on, no lab state, standard input closed; configuration from tmp_path."""
     for name in list(os.environ):
         if name.startswith(("AWS_", "OPS_")):
             monkeypatch.delenv(name)
@@ -75,9 +83,13 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("OPS_CONFIG_DIR", str(tmp_path))
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-docker.sock'}")
     monkeypatch.setenv("OPS_LAB_DIR", str(tmp_path / "no-lab"))
     monkeypatch.setenv("OPS_LAB_NAME", "fuzz-no-lab")
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    # boto3 sessions and clients made here (no credentials) stay here: later tests get their own
+    monkeypatch.setattr(aws_session, "_SESSIONS", {})
+    monkeypatch.setattr(aws_session, "_CLIENTS", {})
     return tmp_path
 
 

@@ -21,7 +21,7 @@ from invoke import Task
 
 from ops.config import ROOT
 from ops.tasks import namespace
-from tests.unit.fuzzing import assert_clean, hostile_text, offline, run
+from tests.unit.fuzzing import assert_clean, examples, hostile_text, offline, run
 
 ENV = "fuzz"
 
@@ -106,7 +106,7 @@ def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return configs
 
 
-@settings(max_examples=250)
+@settings(max_examples=examples(250))
 @given(argv=command_lines())
 def test_no_command_line_gets_a_traceback(
         argv: list[str], environment: Path, capsys: pytest.CaptureFixture[str]) -> None:

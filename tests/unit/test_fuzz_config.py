@@ -28,7 +28,7 @@ from ops.errors import OpsError
 from ops.stack import compose
 from ops.stack import settings as stack_settings
 from ops.targets import DatabaseTarget
-from tests.unit.fuzzing import assert_clean, hostile_text, hostile_values, offline, run
+from tests.unit.fuzzing import assert_clean, examples, hostile_text, hostile_values, offline, run
 
 BASES = {name: yaml.safe_load((ROOT / "config" / f"{name}.yml").read_text())
          for name in ("example", "lab")}
@@ -122,8 +122,9 @@ def near(value: str | int) -> st.SearchStrategy[Any]:
     if isinstance(value, bool):
         return st.sampled_from([not value, "yes", "no", 1, 0, "", None])
     if isinstance(value, int):
+        fraction = value + 0.5 if abs(value) < 2 ** 53 else 0.5
         return st.sampled_from([0, -1, 1, value - 1, value + 1, value * 1000, 2 ** 31, 2 ** 63,
-                                10 ** 400, str(value), value + 0.5 if value < 2 ** 53 else 0.5])
+                                10 ** 400, str(value), fraction])
     return st.one_of(
         st.tuples(hostile_text, st.sampled_from(["prefix", "suffix", "inside"])).map(
             lambda edit: {"prefix": edit[0] + value, "suffix": value + edit[0],
@@ -143,10 +144,10 @@ TASKS = [["size-db"], ["size-db"], ["list-backups"], ["status", "--json"], ["tun
          ["provision", "--plan"], ["backup-db", "--method", "dump"]]
 # How a valid file meets that: no credentials, or no lab.
 OFFLINE = ("no usable AWS credentials", "could not be read: Unable to locate credentials",
-           "the lab's AWS emulator is not running")
+           "the lab's AWS emulator is not running", "no Docker engine is reachable")
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(case=mutated_files(), task=st.sampled_from(TASKS))
 def test_no_config_file_gets_a_traceback(
         case: tuple[bytes, set[str]], task: list[str], tmp_path: Path,
