@@ -176,9 +176,13 @@ class HostConfig(Section):
     docker_source: Literal["official", "distro"] = "official"
 
 
+# Far past any OpenLMIS deployment: bounds that keep the sizing's arithmetic in range.
+MAX_PRODUCTS, MAX_REQUISITIONS = 10**9, 10**12
+
+
 class Workload(Section):
-    products: Whole = Field(0, ge=0, le=10**9)
-    requisitions: Whole = Field(0, ge=0, le=10**12)
+    products: Whole = Field(0, ge=0, le=MAX_PRODUCTS)
+    requisitions: Whole = Field(0, ge=0, le=MAX_REQUISITIONS)
     reports_often: bool = False
     idle_most_of_day: bool = True
 

@@ -103,14 +103,19 @@ def _dry_refused(fn: Callable[..., Any]) -> OpsError:
                     "Docker, not through commands Invoke runs", hint=hint)
 
 
-def whole(value: str, option: str, *, minimum: int = 0) -> int:
-    """An option's whole number, at least `minimum`; an OpsError naming the option if not."""
+def whole(value: str, option: str, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """An option's whole number, from `minimum` (to `maximum`); an OpsError naming the option
+    if not."""
     try:
         number: int | None = int(value)
-    except ValueError:
+    except ValueError:  # also Python's limit on digits: nobody means a number that long
         number = None
     if number is None or number < minimum:
-        raise OpsError(f"--{option} takes a whole number, {minimum} or more (got {value!r})")
+        raise OpsError(f"--{option} takes a whole number, {minimum} or more "
+                       f"(got {config.shown(value)})")
+    if maximum is not None and number > maximum:
+        raise OpsError(f"--{option} takes a whole number, at most {maximum} "
+                       f"(got {config.shown(value)})")
     return number
 
 

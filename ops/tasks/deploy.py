@@ -13,6 +13,7 @@ from ops.tasks.common import (
 
 LOCK_HELP = "seconds to wait for another deploy's lock (default: fail at once)"
 BREAK_HELP = "break a STALE deploy lock (its holder's connection is gone)"
+MAX_LINES = 1_000_000  # logs --lines: more is a typo, not a wish
 
 
 @task(help={"env": ENV_HELP, "release": "release to deploy (default: stack.release in config)",
@@ -50,7 +51,8 @@ def logs(c, service, env=None, lines="100", follow=False):
     """Show a service's recent logs: its containers' output and what it sent to syslog."""
     from ops.stack import logs as stack_logs
 
-    stack_logs.logs(load(env), service, lines=whole(lines, "lines", minimum=1), follow=follow)
+    count = whole(lines, "lines", minimum=1, maximum=MAX_LINES)
+    stack_logs.logs(load(env), service, lines=count, follow=follow)
 
 
 TASKS = [deploy, rollback, logs]

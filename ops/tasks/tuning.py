@@ -1,6 +1,7 @@
 """size-db and tune-db: the database's class and parameters."""
 
 from ops import console
+from ops.config import MAX_PRODUCTS, MAX_REQUISITIONS
 from ops.errors import OpsError
 from ops.tasks.common import ENV_HELP, load, operation, read_only, task, whole
 
@@ -23,8 +24,9 @@ def size_db(c, env=None, products=None, requisitions=None, reports_often=False,
     from ops.stack import planned
 
     overrides: dict[str, int | bool] = {
-        name: whole(value, name) for name, value in (("products", products),
-                                                     ("requisitions", requisitions))
+        name: whole(value, name, maximum=most) for name, value, most in (
+            ("products", products, MAX_PRODUCTS),
+            ("requisitions", requisitions, MAX_REQUISITIONS))
         if value is not None}
     if reports_often:
         overrides["reports_often"] = True

@@ -143,6 +143,8 @@ def test_version_is_the_toolkits(capsys: pytest.CaptureFixture[str]) -> None:
     (["deploy", "--release", "../../../tmp/x"], "--release takes a release name or id"),
     (["rollback", "--to", "-rf"], "--to takes a release name or id"),
     (["status", "--env", ""], "environment '' (--env or OPS_ENV): names are"),
+    (["size-db", "--products", "9" * 40], "--products takes a whole number, at most 1000000000"),
+    (["logs", "auth", "--lines", "9" * 5000], "--lines takes a whole number, 1 or more (got '99"),
 ])
 def test_command_lines_the_fuzz_tests_found_are_one_line(
         argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
