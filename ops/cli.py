@@ -13,7 +13,8 @@ from invoke.exceptions import ParseError
 
 DISTRIBUTION = "openlmis-ops"
 
-_ARGUMENT = re.compile(r"Flag <Argument: (\w+)[^>]*> needed value and was not given one!")
+_ARGUMENT = re.compile(
+    r"Flag <Argument: (\w+)(?: \(([\w, ]+)\))?[^>]*> needed value and was not given one!")
 
 
 def version() -> str:
@@ -29,7 +30,9 @@ def flag_message(message: str) -> str:
     found = _ARGUMENT.fullmatch(message)
     if not found:
         return message
-    return f"--{found.group(1).strip('_').replace('_', '-')} needs a value and was given none"
+    name, short = found.group(1).strip("_").replace("_", "-"), found.group(2)
+    spelled = f"--{name} (-{short})" if short else f"--{name}"
+    return f"{spelled} needs a value and was given none"
 
 
 class OpsProgram(Program):

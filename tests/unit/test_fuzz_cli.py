@@ -85,7 +85,8 @@ OFFLINE = ("no usable AWS credentials", "could not be read: Unable to locate cre
 
 def names_the_problem(out: str, argv: list[str]) -> bool:
     """Whether a failure's message names a flag of the command line or of its task (the fuzz
-    environment's --env aside), quotes a value given or what Invoke could not parse, or says
+    environment's --env aside; Invoke's own by a letter of a short cluster such as -rf),
+    quotes a value given or what Invoke could not parse, or says
     the AWS credential chain (which the test empties) has nothing: what gets past every check
     meets that."""
     flags = {a.lstrip("-").partition("=")[0] for a in argv if a.startswith("-")} - {""}
@@ -94,7 +95,9 @@ def names_the_problem(out: str, argv: list[str]) -> bool:
         flags.discard("env")
     values = {repr(a)[:20] for a in argv if not a.startswith("-") and a not in TASKS} - {
         repr(ENV)}
+    shorts = {c for a in argv if a[:1] == "-" and a[1:2] != "-" for c in a[1:]}
     return (any(f"--{flag}" in out or f"'{flag}'" in out for flag in flags)
+            or any(f"(-{c})" in out for c in shorts)
             or any(v in out for v in values) or any(f"'{a}'" in out for a in argv)
             or "No idea what" in out or any(phrase in out for phrase in OFFLINE))
 
