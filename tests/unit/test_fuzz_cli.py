@@ -49,7 +49,7 @@ flag_values = st.one_of(numbers, hostile_text, st.sampled_from(["snapshot", "dum
                                                                  "auth", "3.19.2", ENV]))
 unknown_flags = st.one_of(st.sampled_from(["--bogus", "--yes-please", "-x", "--", "---",
                                            "--env=", "-", "--plan=yes"]),
-                          hostile_text.filter(lambda t: t.startswith("-")))
+                          hostile_text.map(lambda t: f"--{t}"))
 
 
 @st.composite
