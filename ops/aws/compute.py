@@ -80,8 +80,8 @@ def read(ctx: Ctx) -> dict[str, Any]:
                               "imds": instance.get("MetadataOptions", {}).get("HttpTokens")}
         if instance["InstanceType"] != env.host.instance_type:
             ctx.warn(f"instance {instance['InstanceId']} is {instance['InstanceType']}, config "
-                     f"says {env.host.instance_type}: resize it in a maintenance window "
-                     "(stop, modify, start); provision does not stop a running host")
+                     f"says {env.host.instance_type}: run inv resize in a maintenance window "
+                     "(it stops the host); provision does not stop a running host")
     addresses = ec2.describe_addresses(Filters=tags.filters(env, "host-ip"))["Addresses"]
     if addresses:
         ctx.ids["eip"] = addresses[0]["AllocationId"]

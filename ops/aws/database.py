@@ -124,7 +124,7 @@ def warnings(env: Environment, have: dict[str, Any]) -> list[str]:
                      "in place: snapshot, copy encrypted, restore (inv restore-db)")
     if have and have["class"] != instance_class(env):
         found.append(f"database {tags.db_instance_id(env)} is {have['class']}, the config asks "
-                     f"for {instance_class(env)}: resize with inv size-db in a maintenance window")
+                     f"for {instance_class(env)}: run inv resize in a maintenance window")
     return found
 
 

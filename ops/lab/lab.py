@@ -169,10 +169,6 @@ class Lab:
         """The running lab host serving an emulated instance. Starts nothing."""
         return hosts.lookup(self.client, self.state, instance_id, f"instance {instance_id}")
 
-    def reboot_instance(self, instance_id: str) -> None:
-        """Restart the host serving an instance as a machine restarts (its address kept)."""
-        self._container(instance_id).restart(timeout=30)
-
     def stop_instance(self, instance_id: str) -> None:
         """Shut the host serving an instance down, as EC2 stops one (its disk kept)."""
         self._container(instance_id).stop(timeout=30)

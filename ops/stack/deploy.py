@@ -296,10 +296,12 @@ def _gate(s: Session, services: list[Service]) -> health.Assessment:
     consul = any(service.name == "consul" for service in services)
 
     def check() -> bool:
-        # Consul is read (two round trips) only until the stack answers; a stale instance
-        # that breaks the answer later ends the hold, and is tidied then
-        if consul and not since and (gone := registrations.tidy(s.remote, s.project)):
+        # on every poll, the hold too: a new container registers as it starts, and until it
+        # has, its predecessor's registration looks current; once it is stale, its address
+        # may already serve another container, which answers (so nginx retries nothing)
+        if consul and (gone := registrations.tidy(s.remote, s.project)):
             console.ok(f"deregistered {len(gone)} stale service registration(s) from Consul")
+            since.clear()  # the hold starts again from a clean catalog
         last[:] = [s.assess_health(services)]
         if not last[0].healthy:
             since.clear()

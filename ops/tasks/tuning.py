@@ -22,10 +22,11 @@ from ops.tasks.common import (
                             "(default: database.workload)",
             "reports_often": "reports run often",
             "idle_most_of_day": "the system idles most of the day (burstable classes)",
-            "busy_all_day": "the system is busy all day (fixed-performance classes)"})
+            "busy_all_day": "the system is busy all day (fixed-performance classes)",
+            "json": "print the workload and the recommendation as JSON only"})
 @read_only
 def size_db(c, env=None, products=None, requisitions=None, reports_often=False,
-            idle_most_of_day=False, busy_all_day=False):
+            idle_most_of_day=False, busy_all_day=False, json_=False):
     """Recommend the database tier, instance class and host size for a workload.
 
     Flags override the environment's database.workload; each choice is explained in one line.
@@ -43,16 +44,21 @@ def size_db(c, env=None, products=None, requisitions=None, reports_often=False,
         raise OpsError("--idle-most-of-day and --busy-all-day contradict each other")
     if idle_most_of_day or busy_all_day:
         overrides["idle_most_of_day"] = idle_most_of_day
+    console.json_mode(json_)
     environment = load(env)
     base = environment.database.workload
     workload = base.model_validate({**base.model_dump(), **overrides})
+    recommended = sizing.recommend(environment, workload, planned.services(environment))
+    if json_:
+        console.emit_json({"workload": workload.model_dump(), "recommendation": [
+            {"choice": c.what, "value": c.value, "why": c.why} for c in recommended]})
+        return
     console.say(f"{environment.name}: {workload.products} products, {workload.requisitions} "
                 f"requisitions, reports {'often' if workload.reports_often else 'rarely'}, "
                 f"{'idle most of the day' if workload.idle_most_of_day else 'busy all day'}",
                 "bold")
     console.table("recommendation", ["choice", "value", "why"],
-                  [(c.what, c.value, c.why) for c in
-                   sizing.recommend(environment, workload, planned.services(environment))])
+                  [(c.what, c.value, c.why) for c in recommended])
 
 
 @task(help={"env": ENV_HELP, "plan": PLAN_HELP, "yes": YES_HELP, "json": JSON_HELP,

@@ -134,3 +134,12 @@ def test_version_is_the_toolkits(capsys: pytest.CaptureFixture[str]) -> None:
             cli.program.run(["inv", flag])
         assert exited.value.code == 0
         assert capsys.readouterr().out == f"openlmis-ops {metadata.version('openlmis-ops')}\n"
+
+
+def test_size_db_json_is_data_only(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    code, out = run(["size-db", "--env", "example", "--products", "800", "--json"], capsys)
+    found = json.loads(out)  # nothing else printed
+    assert code == 0 and found["workload"]["products"] == 800
+    assert {r["choice"] for r in found["recommendation"]} >= {"tier", "host"}
