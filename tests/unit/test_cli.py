@@ -10,13 +10,27 @@ from invoke import Collection, Context, Program, Task
 from ops import cli
 from ops.errors import OpsError
 from ops.tasks import namespace
-from ops.tasks.common import ENV_HELP, SHORT_FLAGS, choice, operation, seconds, task, whole
+from ops.tasks.common import (
+    ENV_HELP,
+    JSON_HELP,
+    PLAN_HELP,
+    SHORT_FLAGS,
+    YES_HELP,
+    choice,
+    operation,
+    seconds,
+    task,
+    whole,
+)
 
 TASKS = {
-    "provision", "destroy", "status", "deploy", "rollback", "logs", "backup-db", "restore-db",
-    "verify-backup", "list-backups", "tune-db", "size-db",
+    "provision", "resize", "destroy", "status", "deploy", "rollback", "logs", "backup-db",
+    "restore-db", "verify-backup", "list-backups", "tune-db", "size-db",
     "lab.up", "lab.down", "lab.status", "lab.rehearse",
 }
+# The tasks that change things: each follows the one convention.
+OPERATIONS = {"provision", "resize", "destroy", "deploy", "rollback", "backup-db", "restore-db",
+              "verify-backup", "tune-db"}
 
 
 # Invoke consumes a task's help texts when it first parses arguments: read them before that.
@@ -103,6 +117,21 @@ def test_flags_are_spelled_out_but_for_yes() -> None:
             assert short == [SHORT_FLAGS[names[0]]] if names[0] in SHORT_FLAGS else not short, (
                 name, names)
     assert ("yes", "y") in flags(ns["destroy"]) and ("yes", "y") in flags(ns["restore-db"])
+
+
+def test_every_task_that_changes_things_has_the_same_convention_flags() -> None:
+    ns = namespace()
+    for name in OPERATIONS:
+        assert {("plan",), ("yes", "y"), ("json",), ("env",)} <= set(flags(ns[name])), name
+        assert (HELP[name]["plan"], HELP[name]["yes"], HELP[name]["json"]) == (
+            PLAN_HELP, YES_HELP, JSON_HELP), name
+
+
+@pytest.mark.parametrize("flag", ["--echo", "--warn-only"])
+def test_invokes_echo_and_warn_only_are_refused_not_ignored(
+        flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run([flag, "size-db", "--env", "example"], capsys)
+    assert code == 1 and f"{flag} has no effect" in out and "recommendation" not in out
 
 
 def test_dry_refuses_a_task_that_changes_things_and_points_at_plan(
