@@ -59,5 +59,9 @@ class Plan(Generic[P]):
         """What apply acts on, in order."""
         return [c.payload for c in self.changes]
 
+    def changed(self) -> list[str]:
+        """Each change's line; empty when there is nothing to do."""
+        return [c.line() for c in self.changes]
+
     def lines(self) -> list[str]:
         return [c.line() for c in self.changes] or ["no changes"]

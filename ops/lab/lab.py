@@ -172,10 +172,21 @@ class Lab:
 
     def reboot_instance(self, instance_id: str) -> None:
         """Restart the host serving an instance as a machine restarts (its address kept)."""
+        self._container(instance_id).restart(timeout=30)
+
+    def stop_instance(self, instance_id: str) -> None:
+        """Shut the host serving an instance down, as EC2 stops one (its disk kept)."""
+        self._container(instance_id).stop(timeout=30)
+
+    def start_instance(self, instance_id: str) -> None:
+        """Boot a stopped instance's host again."""
+        self._container(instance_id).start()
+
+    def _container(self, instance_id: str) -> Any:
         container = hosts.find(self.client, self.state, instance_id)
         if container is None:
             raise OpsError(f"the lab has no host for instance {instance_id}")
-        container.restart(timeout=30)
+        return container
 
     def retire_instance(self, instance_id: str) -> None:
         """Remove the host of a terminated instance, its disk with it."""

@@ -20,6 +20,7 @@ import psycopg
 import psycopg.sql
 
 from ops import config, console, targets
+from ops.approval import Approval
 from ops.aws import topology
 from ops.aws.session import client
 from ops.config import Environment
@@ -135,7 +136,7 @@ def damage_data(ctx: Context) -> str:
 
 def restore_dump(ctx: Context) -> str:
     dump = ctx.notes["backups"][0]
-    restore.restore_db(ctx.env, dump, yes=True, force=False)
+    restore.restore_db(ctx.env, dump, force=False)
     return f"restored {dump}"
 
 
@@ -149,7 +150,7 @@ def data_identical(ctx: Context) -> str:
 
 
 def tune_database(ctx: Context) -> str:
-    tune_db(ctx.env, reboot=True, confirm=lambda question: True)
+    tune_db(ctx.env, reboot=True)
     again = tune_db(ctx.env)
     if again.plan or again.pending_reboot:
         raise OpsError("a second tune-db would still change: " + "; ".join(again.plan.lines()))
@@ -165,7 +166,7 @@ def host_restarts(ctx: Context) -> str:
     if targets.host(ctx.env).address != before.address:
         raise OpsError("the host came back under another address (an EC2 instance keeps its "
                        "Elastic IP)")
-    if left := deploy.deploy(ctx.env, plan_only=True):
+    if left := deploy.deploy(ctx.env, approval=Approval(plan_only=True)):
         raise OpsError("after the restart a deploy would still change: "
                        + "; ".join(left.lines()))
     return f"serving again {seconds:.0f}s after the restart, no command run; nothing to deploy"

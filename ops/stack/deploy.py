@@ -15,6 +15,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 from ops import console, provider, secrets, targets
+from ops.approval import Approval, granted, scope
 from ops.config import Environment
 from ops.db import approle, backup, prepare
 from ops.errors import OpsError
@@ -150,10 +151,11 @@ def settle(env: Environment, remote: Remote) -> None:
                      f"inv logs --env {env.name} SERVICE")
 
 
-def deploy(env: Environment, *, name: str | None = None, plan_only: bool = False,
+def deploy(env: Environment, *, name: str | None = None, approval: Approval | None = None,
            push_images: bool = False, lock_wait: float = 0,
            break_lock: bool = False) -> Plan[Payload]:
     """Bring the host to the release: Docker first, then the stack behind the health gate."""
+    approval = approval or granted()
     wanted = desired(env, name or env.stack.release)
     if problem := sizing.fit(wanted.services, env.host.instance_type):
         console.warn(problem)
@@ -161,22 +163,24 @@ def deploy(env: Environment, *, name: str | None = None, plan_only: bool = False
     if push_images:
         provider.of(env).build_images(env.stack.name, wanted.images)
     local = images.local_ids(wanted.images) if push_images else None
+    where = scope(env)
     with session(env) as s:
         plan, _ = _plan(s, wanted, local)
-        console.plan_lines(f"{env.name} on {s.remote.address}: release {wanted.id}", plan.lines())
-        if plan_only:
-            return plan
-        if not plan:
-            _verify(s, wanted.services)
+        title = f"{env.name} on {s.remote.address}: release {wanted.id}"
+        if not approval.review(where, title, plan.changed()):
+            if not plan and not approval.plan_only:
+                _verify(s, wanted.services)
             return plan
         with _locked(s, "deploy", wanted.id, lock_wait, break_lock):
-            # another deploy may have run while we waited: plan again
-            plan, facts = _plan(s, wanted, local)
-            if plan:
-                _apply(s, wanted, plan, facts)
-            else:
+            # another deploy may have run while we waited: what is left to do is shown again
+            again, facts = _plan(s, wanted, local)
+            if again.changed() != plan.changed() and not approval.review(
+                    where, f"{title}, after waiting for the lock", again.changed()):
                 console.ok("no changes: another deploy already brought the host here")
-    return plan
+                return again
+            _apply(s, wanted, again, facts)
+    approval.outcome(release=wanted.id, live=True)
+    return again
 
 
 def _plan(s: Session, wanted: Release,
@@ -194,16 +198,11 @@ def _plan(s: Session, wanted: Release,
     upgraded = release.upgrades(_remote_services(s, facts.current), wanted.services) \
         if facts.current in facts.releases and facts.current != wanted.id else ()
     changes += release.plan(wanted, facts, drifted=drifted, keep=s.env.stack.keep_releases,
-                            push=local, upgraded=upgraded, backup=_backup_method(s.env))
+                            push=local, upgraded=upgraded,
+                            backup=backup.before_change_method(s.env))
     changes += image_prune.unused(s.remote, wanted, facts.releases, [
         c.payload.release_id for c in changes if isinstance(c.payload, release.Prune)])
     return Plan(changes), facts
-
-
-def _backup_method(env: Environment) -> str:
-    """How an upgrade backs the database up: an RDS snapshot, or a dump where a snapshot holds
-    no data (the lab)."""
-    return "snapshot" if provider.of(env).snapshot_holds_data else "dump"
 
 
 def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> None:
@@ -232,8 +231,8 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
     taken = ""
     if upgrade := next((p for p in payloads if isinstance(p, release.Backup)), None):
         console.step(f"backing the database up before {', '.join(upgrade.upgrades)}")
-        taken = backup.backup_db(s.env, method=_backup_method(s.env),
-                                 reason=f"before upgrading to {wanted.id}")[-1]
+        taken = backup.take(s.env, method=backup.before_change_method(s.env),
+                         reason=f"before upgrading to {wanted.id}")[-1]
         console.ok(f"backed up: {taken}")
     previous = facts.current
     try:
@@ -412,12 +411,19 @@ def _locked(s: Session, action: str, release_id: str, wait: float,
             s.remote.run(lock.release_command())
 
 
-def rollback(env: Environment, *, to: str | None = None, lock_wait: float = 0,
-             break_lock: bool = False) -> str:
+def rollback(env: Environment, *, to: str | None = None, approval: Approval | None = None,
+             lock_wait: float = 0, break_lock: bool = False) -> str:
     """Switch `current` back to an earlier release (default: the previous one), bring it up."""
+    approval = approval or granted()
+    where = scope(env)
     with session(env) as s:
         facts = s.facts([])
         target = pick(facts.releases, facts.current, to)
+        title = f"{env.name} on {s.remote.address}: roll back"
+        if not approval.review(where, title, [
+                f"~ live release: {facts.current or 'none'} → {target} (compose up, then the "
+                "health gate)"]):
+            return target
         with _locked(s, "rollback", target, lock_wait, break_lock):
             _switch_and_up(s, target)
             services = _remote_services(s, target)
@@ -434,6 +440,7 @@ def rollback(env: Environment, *, to: str | None = None, lock_wait: float = 0,
                                f"{result.summary()}",
                                hint=f"look at: inv logs --env {env.name} SERVICE")
         console.ok(f"rolled back: {target} is live (was {facts.current or 'none'})")
+        approval.outcome(release=target, previous=facts.current or None)
         return target
 
 

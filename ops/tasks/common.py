@@ -6,7 +6,8 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import invoke
@@ -20,6 +21,7 @@ from botocore.exceptions import (
 from invoke import Context, Exit
 
 from ops import config, console, provider
+from ops.approval import Approval
 from ops.config import Environment
 from ops.errors import OpsError
 from ops.provider import Provider
@@ -31,8 +33,14 @@ ENV_HELP = "environment to act on: config/NAME.yml (default: $OPS_ENV, else lab)
 # The only short flags: each means the same in every task that has the long one.
 SHORT_FLAGS = {"yes": "y"}
 
-# The shell's exit status for a command ended by Ctrl-C (128 + SIGINT).
+# Exit statuses: 0 done (or nothing to do), 1 failed with a message, 2 --plan found changes
+# pending, 130 interrupted by Ctrl-C (the shell's 128 + SIGINT).
+PENDING = 2
 INTERRUPTED = 130
+
+PLAN_HELP = "show the plan and change nothing; exit 2 when changes are pending, 0 when none"
+YES_HELP = "apply without asking (needed when no terminal is there to answer)"
+JSON_HELP = "print the plan and the outcome as JSON on stdout (messages go to stderr)"
 
 
 class OpsTask(invoke.Task):
@@ -68,8 +76,8 @@ def _guarded(fn: F, *, changes: bool) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         code = 1
         try:
-            if changes and args and isinstance(args[0], Context) and args[0].config.run.dry:
-                raise _dry_refused(fn)
+            if args and isinstance(args[0], Context):
+                _refuse_invoke_flags(args[0].config.run, fn, changes=changes)
             return fn(*args, **kwargs)
         except OpsError as exc:
             console.error(str(exc))
@@ -91,6 +99,20 @@ def _guarded(fn: F, *, changes: bool) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _refuse_invoke_flags(run: Any, fn: Callable[..., Any], *, changes: bool) -> None:
+    """Invoke's --echo and --warn-only act on commands Invoke runs, and tasks run none: they
+    are refused, not ignored. --dry (which implies --echo) is refused by a task that changes
+    things; a task that only looks runs as it would without it."""
+    if run.dry:
+        if changes:
+            raise _dry_refused(fn)
+        return
+    for flag, given in (("--echo", run.echo), ("--warn-only", run.warn)):
+        if given:
+            raise OpsError(f"{flag} has no effect on this toolkit's tasks: they run no local "
+                           "commands through Invoke", hint=f"run the task without {flag}")
+
+
 def _dry_refused(fn: Callable[..., Any]) -> OpsError:
     """Invoke's --dry only holds back shell commands run through it; tasks act through AWS,
     SSH and Docker APIs, so they refuse it rather than change things under it."""
@@ -100,6 +122,24 @@ def _dry_refused(fn: Callable[..., Any]) -> OpsError:
         hint = "this task has no preview: run it without --dry when you mean it"
     return OpsError("--dry cannot hold back this task's changes: it acts through AWS, SSH and "
                     "Docker, not through commands Invoke runs", hint=hint)
+
+
+@contextmanager
+def approving(*, plan: bool, yes: bool, json_: bool) -> Iterator[Approval]:
+    """The convention around a task that changes things: its Approval, the plan and outcome as
+    JSON on stdout with --json (an error too), and exit 2 for --plan with changes pending."""
+    console.json_mode(json_)
+    approval = Approval(plan_only=plan, yes=yes)
+    try:
+        yield approval
+    except OpsError as exc:
+        approval.outcome(error=exc.message)
+        raise
+    finally:
+        if json_:
+            console.emit_json(approval.record)
+    if plan and approval.pending:
+        raise Exit(code=PENDING)
 
 
 def whole(value: str, option: str, *, minimum: int = 0) -> int:

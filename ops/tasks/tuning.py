@@ -2,7 +2,18 @@
 
 from ops import console
 from ops.errors import OpsError
-from ops.tasks.common import ENV_HELP, load, operation, read_only, task, whole
+from ops.tasks.common import (
+    ENV_HELP,
+    JSON_HELP,
+    PLAN_HELP,
+    YES_HELP,
+    approving,
+    load,
+    operation,
+    read_only,
+    task,
+    whole,
+)
 
 
 @task(help={"env": ENV_HELP,
@@ -44,15 +55,16 @@ def size_db(c, env=None, products=None, requisitions=None, reports_often=False,
                    sizing.recommend(environment, workload, planned.services(environment))])
 
 
-@task(help={"env": ENV_HELP, "plan": "print the parameter diff and change nothing",
-            "reboot": "reboot (lab: restart) the database when a static parameter is pending; "
-                      "asks for confirmation"})
+@task(help={"env": ENV_HELP, "plan": PLAN_HELP, "yes": YES_HELP, "json": JSON_HELP,
+            "reboot": "reboot (lab: restart) the database when a static parameter is pending "
+                      "(a short outage; part of the plan it asks you to approve)"})
 @operation
-def tune_db(c, env=None, plan=False, reboot=False):
+def tune_db(c, env=None, plan=False, yes=False, json_=False, reboot=False):
     """Set the database's parameters for its class and the stack, dynamic vs static aware."""
     from ops.db.tune import tune
 
-    tune(load(env), plan_only=plan, reboot=reboot)
+    with approving(plan=plan, yes=yes, json_=json_) as approval:
+        tune(load(env), reboot=reboot, approval=approval)
 
 
 TASKS = [size_db, tune_db]

@@ -54,7 +54,7 @@ def test_bare_host_deploy_installs_docker_and_the_stack_answers(target: Target,
                                                                  lab: Lab) -> None:
     assert "no-docker" in target.sh("command -v docker || echo no-docker")
     assert extensions(lab) == {"plpgsql"}
-    result = target.inv("deploy", "--push-images", timeout=900)
+    result = target.inv("deploy", "--yes", "--push-images", timeout=900)
     RUNS["first"] = output(result)
     assert result.returncode == 0, output(result)
     assert "+ packages: docker.io docker-cli docker-compose postgresql-client-17" in output(result)
@@ -79,13 +79,14 @@ def test_bare_host_deploy_installs_docker_and_the_stack_answers(target: Target,
 
 def test_second_deploy_changes_nothing_and_restarts_nothing(target: Target) -> None:
     before = target.containers(), target.sh("wc -l < /var/log/dpkg.log"), target.audit()
-    result = target.inv("deploy", "--push-images")
+    result = target.inv("deploy", "--push-images")  # nothing to approve: no --yes needed
     RUNS["second"] = output(result)
     assert result.returncode == 0, output(result)
     assert "no changes" in output(result)
     assert (target.containers(), target.sh("wc -l < /var/log/dpkg.log"), target.audit()) == before
-    RUNS["plan"] = output(target.inv("deploy", "--plan", "--release", "2"))
-    assert "~ current: 1-" in RUNS["plan"]
+    planned = target.inv("deploy", "--plan", "--release", "2")
+    RUNS["plan"] = output(planned)
+    assert planned.returncode == 2 and "~ current: 1-" in RUNS["plan"]  # changes pending
 
 
 def test_secrets_appear_in_no_output_log_or_audit_line(target: Target, lab: Lab) -> None:
@@ -108,7 +109,7 @@ def test_secrets_appear_in_no_output_log_or_audit_line(target: Target, lab: Lab)
 
 
 def test_broken_release_fails_and_the_previous_one_serves_again(target: Target) -> None:
-    result = target.inv("deploy", "--push-images", "--release", "broken")
+    result = target.inv("deploy", "--yes", "--push-images", "--release", "broken")
     RUNS["broken"] = output(result)
     assert result.returncode != 0
     assert re.search(r"last log lines of [a-z, ]*referencedata", output(result))
@@ -121,9 +122,9 @@ def test_broken_release_fails_and_the_previous_one_serves_again(target: Target) 
 
 
 def test_rollback_task_returns_to_the_previous_release(target: Target) -> None:
-    assert target.inv("deploy", "--release", "2").returncode == 0
+    assert target.inv("deploy", "--yes", "--release", "2").returncode == 0
     assert target.api_health()[1]["release"] == "2"
-    result = target.inv("rollback")
+    result = target.inv("rollback", "--yes")
     assert result.returncode == 0, output(result)
     assert target.api_health()[1]["release"] == "1"
     assert "release 1 listening" in output(target.inv("logs", "referencedata"))
@@ -139,10 +140,10 @@ def _wait_for_lock(target: Target, process: subprocess.Popen[str]) -> None:
 
 
 def test_two_deploys_at_once_one_fails_on_the_lock_one_waits(target: Target) -> None:
-    first = target.popen("deploy", "--release", "2")
+    first = target.popen("deploy", "--yes", "--release", "2")
     _wait_for_lock(target, first)
-    refused = target.inv("deploy", "--release", "2")
-    waiting = target.popen("deploy", "--release", "2", "--lock-wait", "300")
+    refused = target.inv("deploy", "--yes", "--release", "2")
+    waiting = target.popen("deploy", "--yes", "--release", "2", "--lock-wait", "300")
     assert first.wait(timeout=300) == 0
     assert waiting.wait(timeout=300) == 0, waiting.stdout.read() if waiting.stdout else ""
     assert refused.returncode != 0
@@ -152,23 +153,23 @@ def test_two_deploys_at_once_one_fails_on_the_lock_one_waits(target: Target) -> 
 
 
 def test_connection_cut_mid_deploy_then_the_next_deploy_converges(target: Target) -> None:
-    cut = target.popen("deploy", "--release", "1")
+    cut = target.popen("deploy", "--yes", "--release", "1")
     _wait_for_lock(target, cut)
     cut.send_signal(signal.SIGKILL)
     cut.wait()
-    stale = target.inv("deploy", "--release", "1")
+    stale = target.inv("deploy", "--yes", "--release", "1")
     assert stale.returncode != 0
     assert "is stale" in output(stale) and "--break-lock" in output(stale)
-    result = target.inv("deploy", "--release", "1", "--break-lock")
+    result = target.inv("deploy", "--yes", "--release", "1", "--break-lock")
     assert result.returncode == 0, output(result)
     assert target.api_health()[1]["release"] == "1"
-    assert "no changes" in output(target.inv("deploy", "--release", "1"))
+    assert "no changes" in output(target.inv("deploy", "--yes", "--release", "1"))
 
 
 def test_unknown_host_key_is_refused_with_its_fingerprint(target: Target, tmp_path: Path) -> None:
     try:
         target.write_config(known_hosts=str(tmp_path / "empty"))
-        result = target.inv("deploy")
+        result = target.inv("deploy", "--yes")
     finally:
         target.write_config()
     assert result.returncode != 0
