@@ -69,7 +69,7 @@ def diff(cidr: str, zones: list[str], actual: dict[str, Any]) -> list[Change[Pay
         changes.append(Change(Action.CREATE, "vpc", cidr, payload=Op.VPC))
     if not actual.get("dns_hostnames"):
         changes.append(Change(Action.UPDATE, "vpc", "enable DNS host names", payload=Op.DNS))
-    want = layout(ip_network(cidr), zones)
+    want = layout(IPv4Network(cidr), zones)
     for role, (block, zone) in want.items():
         if role not in actual.get("subnets", {}):
             changes.append(Change(Action.CREATE, f"subnet {role}", f"{block} in {zone}",

@@ -62,7 +62,7 @@ def rds_bundle() -> bytes:
 class AwsProvider:
     snapshot_holds_data = True
     any_image_will_do = False
-    nofile_ceiling = None  # dockerd on the host runs with LimitNOFILE=infinity
+    nofile_ceiling: int | None = None  # dockerd on the host runs with LimitNOFILE=infinity
 
     def aws_endpoint(self) -> str | None:
         return None

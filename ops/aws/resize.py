@@ -132,7 +132,7 @@ def _stack_serves(env: Environment) -> None:
 
 
 def _is(found: dict[str, Any] | None, key: str, value: str) -> bool:
-    return bool(found) and found.get(key) == value
+    return found is not None and found.get(key) == value
 
 
 def _database(env: Environment) -> dict[str, Any] | None:

@@ -38,8 +38,8 @@ def client(env: Environment, service: str) -> Any:
             session_key = (type(where), env.aws.region, env.aws.profile)
             if session_key not in _SESSIONS:
                 _SESSIONS[session_key] = where.aws_session(env.aws.region, env.aws.profile)
-            made = _SESSIONS[session_key].client(service, endpoint_url=endpoint,
-                                                 config=_SERVICE_CONFIG.get(service, _CONFIG))
+            made = _SESSIONS[session_key].client(  # type: ignore[call-overload]  # any service
+                service, endpoint_url=endpoint, config=_SERVICE_CONFIG.get(service, _CONFIG))
             for event in HOOK_EVENTS:
                 made.meta.events.register(event, _dispatch)
             _CLIENTS[key] = made

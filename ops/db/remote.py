@@ -280,7 +280,7 @@ def ensure_client(host: DbHost, major: str) -> None:
         _install(host, os, system.postgres_client(os, str(server)),
                  system.postgres_repository_commands(os, str(server)))
         client = server
-    bindir = f"/usr/lib/postgresql/{max(server, client)}/bin"
+    bindir = f"/usr/lib/postgresql/{max(server, client or 0)}/bin"
     if host.run(f"test -x {bindir}/pg_dump", what="finding pg_dump", warn=True)[0] == 0:
         host.bindir = bindir
 

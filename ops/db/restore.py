@@ -172,9 +172,9 @@ def preflight(host: DbHost, manifest: Manifest, directory: str) -> None:
                        "owner, which needs SET ROLE to that owner)",
                        hint=f"nothing was changed; create the role(s) and GRANT each TO "
                        f"{host.db.user}, then restore again")
-    if missing := host.script(swap.MISSING_ROLES_SQL, {"roles": grantees},
-                              what="checking the dump's grantees").strip():
-        raise OpsError(f"dump {manifest.id} grants privileges to {missing}, which the server "
+    if absent := host.script(swap.MISSING_ROLES_SQL, {"roles": grantees},
+                             what="checking the dump's grantees").strip():
+        raise OpsError(f"dump {manifest.id} grants privileges to {absent}, which the server "
                        "does not have", hint="nothing was changed; create the role(s), then "
                        "restore again")
 

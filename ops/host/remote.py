@@ -21,6 +21,7 @@ import shlex
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import cast
 
 import paramiko
 from fabric import Connection
@@ -201,7 +202,7 @@ class Remote:
         """Carry out a change's steps in order."""
         for step in steps:
             if step[0] == "put":
-                _, path, data, mode = step
+                _, path, data, mode = cast(tuple[str, str, bytes, int], step)
                 self.put(path, data, mode)
             else:
                 self.run(step[1], what=what)

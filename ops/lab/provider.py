@@ -36,7 +36,7 @@ class LabProvider:
     # A lab host is a container of this machine, which cannot raise its hard limit of open
     # files (no CAP_SYS_RESOURCE where the lab runs unprivileged): a container in it asking
     # more (ref-distro's nginx after 3.19.2: 40000) would not start.
-    nofile_ceiling = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    nofile_ceiling: int | None = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
     def aws_endpoint(self) -> str | None:
         url = Emulator(LabState.current()).recorded()

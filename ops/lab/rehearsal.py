@@ -67,9 +67,11 @@ def emulator_answers(ctx: Context) -> str:
 def database_answers(ctx: Context) -> str:
     with ctx.lab.db_connection(ctx.env.database.name, user=ctx.env.database.master_username,
                                connect_timeout=10) as conn:
-        version, superuser = conn.execute(
+        row = conn.execute(
             "SELECT current_setting('server_version'), rolsuper FROM pg_roles "
             "WHERE rolname = current_user").fetchone()
+    assert row is not None  # current_user is a role
+    version, superuser = row
     if superuser:
         raise OpsError("the lab's master user is a superuser: RDS's is not")
     return (f"PostgreSQL {version} serves {ctx.env.database.name} over verified TLS, "
@@ -126,6 +128,7 @@ def damage_data(ctx: Context) -> str:
         conn.execute("UPDATE referencedata.facilities SET name = 'overwritten' "
                      "WHERE code = 'HC010'")
         damaged = conn.execute(CHECKSUM).fetchone()
+    assert damaged is not None  # an aggregate answers one row
     if damaged == ctx.notes["data"]:
         raise OpsError("the data did not change")
     return f"10 facilities deleted, 1 overwritten: {damaged[0]} left"
