@@ -91,6 +91,22 @@ def diff(cidr: str, zones: list[str], actual: dict[str, Any]) -> list[Change[Pay
     return changes
 
 
+def warnings(cidr: str, zones: list[str], actual: dict[str, Any]) -> list[str]:
+    """What provision reports about the network but cannot change (pure): a VPC's or a subnet's
+    range and zone are fixed at creation, and the host and database live in them."""
+    found = []
+    if actual.get("cidr", cidr) != cidr:
+        found.append(f"vpc {actual['vpc']} is {actual['cidr']}, network.vpc_cidr says {cidr}: "
+                     "a VPC's range cannot change; set network.vpc_cidr to it")
+    want = layout(ip_network(actual.get("cidr", cidr)), zones)
+    for role, have in sorted(actual.get("subnets", {}).items()):
+        if role in want and (have.get("cidr"), have.get("zone")) != want[role]:
+            found.append(f"subnet {role} is {have.get('cidr')} in {have.get('zone')}, the layout "
+                         f"says {want[role][0]} in {want[role][1]}: subnets cannot change in "
+                         "place; the resources in it would have to move")
+    return found
+
+
 def zones(ctx: Ctx) -> list[str]:
     found = ctx.aws("ec2").describe_availability_zones(
         Filters=[{"Name": "state", "Values": ["available"]},
@@ -109,7 +125,7 @@ def read(ctx: Ctx) -> dict[str, Any]:
     if not vpcs:
         return {}
     vpc = ctx.ids["vpc"] = vpcs[0]["VpcId"]
-    actual: dict[str, Any] = {"vpc": vpc}
+    actual: dict[str, Any] = {"vpc": vpc, "cidr": vpcs[0]["CidrBlock"]}
     actual["dns_hostnames"] = ec2.describe_vpc_attribute(
         VpcId=vpc, Attribute="enableDnsHostnames")["EnableDnsHostnames"]["Value"]
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]},
@@ -161,7 +177,10 @@ def plan(ctx: Ctx) -> list[Change[Payload]]:
     if ctx.env.network.existing_vpc_id:
         read_existing(ctx)
         return []
-    return diff(str(ctx.env.network.vpc_cidr), zones(ctx), read(ctx))
+    cidr, found, actual = str(ctx.env.network.vpc_cidr), zones(ctx), read(ctx)
+    for text in warnings(cidr, found, actual):
+        ctx.warn(text)
+    return diff(cidr, found, actual)
 
 
 def check(ctx: Ctx) -> None:
