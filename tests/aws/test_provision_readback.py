@@ -215,15 +215,23 @@ def test_review_each_resource_wears_only_its_own_group(provisioned: Environment,
 
 def test_review_database_sits_in_subnets_without_a_route_to_the_internet(
         provisioned: Environment, emulator: str) -> None:
+    """Each subnet the database may be placed in routes (explicitly, or through the VPC's main
+    table) to no internet gateway."""
     aws = boto(emulator)
     ec2 = aws("ec2")
     db = aws("rds").describe_db_instances(
         DBInstanceIdentifier="openlmis-awstest-db")["DBInstances"][0]
-    subnets = {s["SubnetIdentifier"] for s in db["DBSubnetGroup"]["Subnets"]}
+    [group] = aws("rds").describe_db_subnet_groups(
+        DBSubnetGroupName=db["DBSubnetGroup"]["DBSubnetGroupName"])["DBSubnetGroups"]
+    subnets = {s["SubnetIdentifier"] for s in group["Subnets"]}
     assert len(subnets) == 2
-    for table in ec2.describe_route_tables(Filters=[
-            {"Name": "association.subnet-id", "Values": sorted(subnets)}])["RouteTables"]:
-        assert not any(r.get("GatewayId", "").startswith("igw-") for r in table["Routes"])
+    tables = ec2.describe_route_tables(Filters=[
+        {"Name": "vpc-id", "Values": [group["VpcId"]]}])["RouteTables"]
+    main = next(t for t in tables if any(a.get("Main") for a in t["Associations"]))
+    for subnet in subnets:
+        table = next((t for t in tables if any(a.get("SubnetId") == subnet
+                                               for a in t["Associations"])), main)
+        assert not any(r.get("GatewayId", "").startswith("igw-") for r in table["Routes"]), subnet
 
 
 def test_review_host_requires_imdsv2_and_encrypts_its_root(provisioned: Environment,
