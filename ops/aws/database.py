@@ -203,7 +203,10 @@ def read(ctx: Ctx) -> dict[str, Any]:
                                 None),
         "groups": sorted(sg_roles.get(g["VpcSecurityGroupId"], g["VpcSecurityGroupId"])
                          for g in db["VpcSecurityGroups"]),
-        "multi_az": db.get("MultiAZ"), "copy_tags": db.get("CopyTagsToSnapshot"),
+        # A Multi-AZ change is pending for a while after it is asked for: the pending value
+        # is what will be, and asking again would change nothing.
+        "multi_az": db.get("PendingModifiedValues", {}).get("MultiAZ", db.get("MultiAZ")),
+        "copy_tags": db.get("CopyTagsToSnapshot"),
         "minor_upgrades": db.get("AutoMinorVersionUpgrade"),
         "storage_gb": db.get("AllocatedStorage"),
         "subnet_group": db.get("DBSubnetGroup", {}).get("DBSubnetGroupName"),

@@ -71,18 +71,20 @@ def diff(env: Environment, actual: dict[str, Any]) -> list[Change[Payload]]:
                               payload=Op.ROLE))
     elif "trust" in actual and not policies.same(actual["trust"], TRUST):
         changes.append(Change(Action.UPDATE, f"iam role {role}",
-                              "trust policy: only EC2 may assume it", payload=Op.TRUST))
+                              "trust policy: only EC2 may assume it (live: anyone else "
+                              "loses the role at once)", payload=Op.TRUST))
     if not policies.same(actual.get("policy"), policy(env)):
         changes.append(Change(Action.UPDATE if actual.get("policy") else Action.CREATE,
                               f"iam policy {role}/{POLICY}", f"only s3://{env.bucket}",
                               payload=Op.POLICY))
     for other in sorted(set(actual.get("inline", [])) - {POLICY}):
         changes.append(Change(Action.DELETE, f"iam policy {role}/{other}",
-                              "not the toolkit's: the host needs only the backups bucket",
-                              payload=DeleteInline(other)))
+                              "not the toolkit's: the host needs only the backups bucket "
+                              "(live: the host loses it at once)", payload=DeleteInline(other)))
     for arn in sorted(actual.get("managed", [])):
         changes.append(Change(Action.DELETE, f"iam attachment {role} {arn}",
-                              "the host needs only the backups bucket", payload=Detach(arn)))
+                              "the host needs only the backups bucket (live: the host loses it "
+                              "at once)", payload=Detach(arn)))
     if not actual.get("profile"):
         changes.append(Change(Action.CREATE, f"instance profile {role}", payload=Op.PROFILE))
     if not actual.get("attached"):

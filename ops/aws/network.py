@@ -42,7 +42,15 @@ class Associate:
     role: str
 
 
-Payload = Op | Subnet | Associate
+@dataclass(frozen=True)
+class Disassociate:
+    """Take a private subnet out of the public route table (its association id)."""
+
+    role: str
+    association: str
+
+
+Payload = Op | Subnet | Associate | Disassociate
 
 
 def layout(cidr: IPv4Network, zones: list[str]) -> dict[str, tuple[str, str]]:
@@ -63,7 +71,7 @@ def overlaps(cidr: IPv4Network, others: dict[str, str]) -> list[str]:
 
 def diff(cidr: str, zones: list[str], actual: dict[str, Any]) -> list[Change[Payload]]:
     """What the network lacks. `actual`: vpc, dns_hostnames, subnets (role → {cidr, zone}), igw,
-    igw_attached, route_table, default_route, associated (subnet roles)."""
+    igw_attached, route_table, default_route, associated (subnet role → association id)."""
     changes: list[Change[Payload]] = []
     if not actual.get("vpc"):
         changes.append(Change(Action.CREATE, "vpc", cidr, payload=Op.VPC))
@@ -88,6 +96,12 @@ def diff(cidr: str, zones: list[str], actual: dict[str, Any]) -> list[Change[Pay
         if role not in actual.get("associated", []):
             changes.append(Change(Action.UPDATE, f"subnet {role}", "use the public route table",
                                   payload=Associate(role)))
+    for role in ("private-1", "private-2"):
+        if association := actual.get("associated", {}).get(role):
+            changes.append(Change(Action.UPDATE, f"subnet {role}",
+                                  "leave the public route table (live: the database's subnet "
+                                  "stops routing to the internet)",
+                                  payload=Disassociate(role, association)))
     return changes
 
 
@@ -149,8 +163,9 @@ def read(ctx: Ctx) -> dict[str, Any]:
                                       and r.get("GatewayId", "").startswith("igw-")
                                       for r in table["Routes"])
         ids = {ctx.ids.get(f"subnet.{r}"): r for r in SUBNETS}
-        actual["associated"] = [ids[a["SubnetId"]] for a in table["Associations"]
-                                if a.get("SubnetId") in ids]
+        actual["associated"] = {ids[a["SubnetId"]]: a["RouteTableAssociationId"]
+                                for a in table["Associations"]
+                                if a.get("SubnetId") and a["SubnetId"] in ids}
     return actual
 
 
@@ -227,6 +242,8 @@ def apply(ctx: Ctx, payload: Payload) -> None:
     elif isinstance(payload, Associate):
         ec2.associate_route_table(RouteTableId=ctx.ids["rt"],
                                   SubnetId=ctx.ids[f"subnet.{payload.role}"])
+    elif isinstance(payload, Disassociate):
+        ec2.disassociate_route_table(AssociationId=payload.association)
 
 
 def _role(resource: dict[str, Any]) -> str:

@@ -187,6 +187,16 @@ def test_load_balancer_warnings() -> None:
     assert len(found) == 2 and "internal" in found[0] and "8080" in found[1]
 
 
+def test_private_subnet_in_the_public_route_table_is_taken_out() -> None:
+    complete = {"vpc": "v", "dns_hostnames": True, "igw": "i", "igw_attached": True,
+                "route_table": "r", "default_route": True,
+                "associated": {"public-1": "a-1", "public-2": "a-2", "private-2": "a-4"},
+                "subnets": {r: {} for r in network.SUBNETS}}
+    [change] = network.diff("10.40.0.0/16", ["a", "b"], complete)
+    assert change.payload == network.Disassociate("private-2", "a-4")
+    assert "(live:" in change.line()
+
+
 def test_network_warns_about_ranges_it_cannot_change() -> None:
     zones = ["eu-west-1a", "eu-west-1b"]
     layout = network.layout(IPv4Network("10.40.0.0/16"), zones)

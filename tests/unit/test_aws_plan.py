@@ -66,7 +66,7 @@ def test_network_diff_from_nothing_and_when_complete() -> None:
     assert fresh[-1].payload == network.Associate("public-2")
     complete = {"vpc": "v", "dns_hostnames": True, "igw": "i", "igw_attached": True,
                 "route_table": "r", "default_route": True,
-                "associated": ["public-1", "public-2"],
+                "associated": {"public-1": "a-1", "public-2": "a-2"},
                 "subnets": {r: {} for r in network.SUBNETS}}
     assert network.diff("10.40.0.0/16", zones, complete) == []
 
