@@ -86,7 +86,8 @@ def warnings(env: Environment, instance: dict[str, Any]) -> list[str]:
                      "modify, start); provision does not stop a running host")
     if instance.get("root_encrypted") is False:
         found.append(f"instance {name}'s root volume is NOT encrypted; EBS cannot encrypt in "
-                     "place: replace the host (inv destroy of the instance, then provision)")
+                     "place: in a maintenance window terminate the instance, run provision (it "
+                     "launches an encrypted one), then inv deploy")
     profile = instance.get("profile", identity.name(env))
     if profile != identity.name(env):
         found.append(f"instance {name} runs with instance profile {profile or 'none'}, not "

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from ops.approval import Approval
 from ops.aws import calls, loadbalancer, topology
 from ops.config import Environment
 from tests.aws.provisioning import boto, groups, make_env
@@ -90,7 +91,7 @@ def test_drift_is_planned_with_what_goes_live(drifted: Environment,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     with calls.watch() as log:
-        topology.provision(drifted, dry_run=True)
+        topology.provision(drifted, approval=Approval(plan_only=True))
     assert log.mutations == []
     out = capsys.readouterr().out
     for line in [
