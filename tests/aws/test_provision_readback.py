@@ -238,6 +238,8 @@ def test_review_host_requires_imdsv2_and_encrypts_its_root(provisioned: Environm
                                                           emulator: str) -> None:
     ec2 = boto(emulator)("ec2")
     instance = _host(ec2)
+    # The emulator serves no metadata endpoint to try a token-less request against: the options
+    # it records for the instance are what is checked.
     metadata = instance["MetadataOptions"]
     assert metadata["HttpTokens"] == "required"
     # 2: the stack's containers are one hop behind the host; more would reach further.
@@ -258,6 +260,8 @@ def test_review_database_is_private_encrypted_kept_and_forces_tls(provisioned: E
     # tier's test in test_provision sees it on).
     assert db["DeletionProtection"] is provisioned.is_production
     group = db["DBParameterGroups"][0]["DBParameterGroupName"]
+    # The emulator lists only parameters set on the group (no engine defaults): rds.force_ssl
+    # shows only because the toolkit sets it, as it must for the check to mean anything.
     params = {p["ParameterName"]: p.get("ParameterValue") for p in rds.describe_db_parameters(
         DBParameterGroupName=group)["Parameters"]}
     assert params.get("rds.force_ssl") == "1"
@@ -300,6 +304,8 @@ def test_review_bucket_is_private_encrypted_and_tls_only(provisioned: Environmen
     grantees = {g["Grantee"].get("URI") for g in s3.get_bucket_acl(Bucket=bucket)["Grants"]}
     assert not any(uri and ("AllUsers" in uri or "AuthenticatedUsers" in uri)
                    for uri in grantees)
+    # The emulator stores the bucket policy but does not evaluate it (a plain-HTTP request to it
+    # succeeds): the document is what is checked.
     statements = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
     assert not [s for s in statements if s["Effect"] == "Allow"]
     arn = f"arn:aws:s3:::{bucket}"

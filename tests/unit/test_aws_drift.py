@@ -24,6 +24,11 @@ def test_policies_compare_by_meaning_not_spelling() -> None:
     wider = {"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "arn:x"}]}
     assert not policies.same(ours, wider)
     assert not policies.same(None, ours)
+    trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": ["ec2.amazonaws.com"]},
+                            "Action": "sts:AssumeRole"}]}
+    assert policies.same(trust, identity.TRUST)
+    assert not policies.same({"Statement": [{**trust["Statement"][0], "Principal": {
+        "Service": ["ec2.amazonaws.com", "lambda.amazonaws.com"]}}]}, identity.TRUST)
 
 
 def test_bucket_policy_merge_keeps_other_statements_and_replaces_ours() -> None:
