@@ -22,8 +22,8 @@ HEALTH = {"HealthCheckProtocol": "HTTP", "HealthCheckPort": str(HEALTH_PORT),
           "UnhealthyThresholdCount": 3, "Matcher": {"HttpCode": "200,429"}}  # 429: warning
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 DROP_INVALID = "routing.http.drop_invalid_header_fields.enabled"
-REDIRECT = {"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443",
-                                                   "StatusCode": "HTTP_301"}}
+REDIRECT_TO = {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}
+REDIRECT = {"Type": "redirect", "RedirectConfig": REDIRECT_TO}
 
 
 class Op(Enum):
@@ -150,7 +150,7 @@ def read(ctx: Ctx) -> dict[str, Any]:
             actual["listeners"][listener["Port"]] = {
                 "arn": listener["ListenerArn"],
                 "redirect": action["Type"] == "redirect"
-                and all(redirect.get(k) == v for k, v in REDIRECT["RedirectConfig"].items()),
+                and all(redirect.get(k) == v for k, v in REDIRECT_TO.items()),
                 "forward": action["Type"] == "forward",
                 "target": "tg" if action.get("TargetGroupArn") == ctx.ids.get("tg")
                 else action.get("TargetGroupArn"),

@@ -112,7 +112,7 @@ def warnings(cidr: str, zones: list[str], actual: dict[str, Any]) -> list[str]:
     if actual.get("cidr", cidr) != cidr:
         found.append(f"vpc {actual['vpc']} is {actual['cidr']}, network.vpc_cidr says {cidr}: "
                      "a VPC's range cannot change; set network.vpc_cidr to it")
-    want = layout(ip_network(actual.get("cidr", cidr)), zones)
+    want = layout(IPv4Network(actual.get("cidr", cidr)), zones)
     for role, have in sorted(actual.get("subnets", {}).items()):
         if role in want and (have.get("cidr"), have.get("zone")) != want[role]:
             found.append(f"subnet {role} is {have.get('cidr')} in {have.get('zone')}, the layout "
