@@ -21,6 +21,7 @@ from ops.db import catalog, dumps, remote, snapshots, transfer
 from ops.db.manifest import Manifest, human, new_dump_id, now
 from ops.db.remote import DbHost
 from ops.errors import OpsError
+from ops.host.remote import UNLIMITED
 
 COMPRESSION = "zstd:2"  # measured: level 3 doubles the dump time for 1 point of size
 
@@ -63,10 +64,10 @@ def take_dump(env: Environment, host: DbHost, reason: str) -> Manifest:
     d = shlex.quote(directory)
     try:
         console.step(f"uploading to s3://{env.bucket}/dumps/{backup_id}/ as pg_dump writes")
-        with ThreadPoolExecutor(max_workers=1) as side:
+        with ThreadPoolExecutor(max_workers=1) as side, host.remote.stopped_on_interrupt():
             dumping = side.submit(host.run, f"psql -X -At -v ON_ERROR_STOP=1 -d "
                                   f"{shlex.quote(host.db.name)} -f {d}/dump.sql",
-                                  what="the dump transaction")
+                                  what="the dump (pg_dump)", timeout=UNLIMITED)
             files = transfer.upload_while_written(env, host, f"{directory}/dump", backup_id,
                                                  env.backups.dump_jobs, dumping)
             dumping.result()

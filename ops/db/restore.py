@@ -22,7 +22,7 @@ from ops.db import catalog, dumps, extensions, remote, snapshots, swap, transfer
 from ops.db.manifest import DUMP, Manifest, count_differences, human, kind_of, now
 from ops.db.remote import DbHost
 from ops.errors import OpsError
-from ops.host.remote import Remote
+from ops.host.remote import SLOW, UNLIMITED, Remote
 from ops.host.session import open_host
 from ops.stack import deploy
 
@@ -102,7 +102,7 @@ def load(host: DbHost, directory: str, database: str, jobs: int) -> None:
     options = "-c synchronous_commit=off -c maintenance_work_mem=256MB"
     jobs = max(jobs, host.cpus())
     host.run(f"PGOPTIONS='{options}' pg_restore -j {jobs} --exit-on-error -L {d}/toc "
-             f"-d {db} {d}", what="pg_restore")
+             f"-d {db} {d}", what="pg_restore", timeout=UNLIMITED)
 
 
 def services(remote: Remote, verb: str) -> list[str]:
@@ -110,7 +110,7 @@ def services(remote: Remote, verb: str) -> list[str]:
     projects = remote.run(f"{_PROJECTS} || true", what="finding services").split()
     for project in projects:
         remote.run(f"docker compose -p {shlex.quote(project)} {verb}",
-                   what=f"{verb} of compose project {project}")
+                   what=f"{verb} of compose project {project}", timeout=SLOW)
     return projects
 
 

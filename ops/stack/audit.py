@@ -1,11 +1,14 @@
-"""The audit log on the host: one JSON line per deploy, rollback and failure.
+"""The audit log on the host: one JSON line per deploy, rollback, failure and interruption.
 
 Lines carry who, when, what and the outcome — never a setting's value.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
+import socket
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from ops.host.facts import ROOT
@@ -13,10 +16,25 @@ from ops.host.remote import sh
 
 AUDIT_LOG = f"{ROOT}/audit.log"
 
+# The task that changes things running now (as `inv` names it), set by ops.tasks.common: an
+# interruption of it is written to the audit log of the host it was acting on.
+TASK: ContextVar[str | None] = ContextVar("audited_task", default=None)
+
+
+def who() -> str:
+    """The operator, as entries name them: user@machine."""
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
 
 def entry(who: str, action: str, release: str, result: str, **detail: str) -> dict[str, str]:
     return {"time": datetime.now(UTC).isoformat(timespec="seconds"), "who": who,
             "action": action, "release": release, "result": result, **detail}
+
+
+def interrupted(task: str, during: list[str]) -> dict[str, str]:
+    """The entry of a task stopped by Ctrl-C, with what it was running on the host then."""
+    return entry(who(), task, "", "interrupted",
+                 during="; ".join(during) or "between commands")
 
 
 def append_command(record: dict[str, str]) -> str:

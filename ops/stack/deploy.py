@@ -7,8 +7,6 @@ Apply order survives interruption: the release directory appears atomically (wri
 
 from __future__ import annotations
 
-import getpass
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -22,7 +20,7 @@ from ops.errors import OpsError
 from ops.host import bootstrap
 from ops.host import facts as host_facts
 from ops.host.facts import Facts
-from ops.host.remote import Remote, sh
+from ops.host.remote import SLOW, UNLIMITED, Remote, sh
 from ops.host.session import open_host
 from ops.plan import Change, Plan
 from ops.stack import (
@@ -119,11 +117,7 @@ def desired(env: Environment, name: str) -> Release:
 @contextmanager
 def session(env: Environment) -> Iterator[Session]:
     with open_host(env) as remote:
-        yield Session(env, remote, _who())
-
-
-def _who() -> str:
-    return f"{getpass.getuser()}@{socket.gethostname()}"
+        yield Session(env, remote, audit.who())
 
 
 @contextmanager
@@ -132,14 +126,14 @@ def locked(env: Environment, remote: Remote, task: str, subject: str, *,
     """The deploy lock, for another task that changes what the stack stands on (restore-db):
     refused at once while a deploy, rollback or restore holds it; a stale one is broken only
     with `break_lock`."""
-    with _locked(Session(env, remote, _who()), task, subject, 0, break_lock, task=task):
+    with _locked(Session(env, remote, audit.who()), task, subject, 0, break_lock, task=task):
         yield
 
 
 def settle(env: Environment, remote: Remote) -> None:
     """After the stack was started again outside a deploy (restore-db's cut-over): wait for
     the health gate's verdict on the live release, and say it."""
-    s = Session(env, remote, _who())
+    s = Session(env, remote, audit.who())
     current = s.facts([]).current
     if not current:
         return
@@ -193,7 +187,7 @@ def _plan(s: Session, wanted: Release,
     drifted = {}
     if facts.current == wanted.id and facts.docker_active:
         out = s.remote.run(s.compose(wanted.id, *UP, "--pull", "never", "--dry-run") + " 2>&1",
-                           what="docker compose up --dry-run")
+                           what="docker compose up --dry-run", timeout=SLOW)
         drifted = release.drift(out, s.project)
     upgraded = release.upgrades(_remote_services(s, facts.current), wanted.services) \
         if facts.current in facts.releases and facts.current != wanted.id else ()
@@ -227,7 +221,8 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
             images.push(s.remote, pushed)
         console.ok(f"pushed {', '.join(pushed)}")
     if release.Compose.PULL in payloads:
-        s.remote.run(s.compose(wanted.id, "pull", "--quiet"), what="docker compose pull")
+        s.remote.run(s.compose(wanted.id, "pull", "--quiet"), what="docker compose pull",
+                     timeout=UNLIMITED)
     taken = ""
     if upgrade := next((p for p in payloads if isinstance(p, release.Backup)), None):
         console.step(f"backing the database up before {', '.join(upgrade.upgrades)}")
@@ -266,9 +261,14 @@ def _upload(s: Session, wanted: Release) -> None:
     s.remote.run(f"rm -rf {sh(partial)} && install -d -m 0700 {sh(partial)} "
                  + "".join(f"&& install -d -m 0755 {sh(d)} " for d in dirs),
                  what="creating the release directory")
-    for path, data in wanted.files.items():
-        secret = path in release.SECRET_FILES or path == ".env"
-        s.remote.put(f"{partial}/{path}", data, 0o600 if secret else 0o644)
+    try:
+        for path, data in wanted.files.items():
+            secret = path in release.SECRET_FILES or path == ".env"
+            s.remote.put(f"{partial}/{path}", data, 0o600 if secret else 0o644)
+    except KeyboardInterrupt:  # a partial release holds secrets: not left behind
+        with suppress(OpsError):
+            s.remote.run(f"rm -rf {sh(partial)}", what="removing the partial release")
+        raise
     s.remote.run(f"mv -T {sh(partial)} {sh(wanted.dir)}", what="completing the release")
     console.ok(f"uploaded release {wanted.id}")
 
@@ -279,7 +279,8 @@ def _switch_and_up(s: Session, release_id: str, *, pull_never: bool = False) -> 
         f"&& touch {sh(f'{RELEASES}/{release_id}')}", what="switching current")
     args = [*UP, *(["--pull", "never"] if pull_never else [])]
     with console.console.status(f"docker compose up ({release_id})"):
-        s.remote.run(s.compose(release_id, *args), what="docker compose up")
+        s.remote.run(s.compose(release_id, *args), what="docker compose up",
+                     timeout=UNLIMITED)
     console.ok(f"current → {release_id}; docker compose up done")
 
 

@@ -11,20 +11,16 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import invoke
-from botocore.exceptions import (
-    ClientError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-    ProfileNotFound,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 from invoke import Context, Exit
 
 from ops import config, console, provider
 from ops.approval import Approval
+from ops.aws import failures, session
 from ops.config import Environment
-from ops.errors import OpsError
+from ops.errors import FAILED, INTERRUPTED, PENDING, OpsError
 from ops.provider import Provider
+from ops.stack import audit
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,10 +29,7 @@ ENV_HELP = "environment to act on: config/NAME.yml (default: $OPS_ENV, else lab)
 # The only short flags: each means the same in every task that has the long one.
 SHORT_FLAGS = {"yes": "y"}
 
-# Exit statuses: 0 done (or nothing to do), 1 failed with a message, 2 --plan found changes
-# pending, 130 interrupted by Ctrl-C (the shell's 128 + SIGINT).
-PENDING = 2
-INTERRUPTED = 130
+# Exit statuses (FAILED, PENDING, INTERRUPTED…): the table is ops.errors.EXIT_CODES.
 
 PLAN_HELP = "show the plan and change nothing; exit 2 when changes are pending, 0 when none"
 YES_HELP = "apply without asking (needed when no terminal is there to answer)"
@@ -72,28 +65,30 @@ def read_only(fn: F) -> F:
 
 
 def _guarded(fn: F, *, changes: bool) -> F:
+    """`fn` with every expected failure as one message and its exit code (ops.errors'
+    EXIT_CODES): OpsError, AWS's failures (ops.aws.failures), Ctrl-C. A task that changes
+    things is named for the audit entry an interruption writes on its host."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        code = 1
+        code = FAILED
+        named = audit.TASK.set(fn.__name__.replace("_", "-") if changes else None)
         try:
             if args and isinstance(args[0], Context):
                 _refuse_invoke_flags(args[0].config.run, fn, changes=changes)
             return fn(*args, **kwargs)
         except OpsError as exc:
             console.error(str(exc))
-        except (NoCredentialsError, ProfileNotFound) as exc:
-            console.error(f"no usable AWS credentials: {exc}\n  → configure the AWS credential "
-                          "chain (aws configure, AWS_PROFILE or an instance role)")
-        except NoRegionError:
-            console.error("no AWS region: set aws.region in the environment's file")
-        except EndpointConnectionError as exc:
-            console.error(f"cannot reach the AWS API: {exc}\n  → check the region name and "
-                          "the network; for the lab, run: inv lab.up")
-        except ClientError as exc:
-            console.error(f"AWS refused a call: {exc}")
+            code = exc.code
+        except (BotoCoreError, ClientError) as exc:
+            explained = failures.explain(exc, session.profile())
+            assert explained is not None  # every botocore failure has a message
+            console.error(str(explained))
+            code = explained.code
         except KeyboardInterrupt:
             console.error("interrupted: run the same command again to converge from here")
             code = INTERRUPTED
+        finally:
+            audit.TASK.reset(named)
         raise Exit(code=code)
 
     return wrapper  # type: ignore[return-value]

@@ -90,7 +90,8 @@ class FakeRemote:
     def ok(self, command: str) -> bool:
         return True
 
-    def run(self, command: str, *, what: str = "", check: bool = True) -> str:
+    def run(self, command: str, *, what: str = "", check: bool = True,
+            timeout: float | None = 0) -> str:
         self.commands.append(command)
         return ""
 
