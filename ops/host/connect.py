@@ -115,12 +115,15 @@ def connect(address: str, *, user: str, key: Path, known_hosts: Path, port: int 
 
 
 def needs_passphrase(key: Path) -> bool:
-    """Whether the private key file is encrypted (it cannot be read without a passphrase)."""
-    try:
-        paramiko.PKey.from_path(key)
-    except paramiko.PasswordRequiredException:
-        return True
-    except (OSError, ValueError, paramiko.SSHException):
+    """Whether the private key file is encrypted (it cannot be read without a passphrase),
+    read as paramiko reads a key_filename: by each key type in turn."""
+    for kind in (paramiko.RSAKey, paramiko.ECDSAKey, paramiko.Ed25519Key):
+        try:
+            kind.from_private_key_file(str(key))
+        except paramiko.PasswordRequiredException:
+            return True
+        except (OSError, ValueError, paramiko.SSHException):
+            continue
         return False
     return False
 

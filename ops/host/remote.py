@@ -18,10 +18,11 @@ and nowhere else:
 How a command is stopped: sshd runs each exec channel in a session and process group of its
 own (it calls setsid() for the child), so the whole tree a command starts (sudo, the shell,
 pg_dump and its workers, what psql's shell escapes start) shares one process group. Each
-command carries a random marker as its first word (`: ops-run-TOKEN;`), by which a second
-channel finds that group and sends it SIGTERM, then SIGKILL (`stop_command`). No pty (which
-would merge stderr into stdout and mangle binary stdin such as `docker load`'s), and no pid
-file to leave behind.
+command exports a random marker first (`export OPS_RUN=TOKEN;`: unlike a word of the command
+line, which a shell's exec of its last command drops, the environment is inherited through
+exec and fork), by which a second channel finds that group and sends it SIGTERM, then SIGKILL
+(`stop_command`). No pty (which would merge stderr into stdout and mangle binary stdin such
+as `docker load`'s), and no pid file to leave behind.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ Step = tuple[str, str] | tuple[str, str, bytes, int]
 
 RERUN = "fix the cause, then run the same command again: it resumes"
 LOST = -1  # the exit code a command gets when its connection goes before it ends
+SIGNALLED = -2  # the exit code of a command a signal ended (sshd sends no exit status then)
 TAIL = 1500  # characters of a failed command's output its error shows
 
 # Timeouts (seconds) of remote commands, by what they do. None: no limit (dumps, restores,
@@ -54,7 +56,7 @@ TAIL = 1500  # characters of a failed command's output its error shows
 QUICK = 300.0  # the default: reading state, small changes, psql queries
 SLOW = 1800.0  # installing packages, pulling an image, stopping or starting a stack
 UNLIMITED = None
-MARK = "ops-run-"  # the first word of every command: finds its process group (stop_command)
+MARK = "OPS_RUN"  # the variable every command exports: finds its process group (stop_command)
 GRACE = 5  # seconds between SIGTERM and SIGKILL when a command is stopped
 
 
@@ -83,15 +85,15 @@ class Outcome:
 
 
 def marked(command: str, token: str) -> str:
-    """`command` with its marker as first word (a no-op for the shell)."""
-    return f": {MARK}{token}; {command}"
+    """`command` exporting its marker first, for every process it starts."""
+    return f"export {MARK}={token}; {command}"
 
 
 def stop_command(token: str) -> str:
     """A command that stops the process group of the command marked with `token`: SIGTERM,
-    then SIGKILL after GRACE seconds. Its own marker pattern ([x]yz) does not match itself."""
-    pattern = sh(f"{MARK}[{token[0]}]{token[1:]}")
-    return (f"g=$(for p in $(pgrep -f {pattern}); do ps -o pgid= -p $p; done | sort -u); "
+    then SIGKILL after GRACE seconds (it does not export the marker: it never finds itself)."""
+    found = (f"grep -lsxz {sh(f'{MARK}={token}')} /proc/[0-9]*/environ | cut -d/ -f3")
+    return (f"g=$(for p in $({found}); do ps -o pgid= -p $p; done | sort -u); "
             "[ -n \"$g\" ] || exit 0; for s in $g; do kill -TERM -- -$s; done 2>/dev/null; "
             f"i=0; while [ $i -lt {GRACE * 5} ]; do alive=; "
             "for s in $g; do kill -0 -- -$s 2>/dev/null && alive=1; done; "
@@ -112,7 +114,8 @@ def failure(what: str, address: str, outcome: Outcome, hint: str = RERUN) -> Ops
     """The error of a failed command: `what` failed on `address`, its exit code and the tail
     of its output (stdout then stderr), masked BEFORE it is cut so no part of a secret shows."""
     tail = console.scrub((outcome.out + outcome.err).strip())[-TAIL:].strip()
-    message = f"{what or 'a command'} failed on {address} (exit {outcome.code})"
+    status = "killed by a signal" if outcome.code == SIGNALLED else f"exit {outcome.code}"
+    message = f"{what or 'a command'} failed on {address} ({status})"
     if tail:
         message += (":\n" if "\n" in tail else ": ") + tail
     return OpsError(message, hint=hint)
@@ -129,6 +132,7 @@ class Remote:
     connection: Connection
     address: str
     _running: dict[str, tuple[bool, str]] = field(default_factory=dict, repr=False)
+    stopped: list[str] = field(default_factory=list, repr=False)  # what stop_running ended
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -252,14 +256,14 @@ class Remote:
             finally:
                 channel.close()
 
-    def stop_running(self) -> list[str]:
+    def stop_running(self) -> None:
         """Stop every command this connection is running, from any thread (Ctrl-C: the work a
-        task started on the host ends with it); what they were doing."""
+        task started on the host ends with it); what they were doing is added to `stopped`."""
         with self._lock:
             running = dict(self._running)
-        for token in running:
+        for token, (_, what) in running.items():
             self.stop(token)
-        return [what for _, what in running.values()]
+            self.stopped.append(what)
 
     @contextmanager
     def stopped_on_interrupt(self) -> Iterator[None]:
@@ -275,7 +279,7 @@ class Remote:
                   chunks: Iterable[bytes] | None, timeout: float | None) -> Outcome:
         """Run a command as it is on `channel`, `chunks` on its stdin (sent at once, not byte
         by byte as Fabric's in_stream does); its outcome, LOST as its code if the connection
-        went first. _Expired after `timeout` seconds."""
+        went first, SIGNALLED if a signal ended it. _Expired after `timeout` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         channel.exec_command(command)
         for chunk in chunks or ():
@@ -296,7 +300,9 @@ class Remote:
                 if left is not None and left <= 0:
                     raise _Expired
                 select.select([channel], [], [], min(left or 1.0, 1.0))
-        code = channel.exit_status if channel.exit_status_ready() else LOST
+        code = channel.exit_status  # paramiko's -1 (LOST) until an exit-status arrives
+        if code == LOST and transport.is_active():  # a signal's end has no exit-status
+            code = SIGNALLED
         return Outcome(code, out.decode(errors="replace"), err.decode(errors="replace"))
 
     @contextmanager

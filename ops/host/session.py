@@ -46,11 +46,11 @@ def open_host(env: Environment) -> Iterator[Remote]:
 def _interrupted(remote: Remote) -> None:
     """Stop what still runs on the host; then the audit entry, if a task that changes things
     was interrupted (a second Ctrl-C, or a connection already gone, skips it)."""
-    during = remote.stop_running()
+    remote.stop_running()
     task = audit.TASK.get()
     if task:
         with suppress(OpsError, KeyboardInterrupt):
-            remote.run(audit.append_command(audit.interrupted(task, during)),
+            remote.run(audit.append_command(audit.interrupted(task, remote.stopped)),
                        what="writing the audit log")
 
 

@@ -73,7 +73,7 @@ class Channel:
 
 def unmarked(command: str) -> str:
     """A command as sent, without the marker that finds its process group."""
-    return re.sub(r": ops-run-[0-9a-f]{16}; ", "", command, count=1)
+    return re.sub(r"export OPS_RUN=[0-9a-f]{16}; ", "", command, count=1)
 
 
 def commands(log: list[tuple[Any, ...]]) -> list[str]:
