@@ -27,7 +27,7 @@ _PROFILES: list[str | None] = []  # the profiles of the sessions made, latest la
 MAX_ATTEMPTS = 8  # the first call and 7 retries: with standard backoff, up to ~1 min
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 60
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
                  connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
                  tcp_keepalive=True, s3={"addressing_style": "path"})
 # S3 calls sign with SigV4 anyway; presigned URLs would otherwise use SigV2, which newer
