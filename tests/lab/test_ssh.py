@@ -165,7 +165,8 @@ def test_ctrl_c_stops_the_dump_on_the_host_cleans_up_and_audits(
         holder.execute("CREATE TABLE held (id int)")
         holder.execute("BEGIN; LOCK TABLE held IN ACCESS EXCLUSIVE MODE")
         task = subprocess.Popen(
-            [sys.executable, "-m", "invoke", "backup-db", "--env", ENV, "--method", "dump"],
+            [sys.executable, "-m", "invoke", "backup-db", "--env", ENV, "--method", "dump",
+             "--yes"],
             cwd=ROOT, env={**os.environ, "OPS_CONFIG_DIR": str(tmp_path), "COLUMNS": "200"},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
