@@ -45,10 +45,12 @@ def open_host(env: Environment) -> Iterator[Remote]:
 
 def _interrupted(remote: Remote) -> None:
     """Stop what still runs on the host; then the audit entry, if a task that changes things
-    was interrupted (a second Ctrl-C, or a connection already gone, skips it)."""
+    was interrupted (once per task, even through nested connections; a second Ctrl-C, or a
+    connection already gone, skips it)."""
     remote.stop_running()
     task = audit.TASK.get()
     if task:
+        audit.TASK.set(None)
         with suppress(OpsError, KeyboardInterrupt):
             remote.run(audit.append_command(audit.interrupted(task, remote.stopped)),
                        what="writing the audit log")
