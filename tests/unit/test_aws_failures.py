@@ -11,6 +11,7 @@ import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -33,7 +34,7 @@ from ops.tasks.common import operation, read_only, task
 START_URL = "https://ops-test.awsapps.com/start"
 
 
-def ec2() -> object:
+def ec2() -> Any:
     return boto3.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="x",
                          region_name="us-east-1").client("ec2")
 

@@ -4,6 +4,7 @@ stand-in plays the SSH connection; nothing leaves this process."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -16,7 +17,7 @@ from ops import console
 from ops.db import remote as db
 from ops.errors import CUT_SHORT, OpsError
 from ops.host import facts
-from ops.host.remote import RERUN, TAIL, Outcome, Remote, as_root, failure
+from ops.host.remote import RERUN, TAIL, Outcome, Remote, as_root, failure, stop_command
 from ops.targets import DatabaseTarget
 
 DB = DatabaseTarget("db.internal", 5432, "open_lmis", "postgres")
@@ -265,3 +266,70 @@ def test_a_lost_connection_is_said_plainly_not_as_a_traceback() -> None:
     assert "the host's state is unknown" in caught.value.message
     assert "run the same command again" in caught.value.hint
     assert caught.value.code == CUT_SHORT
+
+
+class Hanging(Channel):
+    """A command that never ends: no output, no exit status (`fileno` never readable)."""
+
+    def __init__(self, log: list[tuple[Any, ...]]) -> None:
+        super().__init__(log, DONE)
+        self.command = ""
+        self.read_end, self.write_end = os.pipe()
+
+    def exec_command(self, command: str) -> None:
+        self.command = command
+        super().exec_command(command)
+
+    def exit_status_ready(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self.read_end
+
+    def close(self) -> None:
+        os.close(self.read_end)
+        os.close(self.write_end)
+        super().close()
+
+
+@dataclass
+class HangingConnection(Connection):
+    """Its first command hangs; the next ones (the stop) answer at once."""
+
+    hanging: list[Hanging] = field(default_factory=list)
+
+    @property
+    def client(self) -> Any:
+        def session() -> Channel:
+            if not self.hanging:
+                self.hanging.append(Hanging(self.log))
+                return self.hanging[0]
+            return Channel(self.log, DONE)
+        return SimpleNamespace(get_transport=lambda: SimpleNamespace(open_session=session))
+
+
+def test_a_command_past_its_timeout_is_stopped_by_its_marker_and_named() -> None:
+    connection = HangingConnection(user="admin")
+    runner = Remote(connection, "203.0.113.7")  # type: ignore[arg-type]
+    with pytest.raises(OpsError) as caught:
+        runner.run("pg_dump -Fd", what="the dump", timeout=0.05)
+    assert caught.value.message == ("the dump did not finish within 0.05 s on 203.0.113.7; "
+                                    "it was stopped")
+    assert caught.value.code == CUT_SHORT
+    token = re.search(r"OPS_RUN=([0-9a-f]{16})", connection.hanging[0].command)
+    assert token and commands(connection.log)[1] == as_root(stop_command(token[1]), "admin")
+
+
+def test_ctrl_c_stops_the_command_then_goes_on() -> None:
+    connection = HangingConnection(user="root")
+    runner = Remote(connection, "203.0.113.7")  # type: ignore[arg-type]
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("select.select", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            runner.run("pg_restore -j 4 /x", what="pg_restore", timeout=None)
+    assert runner.stopped == ["pg_restore"]
+    assert commands(connection.log)[1].startswith("g=$(for p in $(grep -lsxz OPS_RUN=")
