@@ -53,9 +53,11 @@ class Target:
             conn.execute(f"DROP ROLE IF EXISTS {self.role}")
             conn.execute(f"CREATE DATABASE {self.database}")
 
-    def inv(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def inv(self, *args: str, timeout: float = 600,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """`inv` run as an operator runs it; `input`: its standard input (not a terminal)."""
         return subprocess.run(self.command(*args), cwd=ROOT, env=self.environ(),
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, input=input)
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(self.command(*args), cwd=ROOT, env=self.environ(),

@@ -1,7 +1,8 @@
 """deploy, rollback, logs on a lab host, end to end: Docker installed by the deploy itself.
 
 One bare host serves the whole module, in order: first deploy, no-op, secrets, a broken
-release, rollback, the lock, a cut connection, an unknown host key.
+release, rollback, the lock, a cut connection, an unknown host key; then the operator's access
+commands on the deployed stack (ssh, exec, psql, audit, releases, lock).
 """
 
 from __future__ import annotations
@@ -15,8 +16,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from fabric import Connection
 
+from ops.config import ROOT
+from ops.host import facts as host_facts
+from ops.host.connect import connect
 from ops.lab.lab import Lab
+from ops.stack import lock
 from tests.lab.target import ADMIN_PASSWORD, Target
 
 DATABASE = "deploytest"
@@ -176,3 +182,112 @@ def test_unknown_host_key_is_refused_with_its_fingerprint(target: Target, tmp_pa
     assert f"{target.host.address} is not a known host: it offers ssh-ed25519 SHA256:" \
         in output(result)
     assert "ssh-keyscan" in output(result)
+
+
+def test_ssh_runs_a_command_as_the_login_user_and_passes_its_status_back(
+        target: Target) -> None:
+    result = target.inv("ssh", "--command", "id -un; cat /proc/sys/kernel/hostname", input="")
+    assert result.returncode == 0, output(result)
+    assert result.stdout.split() == ["root", target.sh("hostname").strip()]
+    assert target.inv("ssh", "--command", "exit 7", input="").returncode == 7
+
+
+def test_exec_runs_in_a_running_service_container(target: Target) -> None:
+    result = target.inv("exec", "diagnostics", "--", "sh", "-c", 'echo "$SERVICE_NAME"',
+                        input="")
+    assert (result.returncode, result.stdout.strip()) == (0, "diagnostics"), output(result)
+    piped = target.inv("exec", "referencedata", "--", "cat", input="fed on stdin\n")
+    assert piped.stdout == "fed on stdin\n", output(piped)
+    assert target.inv("exec", "nginx", "--", "sh", "-c", "exit 3", input="").returncode == 3
+    unknown = target.inv("exec", "nosuchservice", "--", "true", input="")
+    assert unknown.returncode == 1
+    assert "has no service 'nosuchservice'" in output(unknown)
+    assert "its services: diagnostics, nginx, referencedata, requisition" in output(unknown)
+    assert "Traceback" not in output(unknown)
+
+
+def test_psql_is_tls_verified_and_no_process_on_the_host_holds_the_password(
+        target: Target, lab: Lab) -> None:
+    password = lab.state.secret("db_master_password")
+    result = target.inv("psql", "--command", "SELECT 'tls=' || ssl || ' user=' || current_user "
+                        "FROM pg_stat_ssl WHERE pid = pg_backend_pid()", input="")
+    assert result.returncode == 0, output(result)
+    assert "tls=true user=postgres" in result.stdout
+    failed = target.inv("psql", "--command", "SELECT nosuchcolumn", input="")
+    assert failed.returncode != 0 and "nosuchcolumn" in failed.stderr
+    slow = subprocess.Popen(target.command("psql", "--command", "SELECT pg_sleep(3)"),
+                            cwd=ROOT, env=target.environ(), text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    seen = []
+    while slow.poll() is None:  # every process's command line and environment, as root
+        seen.append(target.sh("ps -eww -o args; cat /proc/[0-9]*/environ 2>/dev/null "
+                              "| tr '\\0' '\\n'"))
+    assert slow.returncode == 0, slow.stdout.read() if slow.stdout else ""
+    assert any("pg_sleep" in snapshot and "PGSSLMODE=verify-full" in snapshot
+               for snapshot in seen), "psql was never seen running"
+    assert not any(password in snapshot for snapshot in seen)
+    assert password not in output(result) + output(failed)
+    assert "session." not in target.sh("ls -a /var/tmp/openlmis-db")  # pgpass removed
+
+
+def test_audit_shows_the_host_log_newest_first(target: Target) -> None:
+    result = target.inv("audit", "--lines", "3", "--json")
+    assert result.returncode == 0, output(result)
+    on_host = [{k: str(v) for k, v in r.items()} for r in target.audit()]
+    assert json.loads(result.stdout) == on_host[-3:][::-1]
+    table = output(target.inv("audit"))
+    assert "audit log (" in table and on_host[-1]["release"] in table
+
+
+def test_releases_lists_the_live_one_and_the_images_each_pins(target: Target) -> None:
+    result = target.inv("releases", "--json")
+    assert result.returncode == 0, output(result)
+    found = json.loads(result.stdout)
+    assert [r["release"] for r in found] == target.sh("ls -1t /opt/openlmis/releases").split()
+    live = [r["release"] for r in found if r["live"]]
+    assert live == [target.sh("basename $(readlink /opt/openlmis/current)").strip()]
+    assert live[0].startswith("1-")
+    assert found[0]["images"]["referencedata"] == "openlmis-lab/app:1"
+    assert found[0]["images"]["health"].startswith("nginx:")  # the toolkit's own file's
+    assert all(r["age_s"] >= 0 for r in found)
+    assert live[0] in output(target.inv("releases"))
+
+
+def _hold_lock(target: Target) -> tuple[Connection, int]:
+    """A connection to the host holding the deploy lock, as deploy takes it."""
+    conn = connect(target.host.address, user=target.host.user, key=target.host.key,
+                   known_hosts=target.host.known_hosts)
+    found = host_facts.parse(conn.run(host_facts.command([], [], "openlmis"), hide=True).stdout)
+    holder = lock.Holder("tester@lab", "deploy", "held-by-test", "2026-01-01T00:00:00Z",
+                         found.session_pid, found.boot_id)
+    assert lock.parse_acquire(conn.run(lock.acquire_command(holder), hide=True).stdout)[0]
+    return conn, found.session_pid
+
+
+def test_lock_shows_its_holder_and_breaks_only_a_stale_one(target: Target) -> None:
+    assert json.loads(target.inv("lock", "--json").stdout)["state"] == "free"
+    conn, pid = _hold_lock(target)
+    try:
+        held = json.loads(target.inv("lock", "--json").stdout)
+        assert (held["state"], held["holder"]["release"]) == ("alive", "held-by-test")
+        refused = target.inv("lock", "--break")
+        assert refused.returncode == 1
+        assert "held by tester@lab since 2026-01-01T00:00:00Z (deploy held-by-test), whose " \
+            "connection is alive" in output(refused)
+        assert target.sh("test -d /opt/openlmis/deploy.lock && echo kept").strip() == "kept"
+    finally:
+        conn.close()
+    deadline = time.monotonic() + 10
+    while target.sh(f"test -d /proc/{pid} && echo running").strip():
+        assert time.monotonic() < deadline, "the holder's session did not end"
+        time.sleep(0.2)
+    stale = target.inv("lock")
+    assert "is STALE: held by tester@lab" in output(stale) and "--break" in output(stale)
+    broken = target.inv("lock", "--break")
+    assert broken.returncode == 0, output(broken)
+    assert "broke the stale deploy lock of tester@lab" in output(broken)
+    assert json.loads(target.inv("lock", "--json").stdout)["state"] == "free"
+    last = target.audit()[-1]
+    assert (last["action"], last["release"], last["result"]) == ("break-lock", "held-by-test",
+                                                                 "ok")
