@@ -2,7 +2,8 @@
 
 The holder records who, from where, when, what release — and the SSH session process that
 holds it on the host: when that process is gone (connection cut, operator killed), the lock is
-stale. A stale lock is reported, and broken only when asked (`--break-lock`).
+stale. A stale lock is reported, and broken only when asked (`--break-lock`, `inv lock
+--break`); `inv lock` reads it.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import yaml
 
@@ -26,8 +27,13 @@ class HostRelease:
     time: int  # its directory's time, seconds since the epoch: made, or last switched to
     images: dict[str, str] = field(default_factory=dict)  # service → image
 
+    @property
+    def since(self) -> str:
+        """Its directory's time in UTC, ISO 8601 (as the audit log's)."""
+        return datetime.fromtimestamp(self.time, UTC).isoformat(timespec="seconds")
+
     def as_dict(self, now: int) -> dict[str, object]:
-        return {"release": self.id, "live": self.live, "time": self.time,
+        return {"release": self.id, "live": self.live, "time": self.since,
                 "age_s": max(now - self.time, 0), "images": self.images}
 
 

@@ -1,7 +1,6 @@
 """ssh, exec, psql, audit, releases, lock: an operator's access to the environment's host."""
 
 import sys
-from datetime import UTC, datetime
 
 from invoke import Exit
 
@@ -92,7 +91,7 @@ def releases(c, env=None, json_=False):
     console.table(f"releases on {found.address} ({len(found.releases)})",
                   ["release", "live", "age", "since", "images"],
                   [(r.id, "live" if r.live else "", age(found.now - r.time),
-                    f"{datetime.fromtimestamp(r.time, UTC):%Y-%m-%d %H:%M:%S}",
+                    r.since,
                     "\n".join(sorted(set(r.images.values())))) for r in found.releases])
 
 

@@ -186,58 +186,48 @@ def test_unknown_host_key_is_refused_with_its_fingerprint(target: Target, tmp_pa
 
 def test_ssh_runs_a_command_as_the_login_user_and_passes_its_status_back(
         target: Target) -> None:
-    result = target.inv("ssh", "--command", "id -un; cat /proc/sys/kernel/hostname", input="")
-    assert result.returncode == 0, output(result)
-    assert result.stdout.split() == ["root", target.sh("hostname").strip()]
-    assert target.inv("ssh", "--command", "exit 7", input="").returncode == 7
+    result = target.inv("ssh", "--command", "id -un; tty; exit 7", input="")
+    assert (result.returncode, result.stdout.split("\n")) == (7, ["root", "not a tty", ""])
 
 
 def test_exec_runs_in_a_running_service_container(target: Target) -> None:
-    result = target.inv("exec", "diagnostics", "--", "sh", "-c", 'echo "$SERVICE_NAME"',
-                        input="")
-    assert (result.returncode, result.stdout.strip()) == (0, "diagnostics"), output(result)
-    piped = target.inv("exec", "referencedata", "--", "cat", input="fed on stdin\n")
-    assert piped.stdout == "fed on stdin\n", output(piped)
-    assert target.inv("exec", "nginx", "--", "sh", "-c", "exit 3", input="").returncode == 3
+    result = target.inv("exec", "diagnostics", "--", "sh", "-c",
+                        'echo "$SERVICE_NAME"; cat; tty; exit 3', input="fed on stdin\n")
+    assert (result.returncode, result.stdout.split("\n")) == (
+        3, ["diagnostics", "fed on stdin", "not a tty", ""]), output(result)
+    on_terminal = target.on_terminal("exec", "nginx", "--", "tty")  # ssh -t, compose's tty
+    assert on_terminal.returncode == 0 and "/dev/pts/" in on_terminal.stdout, on_terminal
     unknown = target.inv("exec", "nosuchservice", "--", "true", input="")
-    assert unknown.returncode == 1
-    assert "has no service 'nosuchservice'" in output(unknown)
-    assert "its services: diagnostics, nginx, referencedata, requisition" in output(unknown)
-    assert "Traceback" not in output(unknown)
+    assert unknown.returncode == 1 and "Traceback" not in output(unknown)
+    assert "has no service 'nosuchservice'\n  → its services: diagnostics, health, nginx, " \
+        "referencedata, requisition" in output(unknown)
 
 
 def test_psql_is_tls_verified_and_no_process_on_the_host_holds_the_password(
         target: Target, lab: Lab) -> None:
     password = lab.state.secret("db_master_password")
-    result = target.inv("psql", "--command", "SELECT 'tls=' || ssl || ' user=' || current_user "
-                        "FROM pg_stat_ssl WHERE pid = pg_backend_pid()", input="")
-    assert result.returncode == 0, output(result)
-    assert "tls=true user=postgres" in result.stdout
-    failed = target.inv("psql", "--command", "SELECT nosuchcolumn", input="")
-    assert failed.returncode != 0 and "nosuchcolumn" in failed.stderr
-    slow = subprocess.Popen(target.command("psql", "--command", "SELECT pg_sleep(3)"),
-                            cwd=ROOT, env=target.environ(), text=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    sql = ("SELECT 'tls=' || ssl || ' user=' || current_user, pg_sleep(2) FROM pg_stat_ssl "
+           "WHERE pid = pg_backend_pid()")
+    psql = subprocess.Popen(target.command("psql", "--command", sql), cwd=ROOT,
+                            env=target.environ(), text=True, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     seen = []
-    while slow.poll() is None:  # every process's command line and environment, as root
+    while psql.poll() is None:  # every process's command line and environment, as root
         seen.append(target.sh("ps -eww -o args; cat /proc/[0-9]*/environ 2>/dev/null "
                               "| tr '\\0' '\\n'"))
-    assert slow.returncode == 0, slow.stdout.read() if slow.stdout else ""
+    said = psql.communicate()[0]
+    assert psql.returncode == 0, said
+    assert "tls=true user=postgres" in said
     assert any("pg_sleep" in snapshot and "PGSSLMODE=verify-full" in snapshot
                for snapshot in seen), "psql was never seen running"
-    assert not any(password in snapshot for snapshot in seen)
-    assert password not in output(result) + output(failed)
+    assert not any(password in snapshot for snapshot in [*seen, said])
     assert "session." not in target.sh("ls -a /var/tmp/openlmis-db")  # pgpass removed
 
 
 def test_audit_shows_the_host_log_newest_first(target: Target) -> None:
     result = target.inv("audit", "--lines", "3", "--json")
     assert result.returncode == 0, output(result)
-    on_host = [{k: str(v) for k, v in r.items()} for r in target.audit()]
-    assert json.loads(result.stdout) == on_host[-3:][::-1]
-    table = output(target.inv("audit"))
-    assert "audit log (" in table and on_host[-1]["release"] in table
+    assert json.loads(result.stdout) == target.audit()[-3:][::-1]
 
 
 def test_releases_lists_the_live_one_and_the_images_each_pins(target: Target) -> None:
@@ -251,7 +241,6 @@ def test_releases_lists_the_live_one_and_the_images_each_pins(target: Target) ->
     assert found[0]["images"]["referencedata"] == "openlmis-lab/app:1"
     assert found[0]["images"]["health"].startswith("nginx:")  # the toolkit's own file's
     assert all(r["age_s"] >= 0 for r in found)
-    assert live[0] in output(target.inv("releases"))
 
 
 def _hold_lock(target: Target) -> tuple[Connection, int]:
@@ -266,7 +255,6 @@ def _hold_lock(target: Target) -> tuple[Connection, int]:
 
 
 def test_lock_shows_its_holder_and_breaks_only_a_stale_one(target: Target) -> None:
-    assert json.loads(target.inv("lock", "--json").stdout)["state"] == "free"
     conn, pid = _hold_lock(target)
     try:
         held = json.loads(target.inv("lock", "--json").stdout)
@@ -275,7 +263,6 @@ def test_lock_shows_its_holder_and_breaks_only_a_stale_one(target: Target) -> No
         assert refused.returncode == 1
         assert "held by tester@lab since 2026-01-01T00:00:00Z (deploy held-by-test), whose " \
             "connection is alive" in output(refused)
-        assert target.sh("test -d /opt/openlmis/deploy.lock && echo kept").strip() == "kept"
     finally:
         conn.close()
     deadline = time.monotonic() + 10
@@ -287,7 +274,7 @@ def test_lock_shows_its_holder_and_breaks_only_a_stale_one(target: Target) -> No
     broken = target.inv("lock", "--break")
     assert broken.returncode == 0, output(broken)
     assert "broke the stale deploy lock of tester@lab" in output(broken)
-    assert json.loads(target.inv("lock", "--json").stdout)["state"] == "free"
+    assert not target.sh("test -d /opt/openlmis/deploy.lock && echo kept").strip()
     last = target.audit()[-1]
     assert (last["action"], last["release"], last["result"]) == ("break-lock", "held-by-test",
                                                                  "ok")

@@ -169,7 +169,7 @@ def test_releases_are_read_with_the_live_one_and_the_images_they_pin() -> None:
     assert found[1].images == {"auth": "openlmis/auth:4.3.3"}
     assert found[2].images == {}  # unreadable files: listed, without images
     assert found[0].as_dict(now) == {"release": "3.19.2-abc", "live": True,
-                                     "time": 1772399100, "age_s": 900,
+                                     "time": "2026-03-01T21:05:00+00:00", "age_s": 900,
                                      "images": found[0].images}
     assert release_list.parse("now\t1\ncurrent\t\n") == (1, [])
 
