@@ -40,7 +40,7 @@ def lock_state(env: Environment) -> tuple[str, lock.State]:
                                                                what="reading the deploy lock"))
 
 
-def break_lock(env: Environment) -> lock.State:
+def break_lock(env: Environment) -> tuple[str, lock.State]:
     """Break the deploy lock if it is stale (checked and removed in one command), writing who
     broke whose to the audit log; a live lock is refused, its holder named."""
     with session(env) as s:
@@ -55,4 +55,4 @@ def break_lock(env: Environment) -> lock.State:
         if found.state == "broken":
             s.audit("break-lock", found.holder.release if found.holder else "", "ok",
                     holder=who)
-        return found
+        return s.remote.address, found

@@ -110,23 +110,19 @@ def lock(c, env=None, break_=False, json_=False):
     if json_:
         console.json_mode()
     environment = load(env)
-    if break_:
-        address, state = "", host_state.break_lock(environment)
-    else:
-        address, state = host_state.lock_state(environment)
+    address, state = (host_state.break_lock if break_ else host_state.lock_state)(environment)
     if json_:
         console.emit_json(state.as_dict())
         return
     who = state.holder.describe() if state.holder else "an unknown holder"
-    where = f" on {address}" if address else ""
     if state.state == "free":
-        console.ok(f"the deploy lock is free{where}")
+        console.ok(f"the deploy lock on {address} is free")
     elif state.state == "broken":
-        console.ok(f"broke the stale deploy lock of {who}")
+        console.ok(f"broke the stale deploy lock of {who} on {address}")
     elif state.state == "alive":
-        console.say(f"the deploy lock{where} is held by {who}; its connection is alive")
+        console.say(f"the deploy lock on {address} is held by {who}; its connection is alive")
     else:
-        console.warn(f"the deploy lock{where} is STALE: held by {who}, whose connection is "
+        console.warn(f"the deploy lock on {address} is STALE: held by {who}, whose connection is "
                      f"gone; once no deploy runs, break it: inv lock --env {environment.name} "
                      "--break")
 
