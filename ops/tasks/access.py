@@ -8,7 +8,7 @@ from ops import console
 from ops.errors import OpsError
 from ops.tasks.common import ENV_HELP, load, operation, read_only, task, whole
 
-JSON_HELP = "print machine-readable JSON only"
+DATA_JSON = "print machine-readable JSON only"
 
 
 def _status(code: int) -> None:
@@ -55,7 +55,7 @@ def psql(c, env=None, command=None):
 
 
 @task(help={"env": ENV_HELP, "lines": "how many of the newest entries (default 20)",
-            "json": JSON_HELP})
+            "json": DATA_JSON})
 @read_only
 def audit(c, env=None, lines="20", json_=False):
     """The host's audit log, newest first: who deployed, rolled back or broke a lock, when."""
@@ -75,7 +75,7 @@ def audit(c, env=None, lines="20", json_=False):
                     r.get("result"), stack_audit.detail(r)) for r in records])
 
 
-@task(help={"env": ENV_HELP, "json": JSON_HELP})
+@task(help={"env": ENV_HELP, "json": DATA_JSON})
 @read_only
 def releases(c, env=None, json_=False):
     """The releases on the host, newest first: which is live, their age, the images they pin."""
@@ -95,7 +95,7 @@ def releases(c, env=None, json_=False):
                     "\n".join(sorted(set(r.images.values())))) for r in found.releases])
 
 
-@task(help={"env": ENV_HELP, "json": JSON_HELP,
+@task(help={"env": ENV_HELP, "json": DATA_JSON,
             "break": "break the lock if it is STALE (its holder's connection is gone); "
                      "a live one is refused"})
 @read_only
