@@ -1,6 +1,7 @@
 """The audit log on the host: one JSON line per deploy, rollback, failure and interruption.
 
-Lines carry who, when, what and the outcome — never a setting's value.
+Lines carry who, when, what and the outcome — never a setting's value. Pure: the commands that
+append and read it, and the parsing of what is read (`inv audit`).
 """
 
 from __future__ import annotations
@@ -43,4 +44,26 @@ def append_command(record: dict[str, str]) -> str:
 
 
 def read_command(lines: int = 50) -> str:
+    """The last `lines` lines (nothing when no entry was written yet)."""
     return f"tail -n {int(lines)} {AUDIT_LOG} 2>/dev/null || true"
+
+
+def parse(text: str) -> list[dict[str, str]]:
+    """The log's lines newest first; a line that is not a JSON object is kept as `raw`."""
+    records = []
+    for line in reversed(text.splitlines()):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        records.append({k: str(v) for k, v in record.items()} if isinstance(record, dict)
+                       else {"raw": line})
+    return records
+
+
+def detail(record: dict[str, str]) -> str:
+    """What a record says beyond its time, who, action, release and result: `key=value`."""
+    return " ".join(f"{k}={v}" for k, v in sorted(record.items())
+                    if k not in ("time", "who", "action", "release", "result"))

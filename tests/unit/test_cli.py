@@ -26,6 +26,7 @@ from ops.tasks.common import (
 TASKS = {
     "provision", "resize", "destroy", "status", "deploy", "rollback", "logs", "backup-db",
     "restore-db", "verify-backup", "list-backups", "tune-db", "size-db",
+    "ssh", "exec", "psql", "audit", "releases", "lock",
     "lab.up", "lab.down", "lab.status", "lab.rehearse",
 }
 # The tasks that change things: each follows the one convention.
@@ -80,6 +81,7 @@ def test_unknown_environment_is_one_clean_message(capsys: pytest.CaptureFixture[
     (["rollback", "--lock-wait", "-1"], "--lock-wait takes a number of seconds, 0 or more"),
     (["logs", "auth", "--lines", "0"], "--lines takes a whole number, 1 or more (got '0')"),
     (["backup-db", "--method", "all"], "--method takes snapshot, dump or both (got 'all')"),
+    (["audit", "--lines", "none"], "--lines takes a whole number, 1 or more (got 'none')"),
 ])
 def test_a_bad_option_value_is_one_line_naming_the_option(
         argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -140,6 +142,8 @@ def test_dry_refuses_a_task_that_changes_things_and_points_at_plan(
     assert code == 1 and "--dry cannot hold back" in out and "inv provision --plan" in out
     code, out = run(["--dry", "destroy", "--yes"], capsys)
     assert code == 1 and "no preview: run it without --dry" in out
+    code, out = run(["--dry", "lock", "--break", "--env", "nosuch"], capsys)
+    assert code == 1 and "--dry cannot hold back breaking the lock" in out
     code, out = run(["--dry", "size-db", "--env", "lab"], capsys)  # looks only: runs
     assert code == 0 and "recommendation" in out
 
