@@ -390,8 +390,8 @@ def _read(path: Path) -> object:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise OpsError(f"{path}: line {line} is not UTF-8 text") from None
+        number = raw[:exc.start].count(b"\n") + 1
+        raise OpsError(f"{path}: line {number} is not UTF-8 text") from None
     try:
         data = yaml.load(text, Loader=_LOADER) or {}
     except yaml.YAMLError as exc:

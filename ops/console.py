@@ -36,10 +36,10 @@ def scrub(text: str) -> str:
     return text
 
 
-def json_mode() -> None:
+def json_mode(on: bool = True) -> None:
     """Send human output to stderr, so stdout carries machine-readable output only."""
     global console
-    console = Console(highlight=False, stderr=True)
+    console = Console(highlight=False, stderr=on)
 
 
 def say(text: str, style: str = "") -> None:
@@ -65,8 +65,9 @@ def error(text: str) -> None:
 
 def ask(question: str) -> str:
     """The operator's typed answer; OpsError when nobody can answer (standard input closed)."""
+    console.print(escape(scrub(question)), end="", soft_wrap=True)  # stderr under --json
     try:
-        return input(scrub(question))
+        return input()
     except EOFError:
         raise OpsError("no answer: standard input is closed",
                        hint="answer in a terminal, or pass --yes") from None

@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Generic, TypeVar
 
 P = TypeVar("P")
+P_co = TypeVar("P_co", covariant=True)  # a frozen Change[A] is a Change[A | B]
 
 
 class Action(Enum):
@@ -23,13 +24,13 @@ class Action(Enum):
 
 
 @dataclass(frozen=True)
-class Change(Generic[P]):
+class Change(Generic[P_co]):
     """One change, printable as one line; `payload` carries all the applier needs."""
 
     action: Action
     target: str
     detail: str = ""
-    payload: P = field(kw_only=True)
+    payload: P_co = field(kw_only=True)
 
     def line(self) -> str:
         text = f"{self.action.value} {self.target}"
@@ -57,6 +58,10 @@ class Plan(Generic[P]):
     def payloads(self) -> list[P]:
         """What apply acts on, in order."""
         return [c.payload for c in self.changes]
+
+    def changed(self) -> list[str]:
+        """Each change's line; empty when there is nothing to do."""
+        return [c.line() for c in self.changes]
 
     def lines(self) -> list[str]:
         return [c.line() for c in self.changes] or ["no changes"]

@@ -19,3 +19,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = Path(item.fspath).relative_to(HERE).parts[0]
         if tier in ("unit", "aws", "lab"):
             item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(autouse=True)
+def _console_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task run with --json sends messages to stderr from then on: not past its test."""
+    from ops import console
+
+    monkeypatch.setattr(console, "console", console.console)

@@ -2,10 +2,15 @@
 
 A block fenced as ```sh is run; ```sh manual marks a step that happens outside (a registrar,
 the AWS console) and is skipped. `--env NAME` in a command is replaced by the test's environment.
+The commands run as an operator runs them: at a terminal, answering each confirmation with the
+environment's name. A command ending in `--plan` exits 2 when changes are pending, which is what
+the runbook asks to look at, not a failure.
 """
 
 from __future__ import annotations
 
+import os
+import pty
 import re
 import subprocess
 from dataclasses import dataclass
@@ -13,6 +18,7 @@ from pathlib import Path
 
 _FENCE = re.compile(r"^```(\S*)([^\n]*)\n(.*?)^```", re.M | re.S)
 _ENV = re.compile(r"--env[ =]\S+")
+_PLAN = re.compile(r"^(\s*inv .*--plan)\s*$", re.M)
 
 
 @dataclass(frozen=True)
@@ -32,7 +38,7 @@ def extract(text: str) -> list[Block]:
 
 
 def for_env(commands: str, env: str) -> str:
-    return _ENV.sub(f"--env {env}", commands)
+    return _PLAN.sub(r"\1 || [ $? -eq 2 ]", _ENV.sub(f"--env {env}", commands))
 
 
 def run(path: Path, env: str, *, cwd: Path, environ: dict[str, str], timeout: float = 900) -> None:
@@ -41,10 +47,16 @@ def run(path: Path, env: str, *, cwd: Path, environ: dict[str, str], timeout: fl
         if block.manual:
             continue
         script = for_env(block.commands, env)
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=environ,
-            input=f"{env}\n", capture_output=True, text=True, timeout=timeout,
-        )
+        leader, terminal = pty.openpty()
+        os.write(leader, f"{env}\n".encode() * 20)  # typed ahead: one per confirmation
+        try:
+            done = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=environ,
+                stdin=terminal, capture_output=True, text=True, timeout=timeout,
+            )
+        finally:
+            os.close(leader)
+            os.close(terminal)
         assert done.returncode == 0, (
             f"{path.name}:{block.line}: exit {done.returncode} from\n{script}\n"
             f"--- output ---\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"

@@ -19,6 +19,8 @@ from ops.stack import planned, sizing
 CANONICAL = "099720109477"
 UBUNTU = "ubuntu/images/hvm-ssd*/ubuntu-noble-24.04-amd64-server-*"
 LIVE = ["pending", "running", "stopping", "stopped"]
+# IMDSv2 only; 2 hops so the stack's containers (one hop behind the host) reach the metadata.
+METADATA = {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 2}
 
 
 class Op(Enum):
@@ -27,6 +29,7 @@ class Op(Enum):
     KEY = "key"
     INSTANCE = "instance"
     IMDS = "imds"
+    GROUPS = "groups"
     EIP = "eip"
     ASSOCIATE = "associate"
 
@@ -37,7 +40,8 @@ def client_token(env: Environment, subnet: str) -> str:
 
 
 def diff(env: Environment, actual: dict[str, Any], key_file: str) -> list[Change[Op]]:
-    """`actual`: key (bool), instance ({} or id, type, imds), eip ({} or id, instance)."""
+    """`actual`: key (bool), instance ({} or id, type, metadata options as read, groups as
+    roles where read), eip ({} or id, instance)."""
     changes = []
     if not actual.get("key"):
         changes.append(Change(Action.CREATE, f"key pair {env.prefix}", key_file, payload=Op.KEY))
@@ -46,9 +50,16 @@ def diff(env: Environment, actual: dict[str, Any], key_file: str) -> list[Change
         changes.append(Change(Action.CREATE, "instance host",
                               f"{env.host.instance_type}, {env.host.root_volume_gb} GB encrypted "
                               "gp3, IMDSv2 required", payload=Op.INSTANCE))
-    elif instance.get("imds") != "required":
-        changes.append(Change(Action.UPDATE, f"instance {instance['id']}", "require IMDSv2",
-                              payload=Op.IMDS))
+    else:
+        if drifted := metadata_drift(instance.get("metadata", {})):
+            changes.append(Change(Action.UPDATE, f"instance {instance['id']}",
+                                  f"metadata {drifted} (live: the running host's next metadata "
+                                  "request obeys it; nothing restarts)", payload=Op.IMDS))
+        if instance.get("groups") is not None and instance["groups"] != ["sg.host"]:
+            changes.append(Change(Action.UPDATE, f"instance {instance['id']}",
+                                  f"security groups {', '.join(instance['groups'])} → sg.host "
+                                  "(live: connections the old groups allowed may drop)",
+                                  payload=Op.GROUPS))
     eip = actual.get("eip") or {}
     if not eip:
         changes.append(Change(Action.CREATE, "elastic ip host", payload=Op.EIP))
@@ -56,6 +67,33 @@ def diff(env: Environment, actual: dict[str, Any], key_file: str) -> list[Change
         changes.append(Change(Action.UPDATE, "elastic ip host", "associate with the instance",
                               payload=Op.ASSOCIATE))
     return changes
+
+
+def metadata_drift(have: dict[str, Any]) -> str:
+    """The metadata options that differ from METADATA, as 'name have → want' (pure). AWS always
+    reports HttpEndpoint; the emulator forgets it after a change, so absent is not a change."""
+    return ", ".join(f"{k} {have.get(k)} → {v}" for k, v in METADATA.items()
+                     if have.get(k, v if k == "HttpEndpoint" else None) != v)
+
+
+def warnings(env: Environment, instance: dict[str, Any]) -> list[str]:
+    """What provision reports about the host but does not change (pure): a stop is needed, or
+    changing it under a running host is not provision's call."""
+    found, name = [], instance.get("id")
+    if instance.get("type", env.host.instance_type) != env.host.instance_type:
+        found.append(f"instance {name} is {instance['type']}, config says "
+                     f"{env.host.instance_type}: run inv resize in a maintenance window (it "
+                     "stops the host); provision does not stop a running host")
+    if instance.get("root_encrypted") is False:
+        found.append(f"instance {name}'s root volume is NOT encrypted; EBS cannot encrypt in "
+                     "place: in a maintenance window terminate the instance, run provision (it "
+                     "launches an encrypted one), then inv deploy")
+    profile = instance.get("profile", identity.name(env))
+    if profile != identity.name(env):
+        found.append(f"instance {name} runs with instance profile {profile or 'none'}, not "
+                     f"{identity.name(env)}: backups to s3://{env.bucket} need it; associate "
+                     "it (changing a running host's credentials is not provision's call)")
+    return found
 
 
 def read(ctx: Ctx) -> dict[str, Any]:
@@ -75,13 +113,17 @@ def read(ctx: Ctx) -> dict[str, Any]:
     if found:
         instance = found[0]
         ctx.ids["instance"] = instance["InstanceId"]
-        actual["instance"] = {"id": instance["InstanceId"], "type": instance["InstanceType"],
-                              "state": instance["State"]["Name"],
-                              "imds": instance.get("MetadataOptions", {}).get("HttpTokens")}
-        if instance["InstanceType"] != env.host.instance_type:
-            ctx.warn(f"instance {instance['InstanceId']} is {instance['InstanceType']}, config "
-                     f"says {env.host.instance_type}: resize it in a maintenance window "
-                     "(stop, modify, start); provision does not stop a running host")
+        sg_roles = {ctx.ids.get(k): k for k in ("sg.db", "sg.host", "sg.lb")}
+        actual["instance"] = {
+            "id": instance["InstanceId"], "type": instance["InstanceType"],
+            "state": instance["State"]["Name"],
+            "metadata": instance.get("MetadataOptions", {}),
+            "groups": sorted(sg_roles.get(g["GroupId"], g["GroupId"])
+                             for g in instance.get("SecurityGroups", [])),
+            "profile": instance.get("IamInstanceProfile", {}).get("Arn", "").rpartition("/")[2],
+            "root_encrypted": _root_encrypted(ec2, instance)}
+        for text in warnings(env, actual["instance"]):
+            ctx.warn(text)
     addresses = ec2.describe_addresses(Filters=tags.filters(env, "host-ip"))["Addresses"]
     if addresses:
         ctx.ids["eip"] = addresses[0]["AllocationId"]
@@ -148,8 +190,9 @@ def apply(ctx: Ctx, op: Op) -> None:
     elif op is Op.INSTANCE:
         ctx.ids["instance"] = _run_instance(ctx)
     elif op is Op.IMDS:
-        ec2.modify_instance_metadata_options(InstanceId=ctx.ids["instance"],
-                                             HttpTokens="required", HttpEndpoint="enabled")
+        ec2.modify_instance_metadata_options(InstanceId=ctx.ids["instance"], **METADATA)
+    elif op is Op.GROUPS:
+        ec2.modify_instance_attribute(InstanceId=ctx.ids["instance"], Groups=[ctx.ids["sg.host"]])
     elif op is Op.EIP:
         ctx.ids["eip"] = ec2.allocate_address(
             Domain="vpc", TagSpecifications=tags.specifications(env, "host-ip", "elastic-ip"),
@@ -173,8 +216,7 @@ def _run_instance(ctx: Ctx) -> str:
         BlockDeviceMappings=[{"DeviceName": image.get("RootDeviceName", "/dev/sda1"), "Ebs": {
             "VolumeSize": env.host.root_volume_gb, "VolumeType": "gp3", "Encrypted": True,
             "DeleteOnTermination": True}}],
-        MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled",
-                         "HttpPutResponseHopLimit": 2},
+        MetadataOptions=METADATA,
         TagSpecifications=tags.specifications(env, "host", "instance", "volume"),
         ClientToken=client_token(env, subnet))
     deadline = time.monotonic() + 60
@@ -186,6 +228,15 @@ def _run_instance(ctx: Ctx) -> str:
             if "iamInstanceProfile" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(5)
+
+
+def _root_encrypted(ec2: Any, instance: dict[str, Any]) -> bool | None:
+    """Whether the root volume is encrypted; None when the instance reports no root volume."""
+    root = next((m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings", [])
+                 if m["DeviceName"] == instance.get("RootDeviceName") and "Ebs" in m), None)
+    if root is None:
+        return None
+    return ec2.describe_volumes(VolumeIds=[root])["Volumes"][0].get("Encrypted", False)
 
 
 def _state(ec2: Any, instance: str) -> str:

@@ -1,4 +1,4 @@
-"""The database: DB subnet group, custom parameter group, RDS PostgreSQL instance.
+"""The database: DB subnet group, custom parameter group (TLS forced), RDS PostgreSQL instance.
 
 Creating the instance is started early and not waited for here: topology waits for it last.
 """
@@ -23,6 +23,7 @@ from ops.plan import Action, Change
 
 MIN_CONNECTIONS = 150
 MAX_CONNECTIONS = "200"
+PRIVATE = ["subnet.private-1", "subnet.private-2"]
 # Classes RDS for PostgreSQL 13+ offers (the documented db.t2/db.m4 ones are retired).
 SUPPORTED = re.compile(r"^db\.(t3|t4g|m5|m5d|m6g|m6gd|m6i|m6id|m7g|m7i|r5|r5d|r6g|r6gd|r6i|"
                        r"r6id|r7g|r7i|x2g)\.(micro|small|medium|large|\d*xlarge)$")
@@ -34,6 +35,7 @@ class Op(Enum):
     SUBNET_GROUP = "subnet_group"
     PARAMETER_GROUP = "parameter_group"
     MAX_CONNECTIONS = "max_connections"
+    FORCE_SSL = "force_ssl"
     CREATE = "create"
 
 
@@ -69,13 +71,15 @@ def desired(env: Environment) -> dict[str, Any]:
     """The RDS instance's settings that provision manages (pure)."""
     return {"class": instance_class(env), "encrypted": True, "public": False,
             "retention": env.database.backup_retention_days,
-            "deletion_protection": env.is_production}
+            "deletion_protection": env.is_production, "multi_az": env.is_production,
+            "copy_tags": True, "minor_upgrades": True}
 
 
 def diff(env: Environment, actual: dict[str, Any]) -> list[Change[Payload]]:
-    """`actual`: subnet_group (subnet ids or None), parameters ({} or None), instance ({} or
-    settings read back: class, encrypted, public, retention, deletion_protection, groups,
-    parameter_group)."""
+    """`actual`: subnet_group (subnets as 'subnet.<role>' where known, or None), parameters ({}
+    or None), instance ({} or settings read back: class, encrypted, public, retention,
+    deletion_protection, groups, parameter_group, and where read: multi_az, copy_tags,
+    minor_upgrades)."""
     changes: list[Change[Payload]] = []
     name = tags.db_instance_id(env)
     if actual.get("subnet_group") is None:
@@ -91,6 +95,10 @@ def diff(env: Environment, actual: dict[str, Any]) -> list[Change[Payload]]:
         changes.append(Change(Action.UPDATE, "db parameter max_connections",
                               f"{current or 'default'} → {MAX_CONNECTIONS} (static: applies "
                               "at creation or next reboot)", payload=Op.MAX_CONNECTIONS))
+    if (params or {}).get("rds.force_ssl") != "1":
+        changes.append(Change(Action.UPDATE, "db parameter rds.force_ssl",
+                              f"{(params or {}).get('rds.force_ssl') or 'default'} → 1 (dynamic: "
+                              "clients without TLS are refused at once)", payload=Op.FORCE_SSL))
     want, have = desired(env), actual.get("instance")
     if not have:
         changes.append(Change(Action.CREATE, f"db instance {name}",
@@ -109,22 +117,50 @@ def diff(env: Environment, actual: dict[str, Any]) -> list[Change[Payload]]:
         modify["DBParameterGroupName"] = group
     if have.get("groups") is not None and have["groups"] != ["sg.db"]:
         modify["VpcSecurityGroupIds"] = ["sg.db"]
+    if have.get("copy_tags") is False:
+        modify["CopyTagsToSnapshot"] = True
+    if have.get("minor_upgrades") is False:
+        modify["AutoMinorVersionUpgrade"] = True
     if modify:
         changes.append(Change(Action.UPDATE, f"db instance {name}",
                               ", ".join(f"{k}={v}" for k, v in modify.items()),
                               payload=Modify(modify)))
+    if have.get("multi_az") is not None and have["multi_az"] != want["multi_az"]:
+        changes.append(Change(Action.UPDATE, f"db instance {name}",
+                              f"MultiAZ={want['multi_az']} ({MULTI_AZ[want['multi_az']]})",
+                              payload=Modify({"MultiAZ": want["multi_az"]})))
     return changes
 
 
-def warnings(env: Environment, have: dict[str, Any]) -> list[str]:
-    """Differences provision reports but does not change on a running database (pure)."""
+MULTI_AZ = {True: "no restart, but building the standby takes up to an hour and slows I/O "
+                  "meanwhile",
+            False: "no restart; the standby is removed: no failover from then on"}
+
+
+def warnings(env: Environment, have: dict[str, Any],
+             subnets: list[str] | None = None) -> list[str]:
+    """Differences provision reports but does not change on a running database (pure);
+    `subnets`: the DB subnet group's, as 'subnet.<role>' where known."""
     found = []
+    if subnets is not None and sorted(subnets) != PRIVATE:
+        found.append(f"the DB subnet group {tags.db_instance_id(env)} holds "
+                     f"{', '.join(sorted(subnets))}, not only the private subnets: RDS may "
+                     "place the database there; AWS refuses to remove a subnet the database "
+                     "is in, so provision does not: modify the group in a maintenance window")
     if have and not have["encrypted"]:
         found.append(f"database {tags.db_instance_id(env)} is NOT encrypted; RDS cannot encrypt "
                      "in place: snapshot, copy encrypted, restore (inv restore-db)")
     if have and have["class"] != instance_class(env):
         found.append(f"database {tags.db_instance_id(env)} is {have['class']}, the config asks "
-                     f"for {instance_class(env)}: resize with inv size-db in a maintenance window")
+                     f"for {instance_class(env)}: run inv resize in a maintenance window")
+    if have.get("storage_gb", env.database.storage_gb) < env.database.storage_gb:
+        found.append(f"database {tags.db_instance_id(env)} has {have['storage_gb']} GB, the "
+                     f"config asks for {env.database.storage_gb} GB: provision does not grow "
+                     "storage (it stays busy optimizing for hours); modify it in a quiet hour")
+    if have.get("subnet_group", tags.db_instance_id(env)) != tags.db_instance_id(env):
+        found.append(f"database {tags.db_instance_id(env)} is in the DB subnet group "
+                     f"{have['subnet_group']}, not {tags.db_instance_id(env)}: moving it means "
+                     "another network and an outage; provision does not")
     return found
 
 
@@ -133,7 +169,9 @@ def read(ctx: Ctx) -> dict[str, Any]:
     actual: dict[str, Any] = {}
     try:
         found = rds.describe_db_subnet_groups(DBSubnetGroupName=tags.db_instance_id(env))
-        actual["subnet_group"] = [s["SubnetIdentifier"]
+        subnet_roles = {ctx.ids.get(f"subnet.{r}"): f"subnet.{r}"
+                        for r in ("public-1", "public-2", "private-1", "private-2")}
+        actual["subnet_group"] = [subnet_roles.get(s["SubnetIdentifier"], s["SubnetIdentifier"])
                                   for s in found["DBSubnetGroups"][0]["Subnets"]]
         ctx.ids["db_subnets"] = tags.db_instance_id(env)
     except rds.exceptions.DBSubnetGroupNotFoundFault:
@@ -165,8 +203,15 @@ def read(ctx: Ctx) -> dict[str, Any]:
                                 None),
         "groups": sorted(sg_roles.get(g["VpcSecurityGroupId"], g["VpcSecurityGroupId"])
                          for g in db["VpcSecurityGroups"]),
+        # A Multi-AZ change is pending for a while after it is asked for: the pending value
+        # is what will be, and asking again would change nothing.
+        "multi_az": db.get("PendingModifiedValues", {}).get("MultiAZ", db.get("MultiAZ")),
+        "copy_tags": db.get("CopyTagsToSnapshot"),
+        "minor_upgrades": db.get("AutoMinorVersionUpgrade"),
+        "storage_gb": db.get("AllocatedStorage"),
+        "subnet_group": db.get("DBSubnetGroup", {}).get("DBSubnetGroupName"),
     }
-    for text in warnings(env, actual["instance"]):
+    for text in warnings(env, actual["instance"], actual.get("subnet_group")):
         ctx.warn(text)
     return actual
 
@@ -238,6 +283,10 @@ def apply(ctx: Ctx, payload: Payload) -> None:
         rds.modify_db_parameter_group(DBParameterGroupName=group, Parameters=[
             {"ParameterName": "max_connections", "ParameterValue": MAX_CONNECTIONS,
              "ApplyMethod": "pending-reboot"}])
+    elif payload is Op.FORCE_SSL:
+        rds.modify_db_parameter_group(DBParameterGroupName=group, Parameters=[
+            {"ParameterName": "rds.force_ssl", "ParameterValue": "1",
+             "ApplyMethod": "immediate"}])
     elif payload is Op.CREATE:
         want = desired(env)
         password = secrets.resolve(env, "database.master_password", env.database.master_password)

@@ -1,5 +1,6 @@
 """The application load balancer: target group (health check on the application), HTTP→HTTPS
-redirect, HTTPS listener with the certificate, idle timeout ≥ the stack's nginx timeout."""
+redirect, HTTPS listener with the certificate and a TLS 1.2+ policy, idle timeout ≥ the stack's
+nginx timeout, header fields that are not valid HTTP dropped before they reach the host."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ HEALTH = {"HealthCheckProtocol": "HTTP", "HealthCheckPort": str(HEALTH_PORT),
           "HealthCheckTimeoutSeconds": 10, "HealthyThresholdCount": 2,
           "UnhealthyThresholdCount": 3, "Matcher": {"HttpCode": "200,429"}}  # 429: warning
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-REDIRECT = {"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443",
-                                                   "StatusCode": "HTTP_301"}}
+DROP_INVALID = "routing.http.drop_invalid_header_fields.enabled"
+REDIRECT_TO = {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}
+REDIRECT = {"Type": "redirect", "RedirectConfig": REDIRECT_TO}
 
 
 class Op(Enum):
@@ -29,6 +31,8 @@ class Op(Enum):
 
     LB = "lb"
     IDLE = "idle"
+    HEADERS = "headers"
+    GROUPS = "groups"
     TG = "tg"
     HEALTH = "health"
     REGISTER = "register"
@@ -46,8 +50,9 @@ def idle_timeout(env: Environment) -> int:
 
 
 def diff(env: Environment, actual: dict[str, Any], cert_issued: bool) -> list[Change[Op]]:
-    """`actual`: lb ({} or idle), tg ({} or health settings), registered (bool), listeners
-    (port → {'redirect': bool} or {'cert': arn, 'forward': bool})."""
+    """`actual`: lb ({} or idle, drop_invalid, groups as roles), tg ({} or health settings),
+    registered (bool), listeners (port → {'redirect': bool} or {'cert': arn, 'forward': bool,
+    'target': 'tg' when it forwards to the target group, 'policy': TLS policy})."""
     lb_name, tg_name = names(env)
     changes = []
     lb = actual.get("lb")
@@ -58,6 +63,13 @@ def diff(env: Environment, actual: dict[str, Any], cert_issued: bool) -> list[Ch
         changes.append(Change(Action.UPDATE, f"load balancer {lb_name}",
                               f"idle timeout {idle_timeout(env)}s (nginx: "
                               f"{env.stack.nginx_timeout_s}s)", payload=Op.IDLE))
+    if not lb or lb.get("drop_invalid") != "true":
+        changes.append(Change(Action.UPDATE, f"load balancer {lb_name}",
+                              "drop invalid header fields", payload=Op.HEADERS))
+    if lb and lb.get("groups") is not None and lb["groups"] != ["sg.lb"]:
+        changes.append(Change(Action.UPDATE, f"load balancer {lb_name}",
+                              f"security groups {', '.join(lb['groups'])} → sg.lb (live: "
+                              "takes effect on open connections at once)", payload=Op.GROUPS))
     tg = actual.get("tg")
     if not tg:
         changes.append(Change(Action.CREATE, f"target group {tg_name}",
@@ -74,38 +86,39 @@ def diff(env: Environment, actual: dict[str, Any], cert_issued: bool) -> list[Ch
                               "listener HTTP:80", "redirect to HTTPS", payload=Op.HTTP))
     https = listeners.get(443)
     if cert_issued and (not https or not https.get("forward")
+                        or https.get("target", "tg") != "tg"
                         or https.get("cert") != actual.get("cert")):
         changes.append(Change(Action.UPDATE if https else Action.CREATE, "listener HTTPS:443",
-                              f"certificate for {env.domain}, forward to {tg_name}",
+                              f"certificate for {env.domain}, forward to {tg_name}, "
+                              f"TLS policy {TLS_POLICY}", payload=Op.HTTPS))
+    elif https and https.get("policy", TLS_POLICY) != TLS_POLICY:
+        changes.append(Change(Action.UPDATE, "listener HTTPS:443",
+                              f"TLS policy {https['policy']} → {TLS_POLICY} (live: new "
+                              "connections only; clients older than TLS 1.2 are refused)",
                               payload=Op.HTTPS))
     return changes
+
+
+def warnings(env: Environment, actual: dict[str, Any]) -> list[str]:
+    """Differences provision reports but does not change (pure): the scheme cannot change, a
+    listener the toolkit did not make may be someone's."""
+    lb_name = names(env)[0]
+    lb, found = actual.get("lb") or {}, []
+    if lb.get("scheme", "internet-facing") != "internet-facing":
+        found.append(f"load balancer {lb_name} is {lb['scheme']}, not internet-facing: the "
+                     "scheme cannot change; delete it and run provision again")
+    extra = sorted(set(actual.get("listeners", {})) - {80, 443})
+    if extra:
+        found.append(f"load balancer {lb_name} has listeners the toolkit did not make (ports "
+                     f"{', '.join(map(str, extra))}): its security group lets no one reach "
+                     "them; delete them if nothing needs them")
+    return found
 
 
 def read(ctx: Ctx) -> dict[str, Any]:
     elb, env = ctx.aws("elbv2"), ctx.env
     lb_name, tg_name = names(env)
     actual: dict[str, Any] = {"cert": ctx.ids.get("cert")}
-    try:
-        lb = elb.describe_load_balancers(Names=[lb_name])["LoadBalancers"][0]
-    except elb.exceptions.LoadBalancerNotFoundException:
-        lb = None
-    if lb:
-        arn = ctx.ids["lb"] = lb["LoadBalancerArn"]
-        _alias(ctx, lb)
-        attributes = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(
-            LoadBalancerArn=arn)["Attributes"]}
-        actual["lb"] = {"idle": int(attributes.get("idle_timeout.timeout_seconds", 60))}
-        actual["listeners"] = {}
-        for listener in elb.describe_listeners(LoadBalancerArn=arn)["Listeners"]:
-            action = listener["DefaultActions"][0]
-            actual["listeners"][listener["Port"]] = {
-                "arn": listener["ListenerArn"],
-                "redirect": action["Type"] == "redirect"
-                and action.get("RedirectConfig", {}).get("Protocol") == "HTTPS",
-                "forward": action["Type"] == "forward",
-                "cert": next((c["CertificateArn"] for c in listener.get("Certificates", [])),
-                             None)}
-            ctx.ids[f"listener.{listener['Port']}"] = listener["ListenerArn"]
     try:
         tg = elb.describe_target_groups(Names=[tg_name])["TargetGroups"][0]
     except elb.exceptions.TargetGroupNotFoundException:
@@ -116,6 +129,37 @@ def read(ctx: Ctx) -> dict[str, Any]:
         targets = elb.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])
         actual["registered"] = any(t["Target"]["Id"] == ctx.ids.get("instance")
                                    for t in targets["TargetHealthDescriptions"])
+    try:
+        lb = elb.describe_load_balancers(Names=[lb_name])["LoadBalancers"][0]
+    except elb.exceptions.LoadBalancerNotFoundException:
+        lb = None
+    if lb:
+        arn = ctx.ids["lb"] = lb["LoadBalancerArn"]
+        _alias(ctx, lb)
+        attributes = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(
+            LoadBalancerArn=arn)["Attributes"]}
+        sg_roles = {ctx.ids.get(k): k for k in ("sg.db", "sg.host", "sg.lb")}
+        actual["lb"] = {"idle": int(attributes.get("idle_timeout.timeout_seconds", 60)),
+                        "drop_invalid": attributes.get(DROP_INVALID, "false"),
+                        "scheme": lb.get("Scheme"),
+                        "groups": sorted(sg_roles.get(g, g) for g in lb.get("SecurityGroups", []))}
+        actual["listeners"] = {}
+        for listener in elb.describe_listeners(LoadBalancerArn=arn)["Listeners"]:
+            action = listener["DefaultActions"][0]
+            redirect = action.get("RedirectConfig", {})
+            actual["listeners"][listener["Port"]] = {
+                "arn": listener["ListenerArn"],
+                "redirect": action["Type"] == "redirect"
+                and all(redirect.get(k) == v for k, v in REDIRECT_TO.items()),
+                "forward": action["Type"] == "forward",
+                "target": "tg" if action.get("TargetGroupArn") == ctx.ids.get("tg")
+                else action.get("TargetGroupArn"),
+                "policy": listener.get("SslPolicy"),
+                "cert": next((c["CertificateArn"] for c in listener.get("Certificates", [])),
+                             None)}
+            ctx.ids[f"listener.{listener['Port']}"] = listener["ListenerArn"]
+    for text in warnings(env, actual):
+        ctx.warn(text)
     return actual
 
 
@@ -149,6 +193,11 @@ def apply(ctx: Ctx, op: Op) -> None:
     elif op is Op.IDLE:
         elb.modify_load_balancer_attributes(LoadBalancerArn=ctx.ids["lb"], Attributes=[
             {"Key": "idle_timeout.timeout_seconds", "Value": str(idle_timeout(env))}])
+    elif op is Op.HEADERS:
+        elb.modify_load_balancer_attributes(LoadBalancerArn=ctx.ids["lb"], Attributes=[
+            {"Key": DROP_INVALID, "Value": "true"}])
+    elif op is Op.GROUPS:
+        elb.set_security_groups(LoadBalancerArn=ctx.ids["lb"], SecurityGroups=[ctx.ids["sg.lb"]])
     elif op is Op.TG:
         ctx.ids["tg"] = elb.create_target_group(
             Name=tg_name, Protocol="HTTP", Port=80, VpcId=ctx.ids["vpc"], TargetType="instance",

@@ -42,7 +42,15 @@ class Associate:
     role: str
 
 
-Payload = Op | Subnet | Associate
+@dataclass(frozen=True)
+class Disassociate:
+    """Take a private subnet out of the public route table (its association id)."""
+
+    role: str
+    association: str
+
+
+Payload = Op | Subnet | Associate | Disassociate
 
 
 def layout(cidr: IPv4Network, zones: list[str]) -> dict[str, tuple[str, str]]:
@@ -63,13 +71,13 @@ def overlaps(cidr: IPv4Network, others: dict[str, str]) -> list[str]:
 
 def diff(cidr: str, zones: list[str], actual: dict[str, Any]) -> list[Change[Payload]]:
     """What the network lacks. `actual`: vpc, dns_hostnames, subnets (role → {cidr, zone}), igw,
-    igw_attached, route_table, default_route, associated (subnet roles)."""
+    igw_attached, route_table, default_route, associated (subnet role → association id)."""
     changes: list[Change[Payload]] = []
     if not actual.get("vpc"):
         changes.append(Change(Action.CREATE, "vpc", cidr, payload=Op.VPC))
     if not actual.get("dns_hostnames"):
         changes.append(Change(Action.UPDATE, "vpc", "enable DNS host names", payload=Op.DNS))
-    want = layout(ip_network(cidr), zones)
+    want = layout(IPv4Network(cidr), zones)
     for role, (block, zone) in want.items():
         if role not in actual.get("subnets", {}):
             changes.append(Change(Action.CREATE, f"subnet {role}", f"{block} in {zone}",
@@ -88,7 +96,29 @@ def diff(cidr: str, zones: list[str], actual: dict[str, Any]) -> list[Change[Pay
         if role not in actual.get("associated", []):
             changes.append(Change(Action.UPDATE, f"subnet {role}", "use the public route table",
                                   payload=Associate(role)))
+    for role in ("private-1", "private-2"):
+        if association := actual.get("associated", {}).get(role):
+            changes.append(Change(Action.UPDATE, f"subnet {role}",
+                                  "leave the public route table (live: the database's subnet "
+                                  "stops routing to the internet)",
+                                  payload=Disassociate(role, association)))
     return changes
+
+
+def warnings(cidr: str, zones: list[str], actual: dict[str, Any]) -> list[str]:
+    """What provision reports about the network but cannot change (pure): a VPC's or a subnet's
+    range and zone are fixed at creation, and the host and database live in them."""
+    found = []
+    if actual.get("cidr", cidr) != cidr:
+        found.append(f"vpc {actual['vpc']} is {actual['cidr']}, network.vpc_cidr says {cidr}: "
+                     "a VPC's range cannot change; set network.vpc_cidr to it")
+    want = layout(IPv4Network(actual.get("cidr", cidr)), zones)
+    for role, have in sorted(actual.get("subnets", {}).items()):
+        if role in want and (have.get("cidr"), have.get("zone")) != want[role]:
+            found.append(f"subnet {role} is {have.get('cidr')} in {have.get('zone')}, the layout "
+                         f"says {want[role][0]} in {want[role][1]}: subnets cannot change in "
+                         "place; the resources in it would have to move")
+    return found
 
 
 def zones(ctx: Ctx) -> list[str]:
@@ -109,7 +139,7 @@ def read(ctx: Ctx) -> dict[str, Any]:
     if not vpcs:
         return {}
     vpc = ctx.ids["vpc"] = vpcs[0]["VpcId"]
-    actual: dict[str, Any] = {"vpc": vpc}
+    actual: dict[str, Any] = {"vpc": vpc, "cidr": vpcs[0]["CidrBlock"]}
     actual["dns_hostnames"] = ec2.describe_vpc_attribute(
         VpcId=vpc, Attribute="enableDnsHostnames")["EnableDnsHostnames"]["Value"]
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]},
@@ -133,8 +163,9 @@ def read(ctx: Ctx) -> dict[str, Any]:
                                       and r.get("GatewayId", "").startswith("igw-")
                                       for r in table["Routes"])
         ids = {ctx.ids.get(f"subnet.{r}"): r for r in SUBNETS}
-        actual["associated"] = [ids[a["SubnetId"]] for a in table["Associations"]
-                                if a.get("SubnetId") in ids]
+        actual["associated"] = {ids[a["SubnetId"]]: a["RouteTableAssociationId"]
+                                for a in table["Associations"]
+                                if a.get("SubnetId") and a["SubnetId"] in ids}
     return actual
 
 
@@ -161,7 +192,10 @@ def plan(ctx: Ctx) -> list[Change[Payload]]:
     if ctx.env.network.existing_vpc_id:
         read_existing(ctx)
         return []
-    return diff(str(ctx.env.network.vpc_cidr), zones(ctx), read(ctx))
+    cidr, found, actual = str(ctx.env.network.vpc_cidr), zones(ctx), read(ctx)
+    for text in warnings(cidr, found, actual):
+        ctx.warn(text)
+    return diff(cidr, found, actual)
 
 
 def check(ctx: Ctx) -> None:
@@ -208,6 +242,8 @@ def apply(ctx: Ctx, payload: Payload) -> None:
     elif isinstance(payload, Associate):
         ec2.associate_route_table(RouteTableId=ctx.ids["rt"],
                                   SubnetId=ctx.ids[f"subnet.{payload.role}"])
+    elif isinstance(payload, Disassociate):
+        ec2.disassociate_route_table(AssociationId=payload.association)
 
 
 def _role(resource: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ from ops.aws.session import client
 from ops.config import Environment
 from ops.db.tune import Target
 from ops.errors import OpsError
-from ops.host.remote import Remote, sh
+from ops.host.remote import SLOW, Remote, sh
 from ops.targets import DatabaseTarget, HostTarget
 
 # The bundle AWS documents for verifying any RDS instance's certificate (UsingWithRDS.SSL).
@@ -62,7 +62,7 @@ def rds_bundle() -> bytes:
 class AwsProvider:
     snapshot_holds_data = True
     any_image_will_do = False
-    nofile_ceiling = None  # dockerd on the host runs with LimitNOFILE=infinity
+    nofile_ceiling: int | None = None  # dockerd on the host runs with LimitNOFILE=infinity
 
     def aws_endpoint(self) -> str | None:
         return None
@@ -125,7 +125,7 @@ class AwsProvider:
         image = env.backups.drill_image.format(major=major)
         if not remote.ok(sh("docker", "image", "inspect", image)):
             console.step(f"pulling {image} on {remote.address}")
-            remote.run(sh("docker", "pull", "-q", image), what=f"pulling {image}",
+            remote.run(sh("docker", "pull", "-q", image), what=f"pulling {image}", timeout=SLOW,
                        hint="check that the host reaches the registry, or set "
                        f"backups.drill_image to an image of PostgreSQL {major} with PostGIS "
                        "that it can pull")

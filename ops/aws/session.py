@@ -1,4 +1,9 @@
-"""boto3 clients for an environment, from the session and endpoint its provider gives."""
+"""boto3 clients for an environment, from the session and endpoint its provider gives.
+
+Every client retries in botocore's standard mode (exponential backoff with jitter on
+throttling, transient and timeout errors, up to MAX_ATTEMPTS calls in all), connects within
+CONNECT_TIMEOUT and waits READ_TIMEOUT for an answer; what still fails after that is one
+message (ops.aws.failures)."""
 
 from __future__ import annotations
 
@@ -18,7 +23,13 @@ _HOOKS: list[tuple[str, Callable[..., Any]]] = []
 _CLIENTS: dict[tuple[Any, ...], Any] = {}
 _SESSIONS: dict[tuple[Any, ...], boto3.Session] = {}
 _LOCK = threading.Lock()
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, s3={"addressing_style": "path"})
+_PROFILES: list[str | None] = []  # the profiles of the sessions made, latest last
+MAX_ATTEMPTS = 8  # the first call and 7 retries: with standard backoff, up to ~1 min
+CONNECT_TIMEOUT = 10
+READ_TIMEOUT = 60
+_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+                 connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
+                 tcp_keepalive=True, s3={"addressing_style": "path"})
 # S3 calls sign with SigV4 anyway; presigned URLs would otherwise use SigV2, which newer
 # regions refuse.
 _SERVICE_CONFIG = {"s3": _CONFIG.merge(Config(signature_version="s3v4"))}
@@ -38,12 +49,19 @@ def client(env: Environment, service: str) -> Any:
             session_key = (type(where), env.aws.region, env.aws.profile)
             if session_key not in _SESSIONS:
                 _SESSIONS[session_key] = where.aws_session(env.aws.region, env.aws.profile)
-            made = _SESSIONS[session_key].client(service, endpoint_url=endpoint,
-                                                 config=_SERVICE_CONFIG.get(service, _CONFIG))
+                _PROFILES.append(env.aws.profile)
+            made = _SESSIONS[session_key].client(  # type: ignore[call-overload]  # any service
+                service, endpoint_url=endpoint, config=_SERVICE_CONFIG.get(service, _CONFIG))
             for event in HOOK_EVENTS:
                 made.meta.events.register(event, _dispatch)
             _CLIENTS[key] = made
         return _CLIENTS[key]
+
+
+def profile() -> str | None:
+    """The AWS profile of the latest session made (for a hint such as `aws sso login`):
+    aws.profile, else $AWS_PROFILE; None without either."""
+    return (_PROFILES[-1] if _PROFILES else None) or os.environ.get("AWS_PROFILE")
 
 
 def add_hook(event: str, handler: Callable[..., Any]) -> Callable[[], None]:

@@ -1,4 +1,5 @@
-"""The backups bucket: versioned, encrypted, public access blocked, lifecycle by retention.
+"""The backups bucket: versioned, encrypted, public access blocked, TLS only, lifecycle by
+retention.
 
 Current objects are pruned by the backup tasks (backups.keep_last / keep_days); the lifecycle
 expires what they leave behind: non-current versions after keep_days, unfinished uploads.
@@ -6,17 +7,19 @@ expires what they leave behind: non-current versions after keep_days, unfinished
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ops.aws import tags
+from ops.aws import policies, tags
 from ops.aws.context import Ctx
 from ops.config import Environment
 from ops.errors import OpsError
 from ops.plan import Action, Change
 
+TLS_ONLY = "DenyInsecureTransport"
 BLOCK_ALL = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
              "RestrictPublicBuckets": True}
 
@@ -30,6 +33,7 @@ class Op(Enum):
     ENCRYPTION = "encryption"
     PUBLIC = "public"
     LIFECYCLE = "lifecycle"
+    POLICY = "policy"
 
 
 def lifecycle(env: Environment) -> list[dict[str, Any]]:
@@ -37,6 +41,15 @@ def lifecycle(env: Environment) -> list[dict[str, Any]]:
     return [{"ID": "retention", "Status": "Enabled", "Filter": {"Prefix": ""},
              "NoncurrentVersionExpiration": {"NoncurrentDays": env.backups.keep_days},
              "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}]
+
+
+def statements(env: Environment) -> list[dict[str, Any]]:
+    """The statements the toolkit puts in the bucket policy, each under its own Sid (pure):
+    any request not made over TLS is denied, on the bucket and on its objects."""
+    arn = f"arn:aws:s3:::{env.bucket}"
+    return [{"Sid": TLS_ONLY, "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+             "Resource": [arn, f"{arn}/*"],
+             "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]
 
 
 def diff(env: Environment, actual: dict[str, Any]) -> list[Change[Op]]:
@@ -62,12 +75,16 @@ def diff(env: Environment, actual: dict[str, Any]) -> list[Change[Op]]:
     if _comparable(actual.get("lifecycle")) != _comparable(lifecycle(env)):
         changes.append(Change(Action.UPDATE, f"bucket {name}", _SETTINGS[Op.LIFECYCLE],
                               payload=Op.LIFECYCLE))
+    if policies.lacking(actual.get("policy"), statements(env)):
+        changes.append(Change(Action.UPDATE, f"bucket {name}", _SETTINGS[Op.POLICY],
+                              payload=Op.POLICY))
     return changes
 
 
 _SETTINGS = {Op.VERSIONING: "enable versioning", Op.ENCRYPTION: "default encryption (SSE-S3)",
              Op.PUBLIC: "block all public access",
-             Op.LIFECYCLE: "lifecycle: expire old versions after backups.keep_days"}
+             Op.LIFECYCLE: "lifecycle: expire old versions after backups.keep_days",
+             Op.POLICY: "policy: deny requests without TLS (other statements kept)"}
 
 
 def _comparable(rules: list[dict[str, Any]] | None) -> list[tuple[Any, ...]]:
@@ -99,6 +116,7 @@ def read(ctx: Ctx) -> dict[str, Any]:
         "public_access_block": _get(s3.get_public_access_block, name,
                                     "PublicAccessBlockConfiguration"),
         "lifecycle": _get(s3.get_bucket_lifecycle_configuration, name, "Rules"),
+        "policy": policies.parsed(_get(s3.get_bucket_policy, name, "Policy")),
     }
     return actual
 
@@ -142,6 +160,11 @@ def apply(ctx: Ctx, op: Op) -> None:
     elif op is Op.LIFECYCLE:
         s3.put_bucket_lifecycle_configuration(Bucket=name,
                                               LifecycleConfiguration={"Rules": lifecycle(env)})
+    elif op is Op.POLICY:
+        # Read again at the moment of writing: statements others set meanwhile are kept too.
+        current = policies.parsed(_get(s3.get_bucket_policy, name, "Policy"))
+        s3.put_bucket_policy(Bucket=name,
+                             Policy=json.dumps(policies.merged(current, statements(env))))
 
 
 def _tag(s3: Any, env: Environment, name: str) -> None:

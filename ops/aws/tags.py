@@ -26,7 +26,7 @@ def as_list(values: dict[str, str]) -> list[dict[str, str]]:
 
 def filters(env: Environment, role: str | None = None) -> list[dict[str, object]]:
     """EC2 describe filters matching the environment's resources (of one role)."""
-    found = [{"Name": f"tag:{PROJECT}", "Values": [env.project]},
+    found: list[dict[str, object]] = [{"Name": f"tag:{PROJECT}", "Values": [env.project]},
              {"Name": f"tag:{ENVIRONMENT}", "Values": [env.name]}]
     if role:
         found.append({"Name": f"tag:{ROLE}", "Values": [role]})

@@ -6,6 +6,7 @@ backups bucket is removed only when empty: backups outlive the environment unles
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -151,7 +152,7 @@ def _network(ctx: Ctx, _: list[str]) -> None:
             ec2.revoke_security_group_ingress(GroupId=group, IpPermissions=found["IpPermissions"])
     for group in groups:
         _when_released(f"security group {group}",
-                       lambda g=group: ec2.delete_security_group(GroupId=g))
+                       functools.partial(ec2.delete_security_group, GroupId=group))
     if ctx.env.network.existing_vpc_id:
         return
     if table := ctx.ids.get("rt"):
@@ -163,7 +164,8 @@ def _network(ctx: Ctx, _: list[str]) -> None:
         ec2.delete_route_table(RouteTableId=table)
     for role in network.SUBNETS:
         if subnet := ctx.ids.get(f"subnet.{role}"):
-            _when_released(f"subnet {subnet}", lambda s=subnet: ec2.delete_subnet(SubnetId=s))
+            _when_released(f"subnet {subnet}",
+                           functools.partial(ec2.delete_subnet, SubnetId=subnet))
     if gateway := ctx.ids.get("igw"):
         if vpc := ctx.ids.get("vpc"):
             _when_released(f"internet gateway {gateway}", lambda: _gone(

@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 
 from ops import console
+from ops.approval import Approval, Scope, granted
 from ops.aws import (
     certificates,
     compute,
@@ -100,23 +101,28 @@ def verify(env: Environment) -> tuple[Ctx, Plan[Routed]]:
     return plan(env)
 
 
-def provision(env: Environment, *, dry_run: bool = False) -> Ctx:
-    """The provision task's work: print the plan; unless dry_run, apply it and verify."""
+def provision(env: Environment, *, approval: Approval | None = None) -> Ctx:
+    """The provision task's work: show the plan; once approved, apply it, show and apply what
+    only became known meanwhile, and verify."""
+    approval = approval or granted()
     ctx, changes = plan(env)
-    console.plan_lines(f"{env.name}: {len(changes)} change(s)" if changes else env.name,
-                       changes.lines())
-    if changes and not dry_run:
+    where = Scope(env.name, ctx.ids["account"], env.aws.region)
+    if approval.review(where, f"{env.name}: {len(changes)} change(s)", changes.changed()):
         apply(ctx, changes)
-        apply(*plan(env, checked=False))
+        ctx, later = plan(env, checked=False)
+        approval.also("known only after applying the above:", later.changed())
+        apply(ctx, later)
         ctx, left = verify(env)
         if left:
             raise OpsError("after provisioning, these still differ: " + "; ".join(left.lines()),
                            hint="run provision again; if it persists, inv status shows the state")
         console.ok(f"{env.name} provisioned")
+        approval.outcome(provisioned=True)
     for text in ctx.warnings:
         console.warn(text)
     pending = dns.pending(ctx) if ctx.records else []
     if pending:
         console.plan_lines("DNS records to create at your DNS provider:",
                            [r.line() for r in pending])
+        approval.outcome(dns_records_to_create=[r.line() for r in pending])
     return ctx

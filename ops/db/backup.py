@@ -15,11 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 
 from ops import console, provider
+from ops.approval import Approval, granted, scope
 from ops.config import Environment
 from ops.db import catalog, dumps, remote, snapshots, transfer
 from ops.db.manifest import Manifest, human, new_dump_id, now
 from ops.db.remote import DbHost
 from ops.errors import OpsError
+from ops.host.remote import UNLIMITED
 
 COMPRESSION = "zstd:2"  # measured: level 3 doubles the dump time for 1 point of size
 
@@ -62,10 +64,10 @@ def take_dump(env: Environment, host: DbHost, reason: str) -> Manifest:
     d = shlex.quote(directory)
     try:
         console.step(f"uploading to s3://{env.bucket}/dumps/{backup_id}/ as pg_dump writes")
-        with ThreadPoolExecutor(max_workers=1) as side:
+        with ThreadPoolExecutor(max_workers=1) as side, host.remote.stopped_on_interrupt():
             dumping = side.submit(host.run, f"psql -X -At -v ON_ERROR_STOP=1 -d "
                                   f"{shlex.quote(host.db.name)} -f {d}/dump.sql",
-                                  what="the dump transaction")
+                                  what="the dump (pg_dump)", timeout=UNLIMITED)
             files = transfer.upload_while_written(env, host, f"{directory}/dump", backup_id,
                                                  env.backups.dump_jobs, dumping)
             dumping.result()
@@ -96,22 +98,39 @@ def take_dump(env: Environment, host: DbHost, reason: str) -> Manifest:
     return manifest
 
 
-def backup_db(env: Environment, *, method: str, reason: str) -> list[str]:
+def backup_db(env: Environment, *, method: str, reason: str,
+              approval: Approval | None = None) -> list[str]:
+    """The backup-db task: show what it takes and what retention removes, then take it."""
+    approval = approval or granted()
+    instance = _snapshot_source(env, method)
+    dump = method in ("dump", "both")
+    lines = [f"+ logical dump of {env.database.name} to s3://{env.bucket}"] if dump else []
+    if instance:
+        lines.append(f"+ RDS snapshot of {instance}")
+    lines += [f"- retention removes {b.kind} {b.id} ({b.time:%Y-%m-%d}), and any the new "
+              "backups push past backups.keep_last" for b in catalog.expired(env)]
+    if not approval.review(scope(env), f"{env.name}: back the database up", lines):
+        return []
+    taken = _take(env, dump=dump, snapshot=bool(instance), reason=reason)
+    approval.outcome(backups=taken)
+    return taken
+
+
+def before_change_method(env: Environment) -> str:
+    """How a change that risks the data (an upgrade, a resize) backs the database up first:
+    an RDS snapshot, or a dump where a snapshot holds no data (the lab)."""
+    return "snapshot" if provider.of(env).snapshot_holds_data else "dump"
+
+
+def take(env: Environment, *, method: str, reason: str) -> list[str]:
     """Take the backups `method` asks for, then apply retention; the new backups' ids."""
-    if method not in ("snapshot", "dump", "both"):
-        raise OpsError(f"--method {method!r}: use snapshot, dump or both")
+    return _take(env, dump=method in ("dump", "both"),
+                 snapshot=bool(_snapshot_source(env, method)), reason=reason)
+
+
+def _take(env: Environment, *, dump: bool, snapshot: bool, reason: str) -> list[str]:
     taken: list[str] = []
-    snapshot = method in ("snapshot", "both")
-    holds_data = provider.of(env).snapshot_holds_data
-    if snapshot and not holds_data and not snapshots.exists(env):
-        if method == "snapshot":
-            snapshots.source(env)  # raises: no RDS instance to snapshot
-        console.warn(f"{env.name} has no RDS instance (run: inv provision), and a snapshot "
-                     "would hold no data here: dump only")
-        snapshot = False
-    if snapshot:
-        snapshots.source(env)
-    if method in ("dump", "both"):
+    if dump:
         with remote.session(env) as host:
             manifest = take_dump(env, host, reason)
         taken.append(manifest.id)
@@ -120,3 +139,20 @@ def backup_db(env: Environment, *, method: str, reason: str) -> list[str]:
         taken.append(snapshots.create(env, reason=reason, release=release))
     catalog.prune(env)
     return taken
+
+
+def _snapshot_source(env: Environment, method: str) -> str | None:
+    """The RDS instance `method` snapshots here, if any: none where a snapshot would hold no
+    data and there is no RDS instance (a warning says so); OpsError when only a snapshot was
+    asked for and there is nothing to snapshot."""
+    if method not in ("snapshot", "dump", "both"):
+        raise OpsError(f"--method {method!r}: use snapshot, dump or both")
+    if method == "dump":
+        return None
+    if not provider.of(env).snapshot_holds_data and not snapshots.exists(env):
+        if method == "snapshot":
+            snapshots.source(env)  # raises: no RDS instance to snapshot
+        console.warn(f"{env.name} has no RDS instance (run: inv provision), and a snapshot "
+                     "would hold no data here: dump only")
+        return None
+    return str(snapshots.source(env)["DBInstanceIdentifier"])

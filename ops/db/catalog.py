@@ -28,10 +28,15 @@ def find(env: Environment, backup_id: str | None) -> Backup:
     raise OpsError(f"{env.name} has no {kind} {backup_id}", hint="see: inv list-backups")
 
 
+def expired(env: Environment) -> list[Backup]:
+    """The backups retention selects now."""
+    return retention.to_prune(backups(env), keep_last=env.backups.keep_last,
+                              keep_days=env.backups.keep_days, now=now())
+
+
 def prune(env: Environment) -> list[Backup]:
     """Remove what retention selects, saying what goes; the removed backups."""
-    removed = retention.to_prune(backups(env), keep_last=env.backups.keep_last,
-                                 keep_days=env.backups.keep_days, now=now())
+    removed = expired(env)
     for backup in removed:
         console.say(f"- retention removes {backup.kind} {backup.id} ({backup.time:%Y-%m-%d}, "
                     f"{backup.state})", "red")

@@ -23,7 +23,7 @@ class RdsParameters:
 
     def __init__(self, env: Environment) -> None:
         self.env = env
-        self.rds = client(env, "rds")
+        self.api = client(env, "rds")
         self.group = tags.db_parameter_group(env)
         self.instance_id = tags.db_instance_id(env)
 
@@ -37,8 +37,8 @@ class RdsParameters:
 
     def instance(self) -> dict[str, Any]:
         try:
-            found = self.rds.describe_db_instances(DBInstanceIdentifier=self.instance_id)
-        except self.rds.exceptions.DBInstanceNotFoundFault:
+            found = self.api.describe_db_instances(DBInstanceIdentifier=self.instance_id)
+        except self.api.exceptions.DBInstanceNotFoundFault:
             raise OpsError(f"{self.env.name} has no database instance {self.instance_id}",
                            hint="run: inv provision") from None
         instance = found["DBInstances"][0]
@@ -54,14 +54,14 @@ class RdsParameters:
     def current(self, names: list[str]) -> dict[str, str | None]:
         """The group's values for `names`; None where the engine default applies."""
         values: dict[str, str | None] = dict.fromkeys(names)
-        pages = self.rds.get_paginator("describe_db_parameters").paginate(
+        pages = self.api.get_paginator("describe_db_parameters").paginate(
             DBParameterGroupName=self.group)
         try:
             for page in pages:
                 for param in page["Parameters"]:
                     if param["ParameterName"] in values:
                         values[param["ParameterName"]] = param.get("ParameterValue")
-        except self.rds.exceptions.DBParameterGroupNotFoundFault:
+        except self.api.exceptions.DBParameterGroupNotFoundFault:
             raise OpsError(f"{self.env.name} has no parameter group {self.group}",
                            hint="run: inv provision") from None
         return values
@@ -74,12 +74,12 @@ class RdsParameters:
     def apply(self, plan: Plan[tuning.Parameter]) -> None:
         """Static parameters pending-reboot, dynamic ones immediately, 20 per call."""
         for batch in tuning.batches(tuning.rds_parameters(plan.payloads())):
-            self.rds.modify_db_parameter_group(DBParameterGroupName=self.group,
+            self.api.modify_db_parameter_group(DBParameterGroupName=self.group,
                                                Parameters=batch)
 
     def reboot(self) -> None:
         """Reboot the instance and wait until it is available with its parameters in sync."""
-        self.rds.reboot_db_instance(DBInstanceIdentifier=self.instance_id)
+        self.api.reboot_db_instance(DBInstanceIdentifier=self.instance_id)
         state: dict[str, str] = {}
 
         def ready() -> bool:

@@ -18,7 +18,7 @@ from ops import console, secrets, targets
 from ops.config import Environment
 from ops.errors import OpsError
 from ops.host import docker, facts, system
-from ops.host.remote import Remote
+from ops.host.remote import QUICK, SLOW, Remote
 from ops.host.session import open_host
 from ops.stack.release import CURRENT
 
@@ -102,20 +102,22 @@ class DbHost:
         return f"bash -o pipefail -c {shlex.quote(self.libpq + script)}"
 
     def run(self, script: str, *, what: str, warn: bool = False, root: bool = False,
-            stdin: str | None = None) -> tuple[int, str]:
+            stdin: str | None = None, timeout: float | None = QUICK) -> tuple[int, str]:
         """Run a bash script with the libpq settings through the runner, as the login user
         (as root with `root=True`), `stdin` on its standard input; its exit code and stdout.
-        OpsError naming `what` on failure, unless `warn`."""
+        OpsError naming `what` on failure, unless `warn`; stopped after `timeout` seconds
+        (None: no limit)."""
         outcome = self.remote.execute(self.command(script), what=what, root=root,
-                                      check=not warn, hint="",
+                                      check=not warn, hint="", timeout=timeout,
                                       stdin=None if stdin is None else [stdin.encode()])
         return outcome.code, outcome.out
 
-    def sql(self, query: str, *, database: str | None = None, what: str = "a query") -> str:
+    def sql(self, query: str, *, database: str | None = None, what: str = "a query",
+            timeout: float | None = QUICK) -> str:
         """Run SQL with psql (unaligned, tuples only, stop on error); its output."""
         dbname = shlex.quote(database or self.db.name)
         return self.run(f"psql -X -At -v ON_ERROR_STOP=1 -d {dbname} -c {shlex.quote(query)}",
-                        what=what)[1]
+                        what=what, timeout=timeout)[1]
 
     def script(self, sql: str, variables: dict[str, str], *, database: str | None = None,
                what: str) -> str:
@@ -138,7 +140,7 @@ class DbHost:
         return code == 0
 
     def row_counts(self, database: str | None = None) -> dict[str, int]:
-        out = self.sql(ROW_COUNTS_SQL, database=database, what="counting rows")
+        out = self.sql(ROW_COUNTS_SQL, database=database, what="counting rows", timeout=SLOW)
         return parse_counts(out)
 
     def server_major(self) -> int:
@@ -280,7 +282,7 @@ def ensure_client(host: DbHost, major: str) -> None:
         _install(host, os, system.postgres_client(os, str(server)),
                  system.postgres_repository_commands(os, str(server)))
         client = server
-    bindir = f"/usr/lib/postgresql/{max(server, client)}/bin"
+    bindir = f"/usr/lib/postgresql/{max(server, client or 0)}/bin"
     if host.run(f"test -x {bindir}/pg_dump", what="finding pg_dump", warn=True)[0] == 0:
         host.bindir = bindir
 
@@ -288,5 +290,5 @@ def ensure_client(host: DbHost, major: str) -> None:
 def _install(host: DbHost, os: str, package: str, repositories: list[str]) -> None:
     console.step(f"installing {package} on {host.address}")
     host.run(" && ".join(system.install_commands(os, [package], repositories)), root=True,
-             what=f"installing {package} (the database tasks need curl and a PostgreSQL "
-             "client at least the server's major version)")
+             timeout=SLOW, what=f"installing {package} (the database tasks need curl and a "
+             "PostgreSQL client at least the server's major version)")

@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from ops import console, provider, targets
+from ops.approval import Approval, granted, scope
 from ops.config import Environment
 from ops.db import catalog, dumps, extensions, remote, snapshots, swap, transfer
 from ops.db.manifest import DUMP, Manifest, count_differences, human, kind_of, now
 from ops.db.remote import DbHost
 from ops.errors import OpsError
-from ops.host.remote import Remote
+from ops.host.remote import SLOW, UNLIMITED, Remote
 from ops.host.session import open_host
 from ops.stack import deploy
 
@@ -101,7 +102,7 @@ def load(host: DbHost, directory: str, database: str, jobs: int) -> None:
     options = "-c synchronous_commit=off -c maintenance_work_mem=256MB"
     jobs = max(jobs, host.cpus())
     host.run(f"PGOPTIONS='{options}' pg_restore -j {jobs} --exit-on-error -L {d}/toc "
-             f"-d {db} {d}", what="pg_restore")
+             f"-d {db} {d}", what="pg_restore", timeout=UNLIMITED)
 
 
 def services(remote: Remote, verb: str) -> list[str]:
@@ -109,7 +110,7 @@ def services(remote: Remote, verb: str) -> list[str]:
     projects = remote.run(f"{_PROJECTS} || true", what="finding services").split()
     for project in projects:
         remote.run(f"docker compose -p {shlex.quote(project)} {verb}",
-                   what=f"{verb} of compose project {project}")
+                   what=f"{verb} of compose project {project}", timeout=SLOW)
     return projects
 
 
@@ -171,9 +172,9 @@ def preflight(host: DbHost, manifest: Manifest, directory: str) -> None:
                        "owner, which needs SET ROLE to that owner)",
                        hint=f"nothing was changed; create the role(s) and GRANT each TO "
                        f"{host.db.user}, then restore again")
-    if missing := host.script(swap.MISSING_ROLES_SQL, {"roles": grantees},
-                              what="checking the dump's grantees").strip():
-        raise OpsError(f"dump {manifest.id} grants privileges to {missing}, which the server "
+    if absent := host.script(swap.MISSING_ROLES_SQL, {"roles": grantees},
+                             what="checking the dump's grantees").strip():
+        raise OpsError(f"dump {manifest.id} grants privileges to {absent}, which the server "
                        "does not have", hint="nothing was changed; create the role(s), then "
                        "restore again")
 
@@ -294,35 +295,36 @@ def swap_back(env: Environment, host: DbHost, copy: str) -> str:
     return names.kept
 
 
-def confirm(env: Environment, backup_id: str, *, yes: bool, force: bool,
-            ask: Callable[[str], str] = console.ask) -> None:
-    """Production tiers need --force; everyone types the environment's name unless --yes."""
+def guard(env: Environment, *, force: bool) -> None:
+    """Production tiers need --force, before any call."""
     if env.is_production and not force:
         raise OpsError(f"{env.name} is a production-tier database: restoring over it needs --force")
-    if yes:
-        return
-    answer = ask(f"Restore {env.name}'s database from {backup_id}? The stack stops for the "
-                 "swap, and the current database is kept beside it. Type the environment name "
-                 "to go on: ")
-    if answer.strip() != env.name:
-        raise OpsError("not confirmed: nothing was changed")
 
 
-def restore_db(env: Environment, backup_id: str, *, yes: bool, force: bool,
-               break_lock: bool = False) -> None:
+def restore_db(env: Environment, backup_id: str, *, force: bool, break_lock: bool = False,
+               approval: Approval | None = None) -> None:
     """restore-db: from a dump or a kept copy (swapped in under the deploy lock), or from a
     snapshot (a new instance)."""
-    confirm(env, backup_id, yes=True, force=force)  # the production guard, before any call
+    approval = approval or granted()
+    guard(env, force=force)
+    stops = "the stack stops for the swap, and the database it replaces is kept beside it"
     if swap.is_copy(backup_id) or kind_of(backup_id) == DUMP:
-        if not swap.is_copy(backup_id):
+        if swap.is_copy(backup_id):
+            line = f"~ database {env.database.name}: the kept copy {backup_id} swapped back in"
+        else:
             catalog.find(env, backup_id)  # it exists, before asking anything
-        confirm(env, backup_id, yes=yes, force=force)
+            line = (f"~ database {env.database.name}: restored from dump {backup_id} beside "
+                    "the live one, then swapped in")
+        if not approval.review(scope(env), f"{env.name}: restore the database",
+                               [f"{line}; {stops}"]):
+            return
         with remote.session(env) as host, deploy.locked(
                 env, host.remote, "restore-db", backup_id, break_lock=break_lock):
             if swap.is_copy(backup_id):
                 swap_back(env, host, backup_id)
             else:
                 restore_dump(env, host, backup_id)
+        approval.outcome(restored=backup_id)
         return
     if backup_id not in {backup.id for backup in catalog.backups(env)}:
         raise OpsError(f"{env.name} has no backup, snapshot or kept database copy named "
@@ -330,6 +332,11 @@ def restore_db(env: Environment, backup_id: str, *, yes: bool, force: bool,
                        f"{env.database.name}{swap.BEFORE}<time>)")
     if not snapshots.cut_over_left(snapshots.rds(env), env):
         snapshots.source(env)
-    confirm(env, backup_id, yes=yes, force=force)
+    if not approval.review(scope(env), f"{env.name}: restore the database", [
+            f"~ RDS instance {env.prefix}-db: a new instance restored from snapshot "
+            f"{backup_id} takes its place; the stack stops for the cut-over, and the instance "
+            "it replaces is kept under another name"]):
+        return
     with held(env, backup_id, break_lock=break_lock) as cut_over:
         snapshots.restore(env, backup_id, cut_over)
+    approval.outcome(restored=backup_id)

@@ -20,6 +20,7 @@ from ops.db import dumps
 from ops.db.manifest import FileEntry, Manifest
 from ops.db.remote import DbHost
 from ops.errors import OpsError
+from ops.host.remote import UNLIMITED
 
 PART = 1 << 30
 EXPIRES = 12 * 3600  # a batch's URLs are made just before its command starts
@@ -116,7 +117,7 @@ def upload(env: Environment, host: DbHost, files: dict[str, tuple[str, int]]
                 "upload_part", Params={**where, "UploadId": multipart[path], "PartNumber": n},
                 ExpiresIn=EXPIRES) for n in range(1, len(spans[path]) + 1)]
         _, out = host.run(upload_script(list(spans.items())), stdin="\n".join(urls) + "\n",
-                          what="uploading dump files")
+                          what="uploading dump files", timeout=UNLIMITED)
         lines, entries = iter(out.splitlines()), {}
         for path, (key, size) in files.items():
             etags = [_checked(next(lines), path, n) for n in range(1, len(spans[path]) + 1)]
@@ -152,7 +153,7 @@ def download(env: Environment, host: DbHost, files: dict[str, str]) -> dict[str,
         "get_object", Params={"Bucket": env.bucket, "Key": key}, ExpiresIn=EXPIRES)
         for key in files.values()]
     _, out = host.run(download_script(list(files)), stdin="\n".join(urls) + "\n",
-                      what="downloading dump files")
+                      what="downloading dump files", timeout=UNLIMITED)
     lines = out.split()
     return {path: FileEntry(lines[2 * i + 1], int(lines[2 * i]))
             for i, path in enumerate(files)}
@@ -164,7 +165,8 @@ def upload_while_written(env: Environment, host: DbHost, directory: str, backup_
     it, in up to `jobs` commands at a time, until `writing` (the dump) is done; toc.dat and
     any file left then go last. What was uploaded, by file name, once all is done."""
     sent: dict[str, Future[dict[str, FileEntry]]] = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
+            host.remote.stopped_on_interrupt():
         while True:
             finished = writing.done()
             ready = {name: size for name, size in host.closed_files(directory).items()
@@ -192,7 +194,8 @@ def download_dump(env: Environment, host: DbHost, manifest: Manifest, directory:
                 if stored.get(name) != entry.size]
     if problems:
         return problems
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
+            host.remote.stopped_on_interrupt():
         done = pool.map(lambda batch: download(env, host, {
             f"{directory}/{n}": dumps.data_key(manifest.id, n) for n in batch}),
             batches({n: e.size for n, e in manifest.files.items()}, jobs))

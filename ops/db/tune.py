@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from ops import console, provider
+from ops.approval import Approval, granted, scope
 from ops.config import Environment
 from ops.db import tuning
 from ops.db.pg_settings import Setting
@@ -39,21 +38,13 @@ class Outcome:
     rebooted: bool
 
 
-def ask(question: str) -> bool:
-    """Ask the operator; refuse outright when nobody is at a terminal to answer."""
-    if not sys.stdin.isatty():
-        raise OpsError(f"{question}: refusing without confirmation (stdin is not a terminal)",
-                       hint="run the command in a terminal to confirm the reboot")
-    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
-
-
-def tune(env: Environment, *, plan_only: bool = False, reboot: bool = False,
-         confirm: Callable[[str], bool] = ask) -> Outcome:
+def tune(env: Environment, *, reboot: bool = False, approval: Approval | None = None) -> Outcome:
     """Bring the database's parameters to the desired ones; reboot only with `reboot`.
 
     A server without RDS (the lab's PostgreSQL) follows the same rules: a static parameter
     needs a restart, done only with `reboot`.
     """
+    approval = approval or granted()
     target = provider.of(env).parameters(env)
     size = tuning.sizing(target.instance_class(), env.stack.name)
     settings = target.settings()
@@ -61,19 +52,21 @@ def tune(env: Environment, *, plan_only: bool = False, reboot: bool = False,
                             rds=target.rds)
     tuning.check(wanted, settings, size.memory_mib)
     plan = tuning.diff(target.current(list(wanted)), wanted, settings)
-    console.plan_lines(f"{target.label}: {size.line()}", plan.lines())
     pending = any(c.payload.static for c in plan) or target.pending_reboot()
-    if plan_only:
+    lines = plan.changed()
+    if pending and reboot:
+        lines.append(f"> reboot {target.instance_id}: a short outage, to apply static parameters")
+    if not approval.review(scope(env), f"{target.label}: {size.line()}", lines) \
+            and approval.plan_only:
         if pending:
             console.warn("static parameters need a reboot to take effect")
         return Outcome(plan, pending, False)
-    if pending and reboot and not confirm(f"reboot {target.instance_id} (a short outage)?"):
-        raise OpsError("reboot not confirmed: nothing was changed")
     if plan:
         target.apply(plan)
         static = sum(c.payload.static for c in plan)
         console.ok(f"applied {len(plan)} parameter(s): {len(plan) - static} now, "
                    f"{static} at the next reboot")
+    approval.outcome(parameters_changed=len(plan), rebooted=bool(pending and reboot))
     if pending and not reboot:
         console.warn(f"{target.instance_id} waits for a reboot to apply static parameters: "
                      f"run inv tune-db --env {env.name} --reboot")

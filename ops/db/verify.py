@@ -9,11 +9,26 @@ like the source, check it, delete it.
 from __future__ import annotations
 
 from ops import console, provider
+from ops.approval import Approval, scope
 from ops.config import Environment
 from ops.db import drill, dumps, remote, snapshots, swap
 from ops.db.manifest import DUMP, Backup, Verification, count_differences, now
 from ops.db.restore import ChecksumError, dump_roles, fetch, load
 from ops.errors import OpsError
+
+
+def verify_backup(env: Environment, backup: Backup,
+                  approval: Approval) -> Verification | None:
+    """The verify-backup task: show the drill, then run it once approved."""
+    scratch = "a throw-away PostgreSQL container on the host" if backup.kind == DUMP \
+        else "a scratch RDS instance"
+    if not approval.review(scope(env), f"{env.name}: restore drill", [
+            f"> restore {backup.kind} {backup.id} to {scratch}, compare, record the result "
+            "with the backup, remove the scratch copy"]):
+        return None
+    result = verify(env, backup)
+    approval.outcome(backup=backup.id, ok=result.ok, detail=result.detail)
+    return result
 
 
 def verify(env: Environment, backup: Backup) -> Verification:

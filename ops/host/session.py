@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from ops import targets
 from ops.config import Environment
+from ops.errors import OpsError
 from ops.host.connect import UnknownHost, connect, console_fingerprints
 from ops.host.remote import Remote
+from ops.stack import audit
 
 
 @contextmanager
 def open_host(env: Environment) -> Iterator[Remote]:
     """The environment's host over one connection, closed on exit.
+
+    On Ctrl-C, what runs on the host is stopped (the cleanups on the way out have already
+    run when it reaches here), and an interrupted task that changes things writes so in the
+    host's audit log.
 
     A first contact with an EC2 host is refused with what the instance printed on its console,
     so the operator can compare fingerprints before accepting the key.
@@ -27,10 +33,27 @@ def open_host(env: Environment) -> Iterator[Remote]:
             exc.hint = f"{_printed_fingerprints(env, host.instance_id, exc.fingerprint)}; " \
                        + exc.hint
         raise
+    remote = Remote(connection, host.address)
     try:
-        yield Remote(connection, host.address)
+        yield remote
+    except KeyboardInterrupt:
+        _interrupted(remote)
+        raise
     finally:
         connection.close()
+
+
+def _interrupted(remote: Remote) -> None:
+    """Stop what still runs on the host; then the audit entry, if a task that changes things
+    was interrupted (once per task, even through nested connections; a second Ctrl-C, or a
+    connection already gone, skips it)."""
+    remote.stop_running()
+    task = audit.TASK.get()
+    if task:
+        audit.TASK.set(None)
+        with suppress(OpsError, KeyboardInterrupt):
+            remote.run(audit.append_command(audit.interrupted(task, remote.stopped)),
+                       what="writing the audit log")
 
 
 def _printed_fingerprints(env: Environment, instance_id: str, offered: str) -> str:

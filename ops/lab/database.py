@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+from typing import cast
 
 from docker.models.containers import Container
 
@@ -122,7 +123,7 @@ def _psql(container: Container, role: str, sql: str) -> None:
 
 def _run(container: Container, script: str) -> str:
     code, out = container.exec_run(["bash", "-c", script])
-    text = out.decode(errors="replace")
+    text = cast(bytes, out).decode(errors="replace")
     if code != 0:
         raise OpsError(f"setting up the lab database failed: {text.strip()[-800:]}",
                        hint=f"look at: docker logs {container.name}")

@@ -7,6 +7,7 @@ import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import docker
 import docker.errors
@@ -36,7 +37,7 @@ def host_config(client: docker.DockerClient, network: str) -> dict[str, object]:
     bounding set without CAP_SYS_RESOURCE) all capabilities but that one, unconfined, with
     /proc and /sys paths unmasked (what `--security-opt systempaths=unconfined` does).
     """
-    common = {
+    common: dict[str, Any] = {
         "network_mode": network,
         "tmpfs": {"/run": "", "/run/lock": ""},
         "mounts": [Mount(target="/var/lib/docker", source=None, type="volume")],
@@ -70,6 +71,13 @@ def find(client: docker.DockerClient, lab: LabState, name: str) -> Container | N
 
 def listed(client: docker.DockerClient, lab: LabState) -> list[Container]:
     return client.containers.list(all=True, filters={"label": f"{LABEL}={lab.name}"})
+
+
+def image_id(container: Container) -> str:
+    """The id of the image `container` was made from."""
+    image = container.image
+    assert image is not None and image.id is not None, container.name
+    return image.id
 
 
 def start(client: docker.DockerClient, lab: LabState, name: str, image: str, role: str) -> LabHost:
@@ -163,7 +171,7 @@ def _trust(container: Container, known_hosts: Path, address: str) -> None:
     code, out = container.exec_run(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
     if code != 0:
         raise OpsError(f"lab host {container.name} has no SSH host key")
-    entry = f"{address} {' '.join(out.decode().split()[:2])}"
+    entry = f"{address} {' '.join(cast(bytes, out).decode().split()[:2])}"
     lines = known_hosts.read_text().splitlines() if known_hosts.exists() else []
     lines = [line for line in lines if line.split(" ", 1)[0] != address]
     known_hosts.write_text("\n".join([*lines, entry]) + "\n")

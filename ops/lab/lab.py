@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import docker
 import docker.errors
@@ -63,9 +63,9 @@ class Lab:
             self.state.secret(secret)
         for container in hosts.listed(self.client, self.state):
             if container.labels.get(f"{LABEL}.role") == "host":
-                name = container.name.removeprefix(f"{self.state.name}-")
+                name = (container.name or "").removeprefix(f"{self.state.name}-")
                 stopped = container.status != "running"
-                hosts.start(self.client, self.state, name, container.image.id, role="host")
+                hosts.start(self.client, self.state, name, hosts.image_id(container), role="host")
                 if stopped:
                     console.ok(f"started lab host {container.name} again")
         return {"emulator": url, "database": db.address}
@@ -97,7 +97,7 @@ class Lab:
             networks = container.attrs["NetworkSettings"]["Networks"]
             address = networks.get(self.state.network, {}).get("IPAddress", "")
             role = container.labels.get(f"{LABEL}.role", "")
-            rows.append({"name": container.name, "state": f"{container.status} ({role})",
+            rows.append({"name": container.name or "", "state": f"{container.status} ({role})",
                          "address": address})
         return rows
 
@@ -109,7 +109,7 @@ class Lab:
         image = images.ensure(self.client, "postgres")
         self._network()
         container = hosts.find(self.client, self.state, DB_HOST)
-        if container is not None and container.image.id != self.client.images.get(image).id:
+        if container is not None and hosts.image_id(container) != self.client.images.get(image).id:
             console.step("the lab database's image changed: making its host again")
             hosts.remove(container)
             self.state.write("database", {})
@@ -156,7 +156,8 @@ class Lab:
         self.running_database()
         container = hosts.find(self.client, self.state, DB_HOST)
         assert container is not None
-        code, out = container.exec_run(["df", "-B1", "--output=avail", "/var/lib/postgresql"])
+        code, output = container.exec_run(["df", "-B1", "--output=avail", "/var/lib/postgresql"])
+        out = cast(bytes, output)
         if code:
             raise OpsError(f"cannot read the lab PostgreSQL's free storage: {out.decode()}")
         return int(out.split()[-1])
@@ -169,12 +170,19 @@ class Lab:
         """The running lab host serving an emulated instance. Starts nothing."""
         return hosts.lookup(self.client, self.state, instance_id, f"instance {instance_id}")
 
-    def reboot_instance(self, instance_id: str) -> None:
-        """Restart the host serving an instance as a machine restarts (its address kept)."""
+    def stop_instance(self, instance_id: str) -> None:
+        """Shut the host serving an instance down, as EC2 stops one (its disk kept)."""
+        self._container(instance_id).stop(timeout=30)
+
+    def start_instance(self, instance_id: str) -> None:
+        """Boot a stopped instance's host again."""
+        self._container(instance_id).start()
+
+    def _container(self, instance_id: str) -> Any:
         container = hosts.find(self.client, self.state, instance_id)
         if container is None:
             raise OpsError(f"the lab has no host for instance {instance_id}")
-        container.restart(timeout=30)
+        return container
 
     def retire_instance(self, instance_id: str) -> None:
         """Remove the host of a terminated instance, its disk with it."""

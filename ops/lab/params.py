@@ -54,7 +54,7 @@ class LabParameters:
         be applied": it is still the value the server will start with.)
         """
         with self.connect() as conn:
-            values = dict(conn.execute(
+            values: dict[str, str | None] = dict(conn.execute(
                 "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", [names]).fetchall())
             values.update(conn.execute(
                 "SELECT name, setting FROM pg_file_settings WHERE name = ANY(%s) AND "
@@ -64,8 +64,9 @@ class LabParameters:
 
     def pending_reboot(self) -> bool:
         with self.connect() as conn:
-            return bool(conn.execute("SELECT bool_or(pending_restart) FROM pg_settings")
-                        .fetchone()[0])
+            row = conn.execute("SELECT bool_or(pending_restart) FROM pg_settings").fetchone()
+        assert row is not None  # an aggregate answers one row
+        return bool(row[0])
 
     def apply(self, plan: Plan) -> None:
         """ALTER SYSTEM each change, then reload: dynamic ones apply, static ones wait."""
@@ -102,6 +103,7 @@ class LabParameters:
 
         settings = self.settings()
         with self.connect() as conn:
-            running = dict(conn.execute("SELECT name, setting FROM pg_settings "
-                                        "WHERE name = ANY(%s)", [list(wanted)]).fetchall())
+            running: dict[str, str] = dict(conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)",
+                [list(wanted)]).fetchall())
         return [n for n, v in wanted.items() if not same(running.get(n), v, settings[n])]

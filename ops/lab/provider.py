@@ -36,7 +36,7 @@ class LabProvider:
     # A lab host is a container of this machine, which cannot raise its hard limit of open
     # files (no CAP_SYS_RESOURCE where the lab runs unprivileged): a container in it asking
     # more (ref-distro's nginx after 3.19.2: 40000) would not start.
-    nofile_ceiling = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    nofile_ceiling: int | None = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
     def aws_endpoint(self) -> str | None:
         url = Emulator(LabState.current()).recorded()
@@ -49,6 +49,8 @@ class LabProvider:
                                 region_name=region)
         session.events.register("after-call.ec2.RunInstances", _launched)
         session.events.register("after-call.ec2.TerminateInstances", _terminated)
+        session.events.register("after-call.ec2.StopInstances", _stopped)
+        session.events.register("after-call.ec2.StartInstances", _started)
         return session
 
     def host(self, env: Environment, instance: dict[str, Any]) -> HostTarget:
@@ -96,6 +98,18 @@ def _launched(parsed: dict[str, Any], **_: Any) -> None:
     lab = Lab.connect()
     for instance in parsed.get("Instances", []):
         lab.serve_instance(instance["InstanceId"])
+
+
+def _stopped(parsed: dict[str, Any], **_: Any) -> None:
+    lab = Lab.connect()
+    for instance in parsed.get("StoppingInstances", []):
+        lab.stop_instance(instance["InstanceId"])
+
+
+def _started(parsed: dict[str, Any], **_: Any) -> None:
+    lab = Lab.connect()
+    for instance in parsed.get("StartingInstances", []):
+        lab.start_instance(instance["InstanceId"])
 
 
 def _terminated(parsed: dict[str, Any], **_: Any) -> None:

@@ -20,7 +20,8 @@ import psycopg
 import psycopg.sql
 
 from ops import config, console, targets
-from ops.aws import topology
+from ops.approval import Approval
+from ops.aws import resize, topology
 from ops.aws.session import client
 from ops.config import Environment
 from ops.db import backup, catalog, restore, verify
@@ -66,9 +67,11 @@ def emulator_answers(ctx: Context) -> str:
 def database_answers(ctx: Context) -> str:
     with ctx.lab.db_connection(ctx.env.database.name, user=ctx.env.database.master_username,
                                connect_timeout=10) as conn:
-        version, superuser = conn.execute(
+        row = conn.execute(
             "SELECT current_setting('server_version'), rolsuper FROM pg_roles "
             "WHERE rolname = current_user").fetchone()
+    assert row is not None  # current_user is a role
+    version, superuser = row
     if superuser:
         raise OpsError("the lab's master user is a superuser: RDS's is not")
     return (f"PostgreSQL {version} serves {ctx.env.database.name} over verified TLS, "
@@ -125,6 +128,7 @@ def damage_data(ctx: Context) -> str:
         conn.execute("UPDATE referencedata.facilities SET name = 'overwritten' "
                      "WHERE code = 'HC010'")
         damaged = conn.execute(CHECKSUM).fetchone()
+    assert damaged is not None  # an aggregate answers one row
     if damaged == ctx.notes["data"]:
         raise OpsError("the data did not change")
     return f"10 facilities deleted, 1 overwritten: {damaged[0]} left"
@@ -132,7 +136,7 @@ def damage_data(ctx: Context) -> str:
 
 def restore_dump(ctx: Context) -> str:
     dump = ctx.notes["backups"][0]
-    restore.restore_db(ctx.env, dump, yes=True, force=False)
+    restore.restore_db(ctx.env, dump, force=False)
     return f"restored {dump}"
 
 
@@ -146,26 +150,36 @@ def data_identical(ctx: Context) -> str:
 
 
 def tune_database(ctx: Context) -> str:
-    tune_db(ctx.env, reboot=True, confirm=lambda question: True)
+    tune_db(ctx.env, reboot=True)
     again = tune_db(ctx.env)
     if again.plan or again.pending_reboot:
         raise OpsError("a second tune-db would still change: " + "; ".join(again.plan.lines()))
     return "parameters applied (restart where static); a second run plans no changes"
 
 
-def host_restarts(ctx: Context) -> str:
-    """The machine restarts as an EC2 instance reboots; nobody runs a command."""
-    started, before = time.monotonic(), targets.host(ctx.env)
-    ctx.lab.reboot_instance(before.instance_id or "")
-    console.wait_for("OpenLMIS after the host's restart", lambda: _answers(ctx), timeout=300)
+def host_resized(ctx: Context) -> str:
+    """`inv resize` of the host as EC2 does it (stopped, retyped, started): OpenLMIS comes back
+    by itself, the stack's restart policies bringing it up with no deploy."""
+    before = targets.host(ctx.env)
+    had = client(ctx.env, "ec2").describe_instances(InstanceIds=[before.instance_id])[
+        "Reservations"][0]["Instances"][0]["InstanceType"]
+    other = "m6i.2xlarge" if had == "m6i.xlarge" else "m6i.xlarge"  # a change on every run
+    ctx.env = ctx.env.model_copy(update={"host": ctx.env.host.model_copy(
+        update={"instance_type": other})})
+    started = time.monotonic()
+    if not resize.resize(ctx.env):
+        raise OpsError(f"resize planned nothing for {had} → {other}")
     seconds = time.monotonic() - started
+    if not _answers(ctx):
+        raise OpsError("OpenLMIS does not answer after the resize")
     if targets.host(ctx.env).address != before.address:
         raise OpsError("the host came back under another address (an EC2 instance keeps its "
                        "Elastic IP)")
-    if left := deploy.deploy(ctx.env, plan_only=True):
-        raise OpsError("after the restart a deploy would still change: "
+    if left := deploy.deploy(ctx.env, approval=Approval(plan_only=True)):
+        raise OpsError("after the resize a deploy would still change: "
                        + "; ".join(left.lines()))
-    return f"serving again {seconds:.0f}s after the restart, no command run; nothing to deploy"
+    return (f"{had} → {other}: serving again {seconds:.0f}s after the host stopped; nothing "
+            "to deploy")
 
 
 def config_edit(ctx: Context) -> str:
@@ -281,7 +295,8 @@ STEPS = [
     Step("restore the dump", restore_dump),
     Step("data identical", data_identical),
     Step("tune the database", tune_database),
-    Step("the host restarts; OpenLMIS comes back by itself", host_restarts),
+    Step("the host is resized (stopped, retyped, started); OpenLMIS comes back by itself",
+         host_resized),
     Step("an edit of config/ reaches the services", config_edit),
     Step(f"upgrade to {NEXT}, backed up first", upgrade),
     Step("a failed upgrade rolls back and says how to restore", failed_upgrade),

@@ -141,7 +141,7 @@ def _nofile(ulimits: object) -> tuple[int, int]:
     return (int(value), int(value)) if value else (0, 0)
 
 
-def _named_volumes(volumes: object) -> tuple[str, ...]:
+def _named_volumes(volumes: list[object] | None) -> tuple[str, ...]:
     """The named volumes among a service's mounts (short `name:/path[:ro]` or long syntax);
     not bind mounts (a path) nor anonymous volumes (no source)."""
     names = []
@@ -156,7 +156,7 @@ def _named_volumes(volumes: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _listed(value: object) -> list[str]:
+def _listed(value: str | list[object] | None) -> list[str]:
     """A compose field given as one string or as a list, as a list."""
     return [value] if isinstance(value, str) else [str(v) for v in value or ()]
 

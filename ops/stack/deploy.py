@@ -7,21 +7,20 @@ Apply order survives interruption: the release directory appears atomically (wri
 
 from __future__ import annotations
 
-import getpass
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 from ops import console, provider, secrets, targets
+from ops.approval import Approval, granted, scope
 from ops.config import Environment
 from ops.db import approle, backup, prepare
 from ops.errors import OpsError
 from ops.host import bootstrap
 from ops.host import facts as host_facts
 from ops.host.facts import Facts
-from ops.host.remote import Remote, sh
+from ops.host.remote import SLOW, UNLIMITED, Remote, sh
 from ops.host.session import open_host
 from ops.plan import Change, Plan
 from ops.stack import (
@@ -118,11 +117,7 @@ def desired(env: Environment, name: str) -> Release:
 @contextmanager
 def session(env: Environment) -> Iterator[Session]:
     with open_host(env) as remote:
-        yield Session(env, remote, _who())
-
-
-def _who() -> str:
-    return f"{getpass.getuser()}@{socket.gethostname()}"
+        yield Session(env, remote, audit.who())
 
 
 @contextmanager
@@ -131,14 +126,14 @@ def locked(env: Environment, remote: Remote, task: str, subject: str, *,
     """The deploy lock, for another task that changes what the stack stands on (restore-db):
     refused at once while a deploy, rollback or restore holds it; a stale one is broken only
     with `break_lock`."""
-    with _locked(Session(env, remote, _who()), task, subject, 0, break_lock, task=task):
+    with _locked(Session(env, remote, audit.who()), task, subject, 0, break_lock, task=task):
         yield
 
 
 def settle(env: Environment, remote: Remote) -> None:
     """After the stack was started again outside a deploy (restore-db's cut-over): wait for
     the health gate's verdict on the live release, and say it."""
-    s = Session(env, remote, _who())
+    s = Session(env, remote, audit.who())
     current = s.facts([]).current
     if not current:
         return
@@ -150,10 +145,11 @@ def settle(env: Environment, remote: Remote) -> None:
                      f"inv logs --env {env.name} SERVICE")
 
 
-def deploy(env: Environment, *, name: str | None = None, plan_only: bool = False,
+def deploy(env: Environment, *, name: str | None = None, approval: Approval | None = None,
            push_images: bool = False, lock_wait: float = 0,
            break_lock: bool = False) -> Plan[Payload]:
     """Bring the host to the release: Docker first, then the stack behind the health gate."""
+    approval = approval or granted()
     wanted = desired(env, name or env.stack.release)
     if problem := sizing.fit(wanted.services, env.host.instance_type):
         console.warn(problem)
@@ -161,22 +157,24 @@ def deploy(env: Environment, *, name: str | None = None, plan_only: bool = False
     if push_images:
         provider.of(env).build_images(env.stack.name, wanted.images)
     local = images.local_ids(wanted.images) if push_images else None
+    where = scope(env)
     with session(env) as s:
         plan, _ = _plan(s, wanted, local)
-        console.plan_lines(f"{env.name} on {s.remote.address}: release {wanted.id}", plan.lines())
-        if plan_only:
-            return plan
-        if not plan:
-            _verify(s, wanted.services)
+        title = f"{env.name} on {s.remote.address}: release {wanted.id}"
+        if not approval.review(where, title, plan.changed()):
+            if not plan and not approval.plan_only:
+                _verify(s, wanted.services)
             return plan
         with _locked(s, "deploy", wanted.id, lock_wait, break_lock):
-            # another deploy may have run while we waited: plan again
-            plan, facts = _plan(s, wanted, local)
-            if plan:
-                _apply(s, wanted, plan, facts)
-            else:
+            # another deploy may have run while we waited: what is left to do is shown again
+            again, facts = _plan(s, wanted, local)
+            if again.changed() != plan.changed() and not approval.review(
+                    where, f"{title}, after waiting for the lock", again.changed()):
                 console.ok("no changes: another deploy already brought the host here")
-    return plan
+                return again
+            _apply(s, wanted, again, facts)
+    approval.outcome(release=wanted.id, live=True)
+    return again
 
 
 def _plan(s: Session, wanted: Release,
@@ -189,21 +187,16 @@ def _plan(s: Session, wanted: Release,
     drifted = {}
     if facts.current == wanted.id and facts.docker_active:
         out = s.remote.run(s.compose(wanted.id, *UP, "--pull", "never", "--dry-run") + " 2>&1",
-                           what="docker compose up --dry-run")
+                           what="docker compose up --dry-run", timeout=SLOW)
         drifted = release.drift(out, s.project)
     upgraded = release.upgrades(_remote_services(s, facts.current), wanted.services) \
         if facts.current in facts.releases and facts.current != wanted.id else ()
     changes += release.plan(wanted, facts, drifted=drifted, keep=s.env.stack.keep_releases,
-                            push=local, upgraded=upgraded, backup=_backup_method(s.env))
+                            push=local, upgraded=upgraded,
+                            backup=backup.before_change_method(s.env))
     changes += image_prune.unused(s.remote, wanted, facts.releases, [
         c.payload.release_id for c in changes if isinstance(c.payload, release.Prune)])
     return Plan(changes), facts
-
-
-def _backup_method(env: Environment) -> str:
-    """How an upgrade backs the database up: an RDS snapshot, or a dump where a snapshot holds
-    no data (the lab)."""
-    return "snapshot" if provider.of(env).snapshot_holds_data else "dump"
 
 
 def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> None:
@@ -228,12 +221,13 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
             images.push(s.remote, pushed)
         console.ok(f"pushed {', '.join(pushed)}")
     if release.Compose.PULL in payloads:
-        s.remote.run(s.compose(wanted.id, "pull", "--quiet"), what="docker compose pull")
+        s.remote.run(s.compose(wanted.id, "pull", "--quiet"), what="docker compose pull",
+                     timeout=UNLIMITED)
     taken = ""
     if upgrade := next((p for p in payloads if isinstance(p, release.Backup)), None):
         console.step(f"backing the database up before {', '.join(upgrade.upgrades)}")
-        taken = backup.backup_db(s.env, method=_backup_method(s.env),
-                                 reason=f"before upgrading to {wanted.id}")[-1]
+        taken = backup.take(s.env, method=backup.before_change_method(s.env),
+                         reason=f"before upgrading to {wanted.id}")[-1]
         console.ok(f"backed up: {taken}")
     previous = facts.current
     try:
@@ -267,9 +261,14 @@ def _upload(s: Session, wanted: Release) -> None:
     s.remote.run(f"rm -rf {sh(partial)} && install -d -m 0700 {sh(partial)} "
                  + "".join(f"&& install -d -m 0755 {sh(d)} " for d in dirs),
                  what="creating the release directory")
-    for path, data in wanted.files.items():
-        secret = path in release.SECRET_FILES or path == ".env"
-        s.remote.put(f"{partial}/{path}", data, 0o600 if secret else 0o644)
+    try:
+        for path, data in wanted.files.items():
+            secret = path in release.SECRET_FILES or path == ".env"
+            s.remote.put(f"{partial}/{path}", data, 0o600 if secret else 0o644)
+    except KeyboardInterrupt:  # a partial release holds secrets: not left behind
+        with suppress(OpsError):
+            s.remote.run(f"rm -rf {sh(partial)}", what="removing the partial release")
+        raise
     s.remote.run(f"mv -T {sh(partial)} {sh(wanted.dir)}", what="completing the release")
     console.ok(f"uploaded release {wanted.id}")
 
@@ -280,7 +279,8 @@ def _switch_and_up(s: Session, release_id: str, *, pull_never: bool = False) -> 
         f"&& touch {sh(f'{RELEASES}/{release_id}')}", what="switching current")
     args = [*UP, *(["--pull", "never"] if pull_never else [])]
     with console.console.status(f"docker compose up ({release_id})"):
-        s.remote.run(s.compose(release_id, *args), what="docker compose up")
+        s.remote.run(s.compose(release_id, *args), what="docker compose up",
+                     timeout=UNLIMITED)
     console.ok(f"current → {release_id}; docker compose up done")
 
 
@@ -297,10 +297,12 @@ def _gate(s: Session, services: list[Service]) -> health.Assessment:
     consul = any(service.name == "consul" for service in services)
 
     def check() -> bool:
-        # Consul is read (two round trips) only until the stack answers; a stale instance
-        # that breaks the answer later ends the hold, and is tidied then
-        if consul and not since and (gone := registrations.tidy(s.remote, s.project)):
+        # on every poll, the hold too: a new container registers as it starts, and until it
+        # has, its predecessor's registration looks current; once it is stale, its address
+        # may already serve another container, which answers (so nginx retries nothing)
+        if consul and (gone := registrations.tidy(s.remote, s.project)):
             console.ok(f"deregistered {len(gone)} stale service registration(s) from Consul")
+            since.clear()  # the hold starts again from a clean catalog
         last[:] = [s.assess_health(services)]
         if not last[0].healthy:
             since.clear()
@@ -412,12 +414,19 @@ def _locked(s: Session, action: str, release_id: str, wait: float,
             s.remote.run(lock.release_command())
 
 
-def rollback(env: Environment, *, to: str | None = None, lock_wait: float = 0,
-             break_lock: bool = False) -> str:
+def rollback(env: Environment, *, to: str | None = None, approval: Approval | None = None,
+             lock_wait: float = 0, break_lock: bool = False) -> str:
     """Switch `current` back to an earlier release (default: the previous one), bring it up."""
+    approval = approval or granted()
+    where = scope(env)
     with session(env) as s:
         facts = s.facts([])
         target = pick(facts.releases, facts.current, to)
+        title = f"{env.name} on {s.remote.address}: roll back"
+        if not approval.review(where, title, [
+                f"~ live release: {facts.current or 'none'} → {target} (compose up, then the "
+                "health gate)"]):
+            return target
         with _locked(s, "rollback", target, lock_wait, break_lock):
             _switch_and_up(s, target)
             services = _remote_services(s, target)
@@ -434,6 +443,7 @@ def rollback(env: Environment, *, to: str | None = None, lock_wait: float = 0,
                                f"{result.summary()}",
                                hint=f"look at: inv logs --env {env.name} SERVICE")
         console.ok(f"rolled back: {target} is live (was {facts.current or 'none'})")
+        approval.outcome(release=target, previous=facts.current or None)
         return target
 
 

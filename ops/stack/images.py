@@ -21,10 +21,11 @@ CHUNK = 1 << 20
 def local_ids(images: list[str]) -> dict[str, str]:
     """Each image's id on this machine; OpsError naming those it lacks."""
     client = docker.from_env()
-    ids, missing = {}, []
+    ids: dict[str, str] = {}
+    missing = []
     for name in images:
         try:
-            ids[name] = client.images.get(name).id
+            ids[name] = client.images.get(name).attrs["Id"]
         except docker.errors.ImageNotFound:
             missing.append(name)
     if missing:
@@ -37,18 +38,19 @@ def push(remote: Remote, images: list[str]) -> str:
     """Stream `docker save IMAGES` into `docker load` on the host."""
     save = subprocess.Popen(["docker", "save", *images], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    assert save.stdout is not None
+    stdout, stderr = save.stdout, save.stderr
+    assert stdout is not None and stderr is not None
 
     def chunks() -> Iterator[bytes]:
-        while data := save.stdout.read(CHUNK):
+        while data := stdout.read(CHUNK):
             yield data
 
     try:
         out = remote.stream("docker load", chunks())
     finally:
-        save.stdout.close()
+        stdout.close()
         code = save.wait()
     if code != 0:
         raise OpsError(f"docker save {' '.join(images)} failed here: "
-                       f"{save.stderr.read().decode(errors='replace')[-500:]}")
+                       f"{stderr.read().decode(errors='replace')[-500:]}")
     return out

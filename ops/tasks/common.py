@@ -7,23 +7,21 @@ import functools
 import inspect
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import invoke
-from botocore.exceptions import (
-    ClientError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-    ProfileNotFound,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 from invoke import Context, Exit
 
 from ops import config, console, provider
+from ops.approval import Approval
+from ops.aws import failures, session
 from ops.config import Environment
-from ops.errors import OpsError
+from ops.errors import FAILED, INTERRUPTED, PENDING, OpsError
 from ops.provider import Provider
+from ops.stack import audit
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,8 +30,11 @@ ENV_HELP = "environment to act on: config/NAME.yml (default: $OPS_ENV, else lab)
 # The only short flags: each means the same in every task that has the long one.
 SHORT_FLAGS = {"yes": "y"}
 
-# The shell's exit status for a command ended by Ctrl-C (128 + SIGINT).
-INTERRUPTED = 130
+# Exit statuses (FAILED, PENDING, INTERRUPTED…): the table is ops.errors.EXIT_CODES.
+
+PLAN_HELP = "show the plan and change nothing; exit 2 when changes are pending, 0 when none"
+YES_HELP = "apply without asking (needed when no terminal is there to answer)"
+JSON_HELP = "print the plan and the outcome as JSON on stdout (messages go to stderr)"
 
 
 class OpsTask(invoke.Task):
@@ -65,31 +66,47 @@ def read_only(fn: F) -> F:
 
 
 def _guarded(fn: F, *, changes: bool) -> F:
+    """`fn` with every expected failure as one message and its exit code (ops.errors'
+    EXIT_CODES): OpsError, AWS's failures (ops.aws.failures), Ctrl-C. A task that changes
+    things is named for the audit entry an interruption writes on its host."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        code = 1
+        code = FAILED
+        named = audit.TASK.set(fn.__name__.replace("_", "-") if changes else None)
         try:
-            if changes and args and isinstance(args[0], Context) and args[0].config.run.dry:
-                raise _dry_refused(fn)
+            if args and isinstance(args[0], Context):
+                _refuse_invoke_flags(args[0].config.run, fn, changes=changes)
             return fn(*args, **kwargs)
         except OpsError as exc:
             console.error(str(exc))
-        except (NoCredentialsError, ProfileNotFound) as exc:
-            console.error(f"no usable AWS credentials: {exc}\n  → configure the AWS credential "
-                          "chain (aws configure, AWS_PROFILE or an instance role)")
-        except NoRegionError:
-            console.error("no AWS region: set aws.region in the environment's file")
-        except EndpointConnectionError as exc:
-            console.error(f"cannot reach the AWS API: {exc}\n  → check the region name and "
-                          "the network; for the lab, run: inv lab.up")
-        except ClientError as exc:
-            console.error(f"AWS refused a call: {exc}")
+            code = exc.code
+        except (BotoCoreError, ClientError) as exc:
+            explained = failures.explain(exc, session.profile())
+            assert explained is not None  # every botocore failure has a message
+            console.error(str(explained))
+            code = explained.code
         except KeyboardInterrupt:
             console.error("interrupted: run the same command again to converge from here")
             code = INTERRUPTED
+        finally:
+            audit.TASK.reset(named)
         raise Exit(code=code)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _refuse_invoke_flags(run: Any, fn: Callable[..., Any], *, changes: bool) -> None:
+    """Invoke's --echo and --warn-only act on commands Invoke runs, and tasks run none: they
+    are refused, not ignored. --dry (which implies --echo) is refused by a task that changes
+    things; a task that only looks runs as it would without it."""
+    if run.dry:
+        if changes:
+            raise _dry_refused(fn)
+        return
+    for flag, given in (("--echo", run.echo), ("--warn-only", run.warn)):
+        if given:
+            raise OpsError(f"{flag} has no effect on this toolkit's tasks: they run no local "
+                           "commands through Invoke", hint=f"run the task without {flag}")
 
 
 def _dry_refused(fn: Callable[..., Any]) -> OpsError:
@@ -101,6 +118,24 @@ def _dry_refused(fn: Callable[..., Any]) -> OpsError:
         hint = "this task has no preview: run it without --dry when you mean it"
     return OpsError("--dry cannot hold back this task's changes: it acts through AWS, SSH and "
                     "Docker, not through commands Invoke runs", hint=hint)
+
+
+@contextmanager
+def approving(*, plan: bool, yes: bool, json_: bool) -> Iterator[Approval]:
+    """The convention around a task that changes things: its Approval, the plan and outcome as
+    JSON on stdout with --json (an error too), and exit 2 for --plan with changes pending."""
+    console.json_mode(json_)
+    approval = Approval(plan_only=plan, yes=yes)
+    try:
+        yield approval
+    except OpsError as exc:
+        approval.outcome(error=exc.message)
+        raise
+    finally:
+        if json_:
+            console.emit_json(approval.record)
+    if plan and approval.pending:
+        raise Exit(code=PENDING)
 
 
 def whole(value: str, option: str, *, minimum: int = 0, maximum: int | None = None) -> int:

@@ -2,6 +2,10 @@
 
 from ops.tasks.common import (
     ENV_HELP,
+    JSON_HELP,
+    PLAN_HELP,
+    YES_HELP,
+    approving,
     load,
     operation,
     read_only,
@@ -17,30 +21,35 @@ MAX_LINES = 1_000_000  # logs --lines: more is a typo, not a wish
 
 
 @task(help={"env": ENV_HELP, "release": "release to deploy (default: stack.release in config)",
-            "plan": "print what would change and change nothing",
+            "plan": PLAN_HELP, "yes": YES_HELP, "json": JSON_HELP,
             "push_images": "stream images the host lacks from this machine over SSH "
                            "(default: stack.push_images)",
             "lock_wait": LOCK_HELP, "break_lock": BREAK_HELP})
 @operation
-def deploy(c, env=None, release=None, plan=False, push_images=False, lock_wait="0",
-           break_lock=False):
+def deploy(c, env=None, release=None, plan=False, yes=False, json_=False, push_images=False,
+           lock_wait="0", break_lock=False):
     """Install Docker on the host if needed, then release the stack behind a health gate."""
     from ops.stack import deploy as stack
 
     name, wait = release_name(release, "release"), seconds(lock_wait, "lock-wait")
-    stack.deploy(load(env), name=name, plan_only=plan, push_images=push_images, lock_wait=wait,
-                 break_lock=break_lock)
+    with approving(plan=plan, yes=yes, json_=json_) as approval:
+        stack.deploy(load(env), name=name, approval=approval, push_images=push_images,
+                     lock_wait=wait, break_lock=break_lock)
 
 
 @task(help={"env": ENV_HELP, "to": "release to return to (default: the previous one)",
+            "plan": PLAN_HELP, "yes": YES_HELP, "json": JSON_HELP,
             "lock_wait": LOCK_HELP, "break_lock": BREAK_HELP})
 @operation
-def rollback(c, env=None, to=None, lock_wait="0", break_lock=False):
+def rollback(c, env=None, to=None, plan=False, yes=False, json_=False, lock_wait="0",
+             break_lock=False):
     """Switch the host back to an earlier release and bring it up."""
     from ops.stack import deploy as stack
 
     to, wait = release_name(to, "to"), seconds(lock_wait, "lock-wait")
-    stack.rollback(load(env), to=to, lock_wait=wait, break_lock=break_lock)
+    with approving(plan=plan, yes=yes, json_=json_) as approval:
+        stack.rollback(load(env), to=to, approval=approval, lock_wait=wait,
+                       break_lock=break_lock)
 
 
 @task(help={"env": ENV_HELP, "service": "compose service whose logs to show",

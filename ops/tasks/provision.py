@@ -1,20 +1,42 @@
-"""provision, destroy, status: the AWS topology of an environment."""
+"""provision, resize, destroy, status: the AWS topology of an environment."""
 
 from typing import Any
 
 from ops import console
 from ops.config import Environment
 from ops.errors import OpsError
-from ops.tasks.common import ENV_HELP, load, operation, read_only, task
+from ops.tasks.common import (
+    ENV_HELP,
+    JSON_HELP,
+    PLAN_HELP,
+    YES_HELP,
+    approving,
+    load,
+    operation,
+    read_only,
+    task,
+)
 
 
-@task(help={"env": ENV_HELP, "plan": "print every change and make none"})
+@task(help={"env": ENV_HELP, "plan": PLAN_HELP, "yes": YES_HELP, "json": JSON_HELP})
 @operation
-def provision(c, env=None, plan=False):
+def provision(c, env=None, plan=False, yes=False, json_=False):
     """Create or converge the environment's AWS resources (network, host, RDS, TLS, mail, S3)."""
     from ops.aws import topology
 
-    topology.provision(load(env), dry_run=plan)
+    with approving(plan=plan, yes=yes, json_=json_) as approval:
+        topology.provision(load(env), approval=approval)
+
+
+@task(help={"env": ENV_HELP, "plan": PLAN_HELP, "yes": YES_HELP, "json": JSON_HELP})
+@operation
+def resize(c, env=None, plan=False, yes=False, json_=False):
+    """Bring the database's class and the host's type to the config's, after a backup, then
+    wait for the stack: an outage, for a maintenance window."""
+    from ops.aws import resize as aws_resize
+
+    with approving(plan=plan, yes=yes, json_=json_) as approval:
+        aws_resize.resize(load(env), approval)
 
 
 @task(help={"env": ENV_HELP, "yes": "do not ask to type the environment's name",
@@ -84,4 +106,4 @@ def _stack(environment: Environment) -> dict[str, Any]:
     return {"release": release, "containers": containers, "error": None}
 
 
-TASKS = [provision, destroy, status]
+TASKS = [provision, resize, destroy, status]

@@ -10,6 +10,7 @@ from moto.server import ThreadedMotoServer
 
 from ops import config
 from ops.config import Environment
+from tests.aws.provisioning import reset
 
 ENV_YML = """
 kind: aws
@@ -32,7 +33,9 @@ def emulator() -> Iterator[str]:
 
 @pytest.fixture
 def aws_env(emulator: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Environment:
-    """An `aws` environment whose credential chain and endpoint lead to the emulator."""
+    """An `aws` environment whose credential chain and endpoint lead to the emulator, which
+    holds nothing yet."""
+    reset(emulator)
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -68,7 +68,7 @@ def test_restore_keeps_the_shape_and_the_previous_instance(rds_env: Environment)
     before = snapshots.like(_instance(rds_env, source_id))
     [snapshot_id] = backup.backup_db(rds_env, method="snapshot", reason="drill")
 
-    restore_db(rds_env, snapshot_id, yes=True, force=False)
+    restore_db(rds_env, snapshot_id, force=False)
 
     ids = {i["DBInstanceIdentifier"] for i in
            client(rds_env, "rds").describe_db_instances()["DBInstances"]}
@@ -118,7 +118,7 @@ def test_production_restore_needs_force(rds_env: Environment) -> None:
     production = rds_env.model_copy(update={"database": rds_env.database.model_copy(
         update={"tier": "production"})})
     with pytest.raises(OpsError, match="--force"):
-        restore_db(production, "openlmis-awstest-db-20260101000000", yes=True, force=False)
+        restore_db(production, "openlmis-awstest-db-20260101000000", force=False)
 
 
 def test_retention_prunes_old_ones_but_keeps_the_newest_verified(
@@ -156,7 +156,7 @@ def test_a_cut_over_that_died_between_its_renames_is_finished_and_guarded(
 
     monkeypatch.setattr(snapshots, "wait_available", dies)
     with pytest.raises(KeyboardInterrupt):
-        restore_db(rds_env, snapshot_id, yes=True, force=False)
+        restore_db(rds_env, snapshot_id, force=False)
     monkeypatch.setattr(snapshots, "wait_available", real_wait)
     rds = client(rds_env, "rds")
     restored, previous = database.cut_over_left(rds, rds_env)
@@ -170,7 +170,7 @@ def test_a_cut_over_that_died_between_its_renames_is_finished_and_guarded(
     with pytest.raises(OpsError, match="cut-over stopped between its renames"):
         backup.backup_db(rds_env, method="snapshot", reason="")
 
-    restore_db(rds_env, snapshot_id, yes=True, force=False)  # finishes it
+    restore_db(rds_env, snapshot_id, force=False)  # finishes it
     ids = {i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]}
     assert ids == {source_id, previous}
     assert database.cut_over_left(rds, rds_env) is None

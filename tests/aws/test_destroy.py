@@ -68,10 +68,10 @@ def test_destroy_task_asks_for_the_environment_name(
     env = make_env(emulator, monkeypatch, tmp_path)
     topology.provision(env)
     monkeypatch.setenv("OPS_CONFIG_DIR", str(tmp_path))
-    monkeypatch.setattr("builtins.input", lambda prompt: "prod")
+    monkeypatch.setattr("builtins.input", lambda *prompt: "prod")
     with calls.watch() as log, pytest.raises(Exit):
         tasks.destroy(Context(), env="awstest")
     assert log.mutations == []
-    monkeypatch.setattr("builtins.input", lambda prompt: "awstest")
+    monkeypatch.setattr("builtins.input", lambda *prompt: "awstest")
     tasks.destroy(Context(), env="awstest")
     assert boto(emulator)("rds").describe_db_instances()["DBInstances"] == []

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from ops.approval import Approval
 from ops.aws import calls, inventory, teardown, topology
 from ops.config import Environment
 from ops.errors import OpsError
@@ -43,7 +44,7 @@ def test_second_run_prints_no_changes_and_makes_no_mutating_call(
 def test_plan_lists_changes_and_makes_no_mutating_call(
         env: Environment, capsys: pytest.CaptureFixture[str]) -> None:
     with calls.watch() as log:
-        topology.provision(env, dry_run=True)
+        topology.provision(env, approval=Approval(plan_only=True))
     assert log.mutations == []
     out = capsys.readouterr().out
     assert "+ vpc: 10.40.0.0/16" in out
@@ -59,7 +60,7 @@ def test_drift_is_planned_and_repaired(provisioned: Environment, emulator: str,
         {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
          "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
     capsys.readouterr()
-    topology.provision(provisioned, dry_run=True)
+    topology.provision(provisioned, approval=Approval(plan_only=True))
     assert "- rule db: tcp/5432 from 0.0.0.0/0" in capsys.readouterr().out
     topology.provision(provisioned)
     names = {g["GroupId"]: n for n, g in groups(ec2).items()}

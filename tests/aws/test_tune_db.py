@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
+from ops.approval import Approval
 from ops.aws import session, tags
 from ops.config import Environment
 from ops.db.tune import tune
@@ -91,10 +92,10 @@ def test_apply_sets_the_group_and_a_second_run_changes_nothing(
 
 def test_reboot_needs_confirmation_then_applies_and_verifies(
         env: Environment, calls: list[str]) -> None:
-    with pytest.raises(OpsError, match="not confirmed: nothing was changed"):
-        tune(env, reboot=True, confirm=lambda question: False)
+    with pytest.raises(OpsError, match="without confirmation: nobody is at a terminal"):
+        tune(env, reboot=True, approval=Approval())  # pytest's stdin is not a terminal
     assert mutating(calls) == []
-    outcome = tune(env, reboot=True, confirm=lambda question: True)
+    outcome = tune(env, reboot=True)
     assert outcome.rebooted
     assert mutating(calls) == ["ModifyDBParameterGroup", "RebootDBInstance"]
 
@@ -120,7 +121,7 @@ def test_a_class_without_known_memory_is_refused_before_any_change(
 def test_plan_changes_nothing_and_a_missing_database_is_named(
         env: Environment, aws_env: Environment, calls: list[str],
         capsys: pytest.CaptureFixture[str]) -> None:
-    outcome = tune(env, plan_only=True)
+    outcome = tune(env, approval=Approval(plan_only=True))
     assert len(outcome.plan) == 5 and outcome.pending_reboot
     assert mutating(calls) == [] and group_values(env) == {}
     assert "~ work_mem: (default) → 12MB (dynamic: applies now)" in capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import urllib.error
@@ -53,9 +54,18 @@ class Target:
             conn.execute(f"DROP ROLE IF EXISTS {self.role}")
             conn.execute(f"CREATE DATABASE {self.database}")
 
-    def inv(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def inv(self, *args: str, timeout: float = 600,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """`inv` run as an operator runs it; `input`: its standard input (not a terminal)."""
         return subprocess.run(self.command(*args), cwd=ROOT, env=self.environ(),
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, input=input)
+
+    def on_terminal(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`inv` run on a terminal of its own, as an operator types it (util-linux `script`
+        gives it a pseudo-terminal); its output as the terminal shows it."""
+        return subprocess.run(["script", "-qec", shlex.join(self.command(*args)), "/dev/null"],
+                              cwd=ROOT, env=self.environ(), capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=120)
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(self.command(*args), cwd=ROOT, env=self.environ(),

@@ -282,7 +282,7 @@ def test_damaged_archive_is_detected_and_refused(env: Environment, first: Manife
     before = checksums(lab)
     count = len(catalog.backups(env))
     with pytest.raises(ChecksumError) as caught:
-        restore_db(env, damaged, yes=True, force=False)
+        restore_db(env, damaged, force=False)
     assert "nothing was changed" in caught.value.hint
     assert checksums(lab) == before
     assert len(catalog.backups(env)) == count
@@ -293,7 +293,7 @@ def test_a_dump_from_a_newer_major_is_refused_before_anything_changes(
     newer = _damaged_copy(env, first, "from-a-newer-major")
     before, count = checksums(lab), len(catalog.backups(env))
     with pytest.raises(OpsError, match="comes from PostgreSQL 99") as caught:
-        restore_db(env, newer, yes=True, force=False)
+        restore_db(env, newer, force=False)
     assert "nothing was changed" in caught.value.hint
     assert checksums(lab) == before
     assert len(catalog.backups(env)) == count
@@ -306,7 +306,7 @@ def test_restore_waits_for_no_one_holding_the_deploy_lock(env: Environment, firs
     before, count = checksums(lab), len(catalog.backups(env))
     try:
         with pytest.raises(OpsError, match="deploy lock"):
-            restore_db(env, first.id, yes=True, force=False)
+            restore_db(env, first.id, force=False)
     finally:
         with remote.session(env) as host:
             host.run("rm -rf /opt/openlmis/deploy.lock", what="dropping the lock", root=True)
@@ -361,13 +361,11 @@ def test_an_upload_the_bucket_garbled_fails_the_backup_and_leaves_nothing(
     assert not client(env, "s3").list_multipart_uploads(Bucket=env.bucket).get("Uploads")
 
 
-def test_confirmation_and_production_guard(env: Environment, first: Manifest) -> None:
-    from ops.db.restore import confirm
+def test_restore_refuses_a_production_tier_without_force(env: Environment,
+                                                          first: Manifest) -> None:
+    from ops.db.restore import restore_db
 
-    with pytest.raises(OpsError, match="not confirmed"):
-        confirm(env, first.id, yes=False, force=False, ask=lambda _: "nope")
-    confirm(env, first.id, yes=False, force=False, ask=lambda _: "bktest")
     production = env.model_copy(update={"database": env.database.model_copy(
         update={"tier": "production"})})
     with pytest.raises(OpsError, match="--force"):
-        confirm(production, first.id, yes=True, force=False)
+        restore_db(production, first.id, force=False)

@@ -123,7 +123,7 @@ def target(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Target:
 
 def test_first_deploy_brings_the_reference_distribution_up_behind_tls(target: Target,
                                                                       lab: Lab) -> None:
-    result = target.inv("deploy", timeout=1200)
+    result = target.inv("deploy", "--yes", timeout=1200)
     RUNS["first"] = output(result)
     assert result.returncode == 0, output(result)
     assert f"+ database role {target.role}" in output(result)
@@ -185,7 +185,7 @@ def test_deploy_replaces_credentials_found_back_at_their_defaults(target: Target
     assert "~ OAuth client trusted-client" in output(plan), output(plan)
     assert "~ OpenLMIS user admin" in output(plan)
     assert "+ release" not in output(plan) and "~ current" not in output(plan)
-    result = target.inv("deploy", timeout=600)
+    result = target.inv("deploy", "--yes", timeout=600)
     assert result.returncode == 0, output(result)
     assert login(target, "password")[0] == 400 and facilities(target, password) == 200
     assert not credential_changes(output(target.inv("deploy", "--plan")))
@@ -287,7 +287,7 @@ def test_a_deploy_removes_the_images_only_pruned_releases_used(target: Target) -
         assert "- release 0.0.0-old: keep the last 2" in plan, plan
         assert "- image openlmis/referencedata:0.0.0-old: no kept release uses it" in plan
         assert "- image" not in plan.replace("- image openlmis/referencedata:0.0.0-old", "")
-        result = target.inv("deploy", timeout=600)
+        result = target.inv("deploy", "--yes", timeout=600)
         assert result.returncode == 0, output(result)
         assert "removed image openlmis/referencedata:0.0.0-old" in output(result)
         tags = target.sh("docker image ls --format '{{.Tag}}' openlmis/referencedata").split()
@@ -307,7 +307,7 @@ def test_deploy_starts_what_a_dead_restore_left_stopped(target: Target) -> None:
     assert health(target) != "200"
     plan = target.inv("deploy", "--plan")
     assert "docker compose up: " in output(plan), output(plan)
-    result = target.inv("deploy", timeout=600)
+    result = target.inv("deploy", "--yes", timeout=600)
     assert result.returncode == 0, output(result)
     assert health(target) == "200"
 

@@ -19,10 +19,10 @@ def inv(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_provision_lab_twice_second_run_has_no_changes(lab: Lab) -> None:
-    first = inv("provision", "--env", "lab")
+    first = inv("provision", "--env", "lab", "--yes")
     assert first.returncode == 0, first.stdout + first.stderr
     assert "lab provisioned" in first.stdout
-    second = inv("provision", "--env", "lab")
+    second = inv("provision", "--env", "lab", "--yes")
     assert second.returncode == 0, second.stdout + second.stderr
     assert "no changes" in second.stdout
     status = inv("status", "--env", "lab", "--json")
@@ -39,7 +39,7 @@ def _containers(lab: Lab) -> dict[str, str]:
 
 
 def test_status_and_deploy_plan_create_and_start_nothing(lab: Lab) -> None:
-    assert inv("provision", "--env", "lab").returncode == 0
+    assert inv("provision", "--env", "lab", "--yes").returncode == 0
     env = config.load("lab")
     instance = targets.instance(env)["InstanceId"]
     container = hosts.find(lab.client, lab.state, instance)

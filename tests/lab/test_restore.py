@@ -243,15 +243,15 @@ def test_every_kind_of_object_round_trips_and_the_previous_database_swaps_back(
     damaged = damage(lab, host)
     assert damaged != seeded
 
-    restore_db(env, manifest.id, yes=True, force=False)
+    restore_db(env, manifest.id, force=False)
     assert fingerprint(lab, host) == seeded
     [kept] = kept_copies(lab)
     assert f"{DB}_incoming" not in databases(lab)
 
-    restore_db(env, kept, yes=True, force=False)  # going back is a rename
+    restore_db(env, kept, force=False)  # going back is a rename
     assert fingerprint(lab, host) == damaged
     [restored] = [n for n in kept_copies(lab) if n != kept]
-    restore_db(env, restored, yes=True, force=False)
+    restore_db(env, restored, force=False)
     assert fingerprint(lab, host) == seeded
     drop_kept(lab)
 
@@ -264,7 +264,7 @@ def test_a_dump_owned_by_a_role_the_master_cannot_act_as_is_refused_before_anyth
         conn.execute(f"REVOKE {ROLE} FROM postgres")
     try:
         with pytest.raises(OpsError, match=f"owned by {ROLE}, which postgres cannot act as"):
-            restore_db(env, dump[0].id, yes=True, force=False)
+            restore_db(env, dump[0].id, force=False)
     finally:
         with lab.db_connection("postgres") as conn:
             conn.execute(f"GRANT {ROLE} TO postgres")
@@ -278,7 +278,7 @@ def test_a_restore_the_servers_storage_cannot_hold_beside_the_live_one_is_refuse
     before = fingerprint(lab, host)
     monkeypatch.setattr(Lab, "database_free_bytes", lambda self: 100 << 20)
     with pytest.raises(OpsError, match=r"has 100\.0 MiB of storage free") as caught:
-        restore_db(env, dump[0].id, yes=True, force=False)
+        restore_db(env, dump[0].id, force=False)
     assert "nothing was changed" in caught.value.hint
     assert fingerprint(lab, host) == before and not restoring(lab) and not kept_copies(lab)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from ops import config
+from ops.approval import Approval
 from ops.db.tune import tune
 from ops.lab.lab import Lab
 from ops.lab.params import LabParameters
@@ -38,10 +39,10 @@ def test_tune_db_restarts_for_static_parameters_and_converges(
     assert show("max_connections", "work_mem") == {"max_connections": "100", "work_mem": "3MB"}
     assert "waits for a reboot" in capsys.readouterr().out
 
-    with pytest.raises(Exception, match="refusing without confirmation"):
-        tune(env, reboot=True)            # pytest's stdin is not a terminal
+    with pytest.raises(Exception, match="without confirmation: nobody is at a terminal"):
+        tune(env, reboot=True, approval=Approval())  # pytest's stdin is not a terminal
 
-    second = tune(env, reboot=True, confirm=lambda question: True)
+    second = tune(env, reboot=True)
     assert second.rebooted and len(second.plan) == 0
     assert show("max_connections", "shared_buffers") == {"max_connections": "200",
                                                          "shared_buffers": "256MB"}

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
-from ops import console
+from ops import console, errors
 from ops.aws import session as aws_session
 from ops.cli import OpsProgram
 from ops.tasks import namespace
@@ -38,8 +38,8 @@ def examples(count: int) -> int:
     """A test's number of examples: `count` (the unit tier's budget), ten times that to explore."""
     return count * 10 if PROFILE == "explore" else count
 
-# The exit statuses the README documents: done, failed (one message), changes pending (--plan).
-EXIT_CODES = {0, 1, 2}
+# The exit statuses ops/errors.py documents (done, failed, --plan pending, AWS login, ...).
+EXIT_CODES = set(errors.EXIT_CODES)
 
 HOSTILE_STRINGS = [
     "", " ", "$(touch /tmp/pwned)", "`id`", "; rm -rf /", "a && b", "x' ; echo '", '"', "'",

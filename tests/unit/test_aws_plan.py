@@ -66,7 +66,7 @@ def test_network_diff_from_nothing_and_when_complete() -> None:
     assert fresh[-1].payload == network.Associate("public-2")
     complete = {"vpc": "v", "dns_hostnames": True, "igw": "i", "igw_attached": True,
                 "route_table": "r", "default_route": True,
-                "associated": ["public-1", "public-2"],
+                "associated": {"public-1": "a-1", "public-2": "a-2"},
                 "subnets": {r: {} for r in network.SUBNETS}}
     assert network.diff("10.40.0.0/16", zones, complete) == []
 
@@ -125,17 +125,18 @@ def test_database_diff() -> None:
     fresh = database.diff(env, {})
     Op = database.Op
     assert [c.payload for c in fresh] == [Op.SUBNET_GROUP, Op.PARAMETER_GROUP,
-                                          Op.MAX_CONNECTIONS, Op.CREATE]
+                                          Op.MAX_CONNECTIONS, Op.FORCE_SSL, Op.CREATE]
     have = {"class": "db.m6g.xlarge", "encrypted": True, "public": True, "retention": 1,
             "deletion_protection": False, "parameter_group": "default.postgres17",
             "groups": ["sg.db"]}
-    actual = {"subnet_group": ["s1", "s2"], "parameters": {"max_connections": "400"},
+    actual = {"subnet_group": database.PRIVATE,
+              "parameters": {"max_connections": "400", "rds.force_ssl": "1"},
               "instance": have}
     [modify] = database.diff(env, actual)
     assert modify.payload == database.Modify({
         "PubliclyAccessible": False, "BackupRetentionPeriod": 7, "DeletionProtection": True,
         "DBParameterGroupName": "openlmis-example-postgres17"})
-    low = {**actual, "parameters": {"max_connections": "100"}}
+    low = {**actual, "parameters": {"max_connections": "100", "rds.force_ssl": "1"}}
     assert Op.MAX_CONNECTIONS in [c.payload for c in database.diff(env, low)]
 
 
@@ -150,10 +151,11 @@ def test_compute_diff() -> None:
     Op = compute.Op
     assert [c.payload for c in compute.diff(env, {}, "key.pub")] == [Op.KEY, Op.INSTANCE, Op.EIP,
                                                                       Op.ASSOCIATE]
-    done = {"key": "k", "instance": {"id": "i-1", "imds": "required"},
+    done = {"key": "k", "instance": {"id": "i-1", "metadata": compute.METADATA},
             "eip": {"id": "e", "instance": "i-1"}}
     assert compute.diff(env, done, "key.pub") == []
-    loose = {**done, "instance": {"id": "i-1", "imds": "optional"}}
+    loose = {**done, "instance": {"id": "i-1",
+                                  "metadata": {**compute.METADATA, "HttpTokens": "optional"}}}
     assert [c.payload for c in compute.diff(env, loose, "key.pub")] == [Op.IMDS]
     assert len(compute.client_token(env, "subnet-" + "x" * 80)) <= 64
 
@@ -171,9 +173,10 @@ def test_bucket_diff() -> None:
     env = environment()
     Op = storage.Op
     assert [c.payload for c in storage.diff(env, {})] == [
-        Op.CREATE, Op.VERSIONING, Op.ENCRYPTION, Op.PUBLIC, Op.LIFECYCLE]
+        Op.CREATE, Op.VERSIONING, Op.ENCRYPTION, Op.PUBLIC, Op.LIFECYCLE, Op.POLICY]
     done = {"tagged": True, "versioning": "Enabled", "encryption": {"Rules": []},
-            "public_access_block": storage.BLOCK_ALL, "lifecycle": storage.lifecycle(env)}
+            "public_access_block": storage.BLOCK_ALL, "lifecycle": storage.lifecycle(env),
+            "policy": {"Statement": storage.statements(env)}}
     assert storage.diff(env, done) == []
     assert [c.payload for c in storage.diff(env, {**done, "tagged": False})] == [Op.TAG]
 
@@ -182,10 +185,12 @@ def test_load_balancer_diff() -> None:
     env = environment()
     fresh = loadbalancer.diff(env, {}, cert_issued=True)
     Op = loadbalancer.Op
-    assert [c.payload for c in fresh] == [Op.LB, Op.IDLE, Op.TG, Op.REGISTER, Op.HTTP, Op.HTTPS]
+    assert [c.payload for c in fresh] == [Op.LB, Op.IDLE, Op.HEADERS, Op.TG, Op.REGISTER,
+                                          Op.HTTP, Op.HTTPS]
     assert [c.payload for c in loadbalancer.diff(env, {}, cert_issued=False)][-1] == Op.HTTP
     assert loadbalancer.idle_timeout(env) >= env.stack.nginx_timeout_s
-    done = {"lb": {"idle": 300}, "tg": dict(loadbalancer.HEALTH), "registered": True,
+    done = {"lb": {"idle": 300, "drop_invalid": "true"}, "tg": dict(loadbalancer.HEALTH),
+            "registered": True,
             "cert": "arn:c", "listeners": {80: {"redirect": True},
                                            443: {"forward": True, "cert": "arn:c"}}}
     assert loadbalancer.diff(env, done, cert_issued=True) == []

@@ -10,13 +10,28 @@ from invoke import Collection, Context, Program, Task
 from ops import cli
 from ops.errors import OpsError
 from ops.tasks import namespace
-from ops.tasks.common import ENV_HELP, SHORT_FLAGS, choice, operation, seconds, task, whole
+from ops.tasks.common import (
+    ENV_HELP,
+    JSON_HELP,
+    PLAN_HELP,
+    SHORT_FLAGS,
+    YES_HELP,
+    choice,
+    operation,
+    seconds,
+    task,
+    whole,
+)
 
 TASKS = {
-    "provision", "destroy", "status", "deploy", "rollback", "logs", "backup-db", "restore-db",
-    "verify-backup", "list-backups", "tune-db", "size-db",
+    "provision", "resize", "destroy", "status", "deploy", "rollback", "logs", "backup-db",
+    "restore-db", "verify-backup", "list-backups", "tune-db", "size-db",
+    "ssh", "exec", "psql", "audit", "releases", "lock",
     "lab.up", "lab.down", "lab.status", "lab.rehearse",
 }
+# The tasks that change things: each follows the one convention.
+OPERATIONS = {"provision", "resize", "destroy", "deploy", "rollback", "backup-db", "restore-db",
+              "verify-backup", "tune-db"}
 
 
 # Invoke consumes a task's help texts when it first parses arguments: read them before that.
@@ -66,6 +81,7 @@ def test_unknown_environment_is_one_clean_message(capsys: pytest.CaptureFixture[
     (["rollback", "--lock-wait", "-1"], "--lock-wait takes a number of seconds, 0 or more"),
     (["logs", "auth", "--lines", "0"], "--lines takes a whole number, 1 or more (got '0')"),
     (["backup-db", "--method", "all"], "--method takes snapshot, dump or both (got 'all')"),
+    (["audit", "--lines", "none"], "--lines takes a whole number, 1 or more (got 'none')"),
 ])
 def test_a_bad_option_value_is_one_line_naming_the_option(
         argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -105,12 +121,29 @@ def test_flags_are_spelled_out_but_for_yes() -> None:
     assert ("yes", "y") in flags(ns["destroy"]) and ("yes", "y") in flags(ns["restore-db"])
 
 
+def test_every_task_that_changes_things_has_the_same_convention_flags() -> None:
+    ns = namespace()
+    for name in OPERATIONS:
+        assert {("plan",), ("yes", "y"), ("json",), ("env",)} <= set(flags(ns[name])), name
+        assert (HELP[name]["plan"], HELP[name]["yes"], HELP[name]["json"]) == (
+            PLAN_HELP, YES_HELP, JSON_HELP), name
+
+
+@pytest.mark.parametrize("flag", ["--echo", "--warn-only"])
+def test_invokes_echo_and_warn_only_are_refused_not_ignored(
+        flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run([flag, "size-db", "--env", "example"], capsys)
+    assert code == 1 and f"{flag} has no effect" in out and "recommendation" not in out
+
+
 def test_dry_refuses_a_task_that_changes_things_and_points_at_plan(
         capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run(["--dry", "provision", "--env", "nosuch"], capsys)
     assert code == 1 and "--dry cannot hold back" in out and "inv provision --plan" in out
     code, out = run(["--dry", "destroy", "--yes"], capsys)
     assert code == 1 and "no preview: run it without --dry" in out
+    code, out = run(["--dry", "lock", "--break", "--env", "nosuch"], capsys)
+    assert code == 1 and "--dry cannot hold back breaking the lock" in out
     code, out = run(["--dry", "size-db", "--env", "lab"], capsys)  # looks only: runs
     assert code == 0 and "recommendation" in out
 
@@ -134,6 +167,15 @@ def test_version_is_the_toolkits(capsys: pytest.CaptureFixture[str]) -> None:
             cli.program.run(["inv", flag])
         assert exited.value.code == 0
         assert capsys.readouterr().out == f"openlmis-ops {metadata.version('openlmis-ops')}\n"
+
+
+def test_size_db_json_is_data_only(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    code, out = run(["size-db", "--env", "example", "--products", "800", "--json"], capsys)
+    found = json.loads(out)  # nothing else printed
+    assert code == 0 and found["workload"]["products"] == 800
+    assert {r["choice"] for r in found["recommendation"]} >= {"tier", "host"}
 
 
 @pytest.mark.parametrize(("argv", "message"), [

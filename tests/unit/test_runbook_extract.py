@@ -32,3 +32,9 @@ def test_environment_is_substituted() -> None:
     assert for_env("inv deploy --env prod --plan; inv status --env=qa", "lab") == (
         "inv deploy --env lab --plan; inv status --env lab"
     )
+
+
+def test_a_plan_with_changes_pending_is_not_a_failed_step() -> None:
+    assert for_env("inv deploy --env prod --plan\ninv deploy --env prod\n", "lab") == (
+        "inv deploy --env lab --plan || [ $? -eq 2 ]\ninv deploy --env lab\n"
+    )

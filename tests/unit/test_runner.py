@@ -4,6 +4,8 @@ stand-in plays the SSH connection; nothing leaves this process."""
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -13,9 +15,9 @@ import pytest
 
 from ops import console
 from ops.db import remote as db
-from ops.errors import OpsError
+from ops.errors import CUT_SHORT, OpsError
 from ops.host import facts
-from ops.host.remote import RERUN, TAIL, Outcome, Remote, as_root, failure
+from ops.host.remote import RERUN, TAIL, Outcome, Remote, as_root, failure, stop_command
 from ops.targets import DatabaseTarget
 
 DB = DatabaseTarget("db.internal", 5432, "open_lmis", "postgres")
@@ -30,13 +32,17 @@ def registered_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class Channel:
-    """A session channel: records the command and stdin, answers with canned output."""
+    """A session channel: records the command (without its marker) and stdin, answers with
+    canned output at once."""
 
     def __init__(self, log: list[tuple[Any, ...]], outcome: Outcome) -> None:
-        self.log, self.outcome, self.pending = log, outcome, [outcome.out.encode()]
+        self.log, self.outcome = log, outcome
+        self.out = [outcome.out.encode()] if outcome.out else []
+        self.err = [outcome.err.encode()] if outcome.err else []
+        self.exit_status, self.eof_received, self.closed = outcome.code, True, False
 
     def exec_command(self, command: str) -> None:
-        self.log.append(("exec", command))
+        self.log.append(("exec", unmarked(command)))
 
     def sendall(self, data: bytes) -> None:
         self.log.append(("stdin", data))
@@ -44,17 +50,35 @@ class Channel:
     def shutdown_write(self) -> None:
         self.log.append(("eof",))
 
+    def get_transport(self) -> Any:
+        return SimpleNamespace(is_active=lambda: True)
+
+    def recv_ready(self) -> bool:
+        return bool(self.out)
+
     def recv(self, size: int) -> bytes:
-        return self.pending.pop() if self.pending else b""
+        return self.out.pop()
 
-    def makefile_stderr(self, mode: str) -> Any:
-        return SimpleNamespace(read=lambda: self.outcome.err.encode())
+    def recv_stderr_ready(self) -> bool:
+        return bool(self.err)
 
-    def recv_exit_status(self) -> int:
-        return self.outcome.code
+    def recv_stderr(self, size: int) -> bytes:
+        return self.err.pop()
+
+    def exit_status_ready(self) -> bool:
+        return True
 
     def close(self) -> None:
         self.log.append(("close",))
+
+
+def unmarked(command: str) -> str:
+    """A command as sent, without the marker that finds its process group."""
+    return re.sub(r"export OPS_RUN=[0-9a-f]{16}; ", "", command, count=1)
+
+
+def commands(log: list[tuple[Any, ...]]) -> list[str]:
+    return [entry[1] for entry in log if entry[0] == "exec"]
 
 
 class Handle:
@@ -81,12 +105,6 @@ class Connection:
     user: str = "admin"
     outcome: Outcome = DONE
     log: list[tuple[Any, ...]] = field(default_factory=list)
-
-    def run(self, command: str, *, hide: bool, warn: bool) -> Any:
-        assert hide and warn  # output never echoed; a failure is the runner's to report
-        self.log.append(("run", command))
-        return SimpleNamespace(exited=self.outcome.code, stdout=self.outcome.out,
-                               stderr=self.outcome.err)
 
     def sftp(self) -> Any:
         return SimpleNamespace(open=self._open)
@@ -121,7 +139,7 @@ def test_root_commands_go_through_sudo_unless_logged_in_as_root() -> None:
 def test_a_command_runs_as_root_or_as_the_login_user(user: str, root: bool, sent: str) -> None:
     runner, log = remote(user, Outcome(0, "0\n", ""))
     assert runner.run("id -u", root=root) == "0\n"
-    assert log == [("run", sent)]
+    assert commands(log) == [sent]
 
 
 def test_a_failure_names_what_where_and_the_exit_code_with_secrets_masked() -> None:
@@ -172,8 +190,9 @@ def test_a_root_file_without_root_login_is_private_before_its_first_byte() -> No
     (_, temp), *rest = log
     assert temp.startswith(".ops-upload-")
     assert rest == [("chmod", temp, 0o600), ("write", temp, b"KEY=v"), ("closed", temp),
-                    ("run", as_root(f"install -m 640 -o root -g root {temp} /opt/openlmis/.env;"
-                                    f" rc=$?; rm -f {temp}; exit $rc", "admin"))]
+                    ("exec", as_root(f"install -m 640 -o root -g root {temp} "
+                                     f"/opt/openlmis/.env; rc=$?; rm -f {temp}; exit $rc",
+                                     "admin")), ("eof",), ("close",)]
 
 
 @pytest.mark.parametrize(("user", "root"), [("root", True), ("admin", False), ("root", False)])
@@ -189,10 +208,10 @@ def test_database_scripts_run_as_the_login_user_with_libpq_settings() -> None:
     runner, log = remote("admin", Outcome(0, "17\n", ""))
     host = db.DbHost(runner, DB, "/var/tmp/w")
     assert host.run("psql -c 'SHOW x'", what="reading") == (0, "17\n")
-    assert log == [("run", host.command("psql -c 'SHOW x'"))]
+    assert commands(log) == [host.command("psql -c 'SHOW x'")]
     assert host.command("psql").startswith("bash -o pipefail -c 'export PGPASSFILE=/var/tmp/w/")
     host.run("apt-get install -y curl", what="installing", root=True)
-    assert log[-1] == ("run", as_root(host.command("apt-get install -y curl"), "admin"))
+    assert commands(log)[-1] == as_root(host.command("apt-get install -y curl"), "admin")
 
 
 def test_a_database_script_gets_its_stdin_and_a_failure_says_what_failed() -> None:
@@ -213,7 +232,7 @@ def test_session_files_are_the_login_users_and_private() -> None:
     runner, log = remote("admin")
     db.DbHost(runner, DB, "/var/tmp/w").put(b"host:5432:*:u:pw\n", "/var/tmp/w/pgpass")
     assert log[:2] == [("open", "/var/tmp/w/pgpass"), ("chmod", "/var/tmp/w/pgpass", 0o600)]
-    assert not [e for e in log if e[0] == "run"]
+    assert not commands(log)
 
 
 def test_the_client_facts_are_one_command_reading_the_os_as_deploy_does() -> None:
@@ -231,14 +250,86 @@ class DroppedConnection:
 
     user = "root"
 
-    def run(self, command: str, **kwargs: object) -> None:
-        raise paramiko.SSHException("SSH session not active")
+    @property
+    def client(self) -> Any:
+        def session() -> None:
+            raise paramiko.SSHException("SSH session not active")
+        return SimpleNamespace(get_transport=lambda: SimpleNamespace(open_session=session))
 
 
 def test_a_lost_connection_is_said_plainly_not_as_a_traceback() -> None:
     remote = Remote(DroppedConnection(), "10.0.0.5")  # type: ignore[arg-type]
     with pytest.raises(OpsError) as caught:
         remote.run("pg_restore -j 2 /x", what="pg_restore")
-    assert caught.value.message == ("the connection to 10.0.0.5 was lost during pg_restore "
-                                    "(SSHException: SSH session not active)")
-    assert "may not have finished" in caught.value.hint
+    assert caught.value.message.startswith("the connection to 10.0.0.5 was lost during "
+                                           "pg_restore (SSHException: SSH session not active)")
+    assert "the host's state is unknown" in caught.value.message
+    assert "run the same command again" in caught.value.hint
+    assert caught.value.code == CUT_SHORT
+
+
+class Hanging(Channel):
+    """A command that never ends: no output, no exit status (`fileno` never readable)."""
+
+    def __init__(self, log: list[tuple[Any, ...]]) -> None:
+        super().__init__(log, DONE)
+        self.command = ""
+        self.read_end, self.write_end = os.pipe()
+
+    def exec_command(self, command: str) -> None:
+        self.command = command
+        super().exec_command(command)
+
+    def exit_status_ready(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self.read_end
+
+    def close(self) -> None:
+        os.close(self.read_end)
+        os.close(self.write_end)
+        super().close()
+
+
+@dataclass
+class HangingConnection(Connection):
+    """Its first command hangs; the next ones (the stop) answer at once."""
+
+    hanging: list[Hanging] = field(default_factory=list)
+
+    @property
+    def client(self) -> Any:
+        def session() -> Channel:
+            if not self.hanging:
+                self.hanging.append(Hanging(self.log))
+                return self.hanging[0]
+            return Channel(self.log, DONE)
+        return SimpleNamespace(get_transport=lambda: SimpleNamespace(open_session=session))
+
+
+def test_a_command_past_its_timeout_is_stopped_by_its_marker_and_named() -> None:
+    connection = HangingConnection(user="admin")
+    runner = Remote(connection, "203.0.113.7")  # type: ignore[arg-type]
+    with pytest.raises(OpsError) as caught:
+        runner.run("pg_dump -Fd", what="the dump", timeout=0.05)
+    assert caught.value.message == ("the dump did not finish within 0.05 s on 203.0.113.7; "
+                                    "it was stopped")
+    assert caught.value.code == CUT_SHORT
+    token = re.search(r"OPS_RUN=([0-9a-f]{16})", connection.hanging[0].command)
+    assert token and commands(connection.log)[1] == as_root(stop_command(token[1]), "admin")
+
+
+def test_ctrl_c_stops_the_command_then_goes_on() -> None:
+    connection = HangingConnection(user="root")
+    runner = Remote(connection, "203.0.113.7")  # type: ignore[arg-type]
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("select.select", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            runner.run("pg_restore -j 4 /x", what="pg_restore", timeout=None)
+    assert runner.stopped == ["pg_restore"]
+    assert commands(connection.log)[1].startswith("g=$(for p in $(grep -lsxz OPS_RUN=")

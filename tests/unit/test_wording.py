@@ -90,7 +90,8 @@ class FakeRemote:
     def ok(self, command: str) -> bool:
         return True
 
-    def run(self, command: str, *, what: str = "", check: bool = True) -> str:
+    def run(self, command: str, *, what: str = "", check: bool = True,
+            timeout: float | None = 0) -> str:
         self.commands.append(command)
         return ""
 
@@ -303,9 +304,8 @@ def test_restoring_from_an_unknown_name_says_it_is_none_of_the_three(
     monkeypatch.setattr(restore.catalog, "backups", lambda env: [])
     for step in ("source", "cut_over_left", "rds", "restore"):
         monkeypatch.setattr(restore.snapshots, step, untouched)
-    monkeypatch.setattr(restore, "confirm", lambda env, backup_id, *, yes, force: None)
     with pytest.raises(OpsError) as caught:
-        restore.restore_db(environment(), "nosuch", yes=True, force=True)
+        restore.restore_db(environment(), "nosuch", force=True)
     assert caught.value.message == (
         "example has no backup, snapshot or kept database copy named nosuch")
     assert "inv list-backups" in caught.value.hint and "open_lmis_before_" in caught.value.hint

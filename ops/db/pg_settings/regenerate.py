@@ -25,7 +25,9 @@ from ops.db.pg_settings import COLUMNS, QUERY, path
 def write(conn: psycopg.Connection) -> Path:
     """Write the table of the server behind `conn`; returns the file written."""
     with conn.cursor() as cur:
-        major = int(cur.execute("SHOW server_version_num").fetchone()[0]) // 10000
+        version = cur.execute("SHOW server_version_num").fetchone()
+        assert version is not None  # SHOW answers one row
+        major = int(version[0]) // 10000
         rows = cur.execute(QUERY).fetchall()
     file = path(major)
     with file.open("w", newline="") as handle:

@@ -1,0 +1,88 @@
+"""One command in a running service container of the live release: `docker compose exec`.
+
+The commands and the parsing are pure; `run` checks the service over the toolkit's own
+connection, then runs the command on the operator's terminal (ops.host.terminal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ops import targets
+from ops.config import Environment
+from ops.errors import OpsError
+from ops.host import terminal
+from ops.host.remote import as_root, sh
+from ops.host.session import open_host
+from ops.stack.release import CURRENT
+
+
+@dataclass(frozen=True)
+class Services:
+    """The live release and its services, and which of them run."""
+
+    release: str
+    services: tuple[str, ...]
+    running: tuple[str, ...]
+
+
+def _compose(project: str) -> str:
+    return sh("docker", "compose", "--ansi", "never", "-p", project)
+
+
+def services_command(project: str) -> str:
+    """Print the live release (nothing when none), its services and its running ones."""
+    compose = _compose(project)
+    return "\n".join([
+        f"cd {CURRENT} 2>/dev/null || exit 0",
+        "printf 'release\\t%s\\n' \"$(basename \"$(pwd -P)\")\"",
+        f"{compose} config --services | sed 's/^/service\\t/'",
+        f"{compose} ps --services --status running | sed 's/^/running\\t/'",
+    ])
+
+
+def parse(output: str) -> Services:
+    """The services command's output, read."""
+    found: dict[str, list[str]] = {}
+    for line in output.splitlines():
+        kind, _, value = line.partition("\t")
+        if value:
+            found.setdefault(kind, []).append(value)
+    return Services((found.get("release") or [""])[0], tuple(found.get("service", [])),
+                    tuple(found.get("running", [])))
+
+
+def check(found: Services, service: str, address: str, env_name: str) -> None:
+    """Refuse a service the live release lacks, or one not running, naming what there is."""
+    if not found.release:
+        raise OpsError(f"nothing is deployed on {address}",
+                       hint=f"run: inv deploy --env {env_name}")
+    if service not in found.services:
+        raise OpsError(f"release {found.release} has no service {service!r}",
+                       hint=f"its services: {', '.join(sorted(found.services))}")
+    if service not in found.running:
+        raise OpsError(f"service {service} of release {found.release} is not running",
+                       hint=f"running: {', '.join(sorted(found.running)) or 'none'}; see: "
+                       f"inv status --env {env_name}, inv logs --env {env_name} {service}")
+
+
+def exec_command(project: str, service: str, command: list[str], *, tty: bool,
+                 login: str) -> str:
+    """The shell command running `command` in the service's container, as root on the host
+    (Docker's socket is root's): `-T` without a terminal, so piped input still reaches it."""
+    line = f"cd {CURRENT} && " + _compose(project) + " exec " + sh(
+        *([] if tty else ["-T"]), "--", service, *command)
+    return as_root(line, login)
+
+
+def run(env: Environment, service: str, command: list[str]) -> int:
+    """Run `command` in the service's running container; its exit status."""
+    if not command:
+        raise OpsError("no command to run", hint=f"inv exec --env {env.name} {service} -- CMD...")
+    host = targets.host(env)
+    with open_host(env) as remote:
+        found = parse(remote.run(services_command(env.project), what="listing the services"))
+    check(found, service, remote.address, env.name)
+    tty = terminal.interactive()
+    return terminal.attached(terminal.argv(
+        host, exec_command(env.project, service, command, tty=tty, login=host.user), tty=tty))
