@@ -111,9 +111,9 @@ def refusal(env: Environment, survey: Survey, *, force: bool,
             remove_protection: bool) -> OpsError | None:
     """Why destroy must not go on, if it must not (pure)."""
     if survey.production and not force:
-        return OpsError(f"{env.name} is production-tier on AWS: {', '.join(survey.production)} "
-                        f"carries {tags.TIER}=production (the file says "
-                        f"{env.database.tier}): destroy refuses it",
+        return OpsError(f"{env.name} is production-tier on AWS, whatever its file says "
+                        f"({env.database.tier}): {tags.TIER}=production on "
+                        f"{', '.join(survey.production)}; destroy refuses it",
                         hint="add --force if you really mean to remove it")
     if survey.protected and not remove_protection:
         return OpsError(f"deletion protection is on for {', '.join(survey.protected)}: "
