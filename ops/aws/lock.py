@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ops import console
 from ops.aws.session import client
@@ -146,6 +146,9 @@ def held(env: Environment, action: str, *, wait: float = 0,
     try:
         yield
     finally:
-        with suppress(Exception):  # released unless someone broke it and holds it now
+        try:  # released unless someone broke it and holds it now
             if parse(ssm.get_parameter(Name=name)["Parameter"]["Value"]) == mine:
                 ssm.delete_parameter(Name=name)
+        except (BotoCoreError, ClientError) as exc:
+            console.warn(f"the AWS lock of {env.name} was not released ({exc}): the next run "
+                         f"will find it stale; break it then: {retry}")

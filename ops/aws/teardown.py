@@ -113,13 +113,18 @@ def refusal(env: Environment, survey: Survey, *, force: bool,
     if survey.production and not force:
         return OpsError(f"{env.name} is production-tier on AWS, whatever its file says "
                         f"({env.database.tier}): {tags.TIER}=production on "
-                        f"{', '.join(survey.production)}; destroy refuses it",
+                        f"{_some(survey.production)}; destroy refuses it",
                         hint="add --force if you really mean to remove it")
     if survey.protected and not remove_protection:
         return OpsError(f"deletion protection is on for {', '.join(survey.protected)}: "
                         "destroy changed nothing",
                         hint=f"add {PROTECTION_FLAG} to switch it off and remove them")
     return None
+
+
+def _some(names: list[str], shown: int = 3) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def survey(env: Environment) -> tuple[Ctx, Survey]:
@@ -166,6 +171,8 @@ def destroy(env: Environment, *, force: bool = False, remove_protection: bool = 
     shown = listing(env, found)
     if not shown.remove:
         console.ok(f"{env.name}: nothing to remove")
+        if shown.keep:
+            console.plan_lines(f"{env.name}: left in place", shown.keep)
         return []
     console.plan_lines(f"{env.name}: destroy removes", shown.remove)
     console.plan_lines(f"{env.name}: destroy leaves", shown.keep or ["nothing"])

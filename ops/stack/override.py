@@ -33,8 +33,9 @@ Compose reads it because the release's `.env` lists it in COMPOSE_FILE. It gives
   the host, deploy itself asks Consul on the loopback (ops.stack.registrations). The security
   groups block those ports; loopback keeps one mistaken rule from exposing them, and an
   operator still reaches them through an SSH tunnel. Compose appends a later file's `ports`
-  to the earlier ones', so the list is tagged `!override` (Compose 2.24.4+; the hosts' are
-  newer: see ops.host.docker).
+  to the earlier ones' (ports differing in host address are distinct entries), so the list is
+  tagged `!override`: Compose 2.24.4 and later (Debian 13's package is 2.26, the plugin
+  installed on Amazon Linux 2.29.7: ops.host.docker).
 """
 
 from __future__ import annotations

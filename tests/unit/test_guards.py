@@ -37,6 +37,9 @@ def test_live_resources_whose_tier_tag_differs_are_retagged_snapshots_are_not() 
 
 def test_a_live_production_tag_is_refused_without_force_whatever_the_file_says() -> None:
     env = environment(database__tier="dev")
+    many = teardown.Survey(IDS, production=[f"vpc/vpc-{n}" for n in range(5)])
+    refused = teardown.refusal(environment(), many, force=False, remove_protection=False)
+    assert refused is not None and "vpc/vpc-2 and 2 more;" in refused.message
     survey = teardown.Survey(IDS, production=["db:openlmis-production-db"],
                              protected=["database openlmis-production-db"])
     refused = teardown.refusal(env, survey, force=False, remove_protection=True)
