@@ -114,7 +114,8 @@ def refusal(env: Environment, survey: Survey, *, force: bool,
         return OpsError(f"{env.name} is production-tier on AWS, whatever its file says "
                         f"({env.database.tier}): {tags.TIER}=production on "
                         f"{_some(survey.production)}; destroy refuses it",
-                        hint="add --force if you really mean to remove it")
+                        hint="add --force if you really mean to remove it (if its tier was "
+                        "lowered on purpose, inv provision re-tags the resources first)")
     if survey.protected and not remove_protection:
         return OpsError(f"deletion protection is on for {', '.join(survey.protected)}: "
                         "destroy changed nothing",
