@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ops.approval import Approval, Scope
 from ops.aws import calls, lock, teardown, topology
 from ops.config import Environment
 from ops.errors import OpsError
@@ -118,3 +119,19 @@ def test_a_second_run_is_refused_naming_the_holder_and_a_broken_or_failed_one_le
     with calls.watch(fail_at=3), pytest.raises(calls.InjectedFailure):
         topology.provision(env)  # 1: the lock, 2: the vpc, 3: fails
     assert ssm.get_parameters_by_path(Path=f"/{env.prefix}")["Parameters"] == []
+
+
+def test_a_plan_another_run_overtook_while_it_was_reviewed_is_not_applied(
+        emulator: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env = make_env(emulator, monkeypatch, tmp_path)
+
+    class Meanwhile(Approval):
+        def review(self, where: Scope, title: str, lines: list[str]) -> bool:
+            approved = super().review(where, title, lines)
+            topology.provision(env)  # another operator's run, while this one's plan is read
+            return approved
+
+    with pytest.raises(OpsError, match=r"^awstest changed since its plan was shown"):
+        topology.provision(env, approval=Meanwhile(yes=True))
+    assert boto(emulator)("ssm").get_parameters_by_path(Path=f"/{env.prefix}")[
+        "Parameters"] == []
