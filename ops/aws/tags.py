@@ -7,6 +7,7 @@ from ops.config import Environment
 PROJECT = "openlmis:project"
 ENVIRONMENT = "openlmis:environment"
 ROLE = "openlmis:role"
+TIER = "openlmis:tier"  # database.tier: what destroy's production guard reads (ops.aws.tier)
 
 
 def tags(env: Environment, role: str, name: str | None = None) -> dict[str, str]:
@@ -16,6 +17,7 @@ def tags(env: Environment, role: str, name: str | None = None) -> dict[str, str]
         PROJECT: env.project,
         ENVIRONMENT: env.name,
         ROLE: role,
+        TIER: env.database.tier,
     }
 
 

@@ -1,5 +1,12 @@
 """destroy: remove what carries this environment's tags, after a final database snapshot.
 
+First a survey (read only) and its listing: everything destroy will remove and everything it
+leaves, and why. Then the guards, before anything changes: a production tier, in the file or on
+any live resource's tier tag, needs `force`; deletion protection on the database or the load
+balancer is switched off only with `remove_protection`. An SES identity another environment's
+file names (same identity, same region) is left with its DNS records: deleting it would stop
+that environment's mail. The run holds the environment's AWS lock (ops.aws.lock).
+
 Every step re-reads before it acts, so an interrupted destroy resumes where it stopped. The
 backups bucket is removed only when empty: backups outlive the environment unless deleted.
 """
@@ -9,17 +16,38 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ops import console
-from ops.aws import dns, identity, mail, network, tags, topology
-from ops.aws.context import Ctx
+from ops import config, console
+from ops.aws import dns, identity, lock, mail, network, tags, tier, topology
+from ops.aws.context import Ctx, DnsRecord
 from ops.config import Environment
 from ops.errors import OpsError
 
 TIMEOUT_S = 3600
+PROTECTION_FLAG = "--remove-protection"
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What destroy found, read only: ids of the live resources and what guards them."""
+
+    ids: dict[str, Any]
+    records: list[str] = field(default_factory=list)  # record sets of ours in the zone
+    production: list[str] = field(default_factory=list)  # live resources tagged production
+    protected: list[str] = field(default_factory=list)  # deletion protection on
+    mail_identity: str = ""  # the SES identity, when it exists
+    shared_with: list[str] = field(default_factory=list)  # environments naming it too
+    backups_kept: bool = False  # the bucket holds backups
+
+
+@dataclass(frozen=True)
+class Listing:
+    remove: list[str]
+    keep: list[str]
 
 
 def snapshot_name(env: Environment, now: float | None = None) -> str:
@@ -28,34 +56,180 @@ def snapshot_name(env: Environment, now: float | None = None) -> str:
     return f"{tags.db_instance_id(env)}-final-{stamp}"
 
 
-def destroy(env: Environment, *, force: bool = False) -> list[str]:
-    """Remove the environment; returns the final snapshot's name (if a database existed)."""
+def sharing(env: Environment, others: list[Environment]) -> list[str]:
+    """The other environments whose mail uses the same SES identity in the same region (pure)."""
+    return sorted(o.name for o in others if o.name != env.name
+                  and o.aws.region == env.aws.region and mail.identity(o) == mail.identity(env))
+
+
+def mail_record(record: DnsRecord, name: str) -> bool:
+    """Whether a DNS record belongs to the SES identity `name` (verification TXT, DKIM)."""
+    return record.name == f"_amazonses.{name}" or record.name.endswith(f"._domainkey.{name}")
+
+
+def listing(env: Environment, survey: Survey) -> Listing:
+    """Everything destroy removes, and everything it leaves with the reason (pure)."""
+    ids, keep = survey.ids, []
+    remove = [f"dns records {', '.join(survey.records)}"] if survey.records else []
+    named = [("lb", "load balancer"), ("tg", "target group"), ("eip", "elastic ip"),
+             ("instance", "instance"), ("key", "key pair")]
+    remove += [f"{what} {tier.resource(str(ids[key])) if key in ('lb', 'tg') else ids[key]}"
+               for key, what in named if ids.get(key)]
+    if ids.get("db"):
+        remove.append(f"database {ids['db']} (after a final snapshot, which is kept)")
+    remove += [f"{what} {ids[key]}" for key, what in [
+        ("db_subnets", "db subnet group"), ("db_params", "db parameter group")] if ids.get(key)]
+    if ids.get("cert"):
+        remove.append(f"certificate {tier.resource(ids['cert'])}")
+    if survey.mail_identity and survey.shared_with:
+        keep.append(f"ses identity {survey.mail_identity} and its DNS records: also the mail "
+                    f"of {', '.join(survey.shared_with)} (config/NAME.yml)")
+    elif survey.mail_identity:
+        remove.append(f"ses identity {survey.mail_identity}")
+    remove += [f"{what} {ids[key]}" for key, what in [
+        ("smtp_secret", "secret"), ("smtp_user", "iam user"), ("profile", "instance profile"),
+        ("role", "iam role")] if ids.get(key)]
+    remove += [f"security group {ids[f'sg.{r}']}" for r in ("db", "host", "lb")
+               if ids.get(f"sg.{r}")]
+    if env.network.existing_vpc_id:
+        keep.append(f"vpc {env.network.existing_vpc_id}: network.existing_vpc_id, not ours")
+    else:
+        remove += [f"route table {ids['rt']}"] if ids.get("rt") else []
+        remove += [f"subnet {ids[f'subnet.{r}']}" for r in network.SUBNETS
+                   if ids.get(f"subnet.{r}")]
+        remove += [f"{what} {ids[key]}" for key, what in [("igw", "internet gateway"),
+                                                          ("vpc", "vpc")] if ids.get(key)]
+    if ids.get("bucket") and survey.backups_kept:
+        keep.append(f"bucket {env.bucket}: it holds backups (delete it yourself if you mean to)")
+    elif ids.get("bucket"):
+        remove.append(f"bucket {env.bucket} (empty)")
+    if ids.get("db"):
+        keep.append("the final database snapshot, and earlier snapshots")
+    return Listing(remove, keep)
+
+
+def refusal(env: Environment, survey: Survey, *, force: bool,
+            remove_protection: bool) -> OpsError | None:
+    """Why destroy must not go on, if it must not (pure)."""
+    if survey.production and not force:
+        return OpsError(f"{env.name} is production-tier on AWS, whatever its file says "
+                        f"({env.database.tier}): {tags.TIER}=production on "
+                        f"{_some(survey.production)}; destroy refuses it",
+                        hint="add --force if you really mean to remove it (if its tier was "
+                        "lowered on purpose, inv provision re-tags the resources first)")
+    if survey.protected and not remove_protection:
+        return OpsError(f"deletion protection is on for {', '.join(survey.protected)}: "
+                        "destroy changed nothing",
+                        hint=f"add {PROTECTION_FLAG} to switch it off and remove them")
+    return None
+
+
+def _some(names: list[str], shown: int = 3) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
+def survey(env: Environment) -> tuple[Ctx, Survey]:
+    """Read what destroy would remove and what guards it (no mutating call)."""
+    ctx, _ = topology.plan(env, checked=False)
+    ids = ctx.ids
+    protected = []
+    if ids.get("db"):
+        db = ctx.aws("rds").describe_db_instances(DBInstanceIdentifier=ids["db"])["DBInstances"][0]
+        if db.get("DeletionProtection"):
+            protected.append(f"database {ids['db']}")
+    if ids.get("lb"):
+        attributes = ctx.aws("elbv2").describe_load_balancer_attributes(
+            LoadBalancerArn=ids["lb"])["Attributes"]
+        if {a["Key"]: a["Value"] for a in attributes}.get("deletion_protection.enabled") == "true":
+            protected.append(f"load balancer {tier.resource(ids['lb'])}")
+    name = mail.identity(env)
+    exists = bool(ctx.aws("ses").get_identity_verification_attributes(
+        Identities=[name])["VerificationAttributes"])
+    shared = sharing(env, _others(env)) if exists else []
+    ours = [r for r in ctx.records if not (shared and mail_record(r, name))]
+    records = []
+    if env.route53_zone_id:
+        records = [rrset["Name"] for rrset in dns.record_sets(ctx)
+                   if any(dns.ours(record, rrset) for record in ours)]
+    backups = False
+    if ids.get("bucket"):
+        versions = ctx.aws("s3").list_object_versions(Bucket=env.bucket, MaxKeys=1)
+        backups = bool(versions.get("Versions") or versions.get("DeleteMarkers"))
+    return ctx, Survey(ids, records, tier.production(tier.read(ctx), ids), protected,
+                       name if exists else "", shared, backups)
+
+
+def destroy(env: Environment, *, force: bool = False, remove_protection: bool = False,
+            confirm: Callable[[Listing], None] | None = None, lock_wait: float = 0,
+            break_lock: bool = False) -> list[str]:
+    """Remove the environment; returns the final snapshot's name (if a database existed).
+    The listing is printed and the guards pass before `confirm` sees it (it raises to stop);
+    only then is the AWS lock taken and the survey, read again, acted on."""
     if env.is_production and not force:
         raise OpsError(f"{env.name} is a production-tier environment: destroy refuses it",
                        hint="add --force if you really mean to remove it")
-    ctx, _ = topology.plan(env, checked=False)
-    snapshots: list[str] = []
-    for what, step in _STEPS:
-        step(ctx, snapshots)
-        console.ok(what)
-    return snapshots
+    _, found = survey(env)
+    shown = listing(env, found)
+    if not shown.remove:
+        console.ok(f"{env.name}: nothing to remove")
+        if shown.keep:
+            console.plan_lines(f"{env.name}: left in place", shown.keep)
+        return []
+    console.plan_lines(f"{env.name}: destroy removes", shown.remove)
+    console.plan_lines(f"{env.name}: destroy leaves", shown.keep or ["nothing"])
+    if problem := refusal(env, found, force=force, remove_protection=remove_protection):
+        raise problem
+    if confirm:
+        confirm(shown)
+    with lock.held(env, "destroy", wait=lock_wait, break_lock=break_lock):
+        ctx, found = survey(env)  # again under the lock: another run may have gone first
+        if problem := refusal(env, found, force=force, remove_protection=remove_protection):
+            raise problem
+        run = _Run(found, remove_protection)
+        for what, step in _STEPS:
+            step(ctx, run)
+            console.ok(what)
+    return run.snapshots
 
 
-def _dns(ctx: Ctx, _: list[str]) -> None:
-    zone = ctx.env.route53_zone_id
+@dataclass
+class _Run:
+    survey: Survey
+    remove_protection: bool
+    snapshots: list[str] = field(default_factory=list)
+
+
+def _unprotect(run: _Run, what: str) -> None:
+    """Protection found on by a step: switch it off only if asked (it may have been switched
+    on since the survey)."""
+    if not run.remove_protection:
+        raise OpsError(f"deletion protection is on for {what}: destroy stopped before it",
+                       hint=f"add {PROTECTION_FLAG} to switch it off and remove it")
+    console.warn(f"switching deletion protection off for {what} ({PROTECTION_FLAG})")
+
+
+def _dns(ctx: Ctx, run: _Run) -> None:
+    zone, shared = ctx.env.route53_zone_id, run.survey.shared_with
     if not zone:
         return
+    ours = [r for r in ctx.records if not (shared and mail_record(r, mail.identity(ctx.env)))]
     for rrset in dns.record_sets(ctx):
-        if any(dns.ours(record, rrset) for record in ctx.records):
+        if any(dns.ours(record, rrset) for record in ours):
             ctx.aws("route53").change_resource_record_sets(HostedZoneId=zone, ChangeBatch={
                 "Changes": [{"Action": "DELETE", "ResourceRecordSet": rrset}]})
 
 
-def _load_balancer(ctx: Ctx, _: list[str]) -> None:
+def _load_balancer(ctx: Ctx, run: _Run) -> None:
     elb = ctx.aws("elbv2")
     if arn := ctx.ids.get("lb"):
         _require_tags(ctx, elb.describe_tags(ResourceArns=[arn])["TagDescriptions"][0]["Tags"],
                       arn)
+        attributes = elb.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
+        if {a["Key"]: a["Value"] for a in attributes}.get("deletion_protection.enabled") == "true":
+            _unprotect(run, f"load balancer {tier.resource(arn)}")
+            elb.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=[
+                {"Key": "deletion_protection.enabled", "Value": "false"}])
         elb.delete_load_balancer(LoadBalancerArn=arn)
         console.wait_for("load balancer deleted", lambda: not _exists(
             lambda: elb.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"]),
@@ -64,7 +238,7 @@ def _load_balancer(ctx: Ctx, _: list[str]) -> None:
         elb.delete_target_group(TargetGroupArn=arn)
 
 
-def _host(ctx: Ctx, _: list[str]) -> None:
+def _host(ctx: Ctx, _: _Run) -> None:
     ec2 = ctx.aws("ec2")
     if allocation := ctx.ids.get("eip"):
         found = ec2.describe_addresses(AllocationIds=[allocation])["Addresses"][0]
@@ -80,7 +254,7 @@ def _host(ctx: Ctx, _: list[str]) -> None:
         ec2.delete_key_pair(KeyName=key)
 
 
-def _database(ctx: Ctx, snapshots: list[str]) -> None:
+def _database(ctx: Ctx, run: _Run) -> None:
     rds, env = ctx.aws("rds"), ctx.env
     name = tags.db_instance_id(env)
     if ctx.ids.get("db"):
@@ -88,12 +262,13 @@ def _database(ctx: Ctx, snapshots: list[str]) -> None:
         _require_tags(ctx, db.get("TagList", []), name)
         if db["DBInstanceStatus"] != "deleting":
             if db.get("DeletionProtection"):
+                _unprotect(run, f"database {name}")
                 rds.modify_db_instance(DBInstanceIdentifier=name, DeletionProtection=False,
                                        ApplyImmediately=True)
             final = snapshot_name(env)
             rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=False,
                                    FinalDBSnapshotIdentifier=final, DeleteAutomatedBackups=False)
-            snapshots.append(final)
+            run.snapshots.append(final)
         console.wait_for(f"database {name} deleted (final snapshot first)",
                          lambda: not _exists(lambda: rds.describe_db_instances(
                              DBInstanceIdentifier=name)["DBInstances"]),
@@ -107,13 +282,15 @@ def _database(ctx: Ctx, snapshots: list[str]) -> None:
         rds.delete_db_parameter_group(DBParameterGroupName=group)
 
 
-def _certificate_and_mail(ctx: Ctx, _: list[str]) -> None:
+def _certificate_and_mail(ctx: Ctx, run: _Run) -> None:
     env = ctx.env
     if arn := ctx.ids.get("cert"):
         ctx.aws("acm").delete_certificate(CertificateArn=arn)
     ses = ctx.aws("ses")
     name = mail.identity(env)
-    if ses.get_identity_verification_attributes(Identities=[name])["VerificationAttributes"]:
+    if run.survey.shared_with:
+        console.ok(f"ses identity {name} kept: {', '.join(run.survey.shared_with)} use it too")
+    elif ses.get_identity_verification_attributes(Identities=[name])["VerificationAttributes"]:
         ses.delete_identity(Identity=name)
     if ctx.ids.get("smtp_secret"):
         ctx.aws("secretsmanager").delete_secret(SecretId=mail.secret_name(env),
@@ -128,7 +305,7 @@ def _certificate_and_mail(ctx: Ctx, _: list[str]) -> None:
     iam.delete_user(UserName=user)
 
 
-def _instance_profile(ctx: Ctx, _: list[str]) -> None:
+def _instance_profile(ctx: Ctx, _: _Run) -> None:
     iam, role = ctx.aws("iam"), identity.name(ctx.env)
     if ctx.ids.get("profile"):
         profile = iam.get_instance_profile(InstanceProfileName=role)["InstanceProfile"]
@@ -143,7 +320,7 @@ def _instance_profile(ctx: Ctx, _: list[str]) -> None:
     iam.delete_role(RoleName=role)
 
 
-def _network(ctx: Ctx, _: list[str]) -> None:
+def _network(ctx: Ctx, _: _Run) -> None:
     ec2 = ctx.aws("ec2")
     groups = [ctx.ids[f"sg.{r}"] for r in ("db", "host", "lb") if f"sg.{r}" in ctx.ids]
     for group in groups:
@@ -175,7 +352,7 @@ def _network(ctx: Ctx, _: list[str]) -> None:
         ec2.delete_vpc(VpcId=vpc)
 
 
-def _bucket(ctx: Ctx, _: list[str]) -> None:
+def _bucket(ctx: Ctx, _: _Run) -> None:
     if not ctx.ids.get("bucket"):
         return
     s3, name = ctx.aws("s3"), ctx.env.bucket
@@ -227,7 +404,20 @@ def _gone(call: Callable[[], Any]) -> None:
             raise
 
 
-_STEPS: list[tuple[str, Callable[[Ctx, list[str]], None]]] = [
+def _others(env: Environment) -> list[Environment]:
+    """The other environments of the configuration directory; a file that does not load is
+    not an environment any task could act on."""
+    found = []
+    for path in sorted(config.config_dir().glob("*.yml")):
+        if path.stem not in (env.name, "example"):
+            try:
+                found.append(config.load(path=path))
+            except OpsError:
+                continue
+    return found
+
+
+_STEPS: list[tuple[str, Callable[[Ctx, _Run], None]]] = [
     ("dns records removed", _dns),
     ("load balancer removed", _load_balancer),
     ("host removed", _host),

@@ -28,10 +28,12 @@ from ops.aws import (
     dns,
     identity,
     loadbalancer,
+    lock,
     mail,
     network,
     security,
     storage,
+    tier,
 )
 from ops.aws.context import Ctx
 from ops.config import Environment
@@ -39,7 +41,7 @@ from ops.errors import OpsError
 from ops.plan import Change, Plan
 
 AREAS: list[ModuleType] = [network, security, storage, identity, database, certificates, dns,
-                           mail, compute, loadbalancer, dns]
+                           mail, compute, loadbalancer, dns, tier]
 DB_TIMEOUT_S = 3600
 
 
@@ -101,18 +103,32 @@ def verify(env: Environment) -> tuple[Ctx, Plan[Routed]]:
     return plan(env)
 
 
-def provision(env: Environment, *, approval: Approval | None = None) -> Ctx:
+def unchanged_since_review(env: Environment, approved: Plan[Routed]) -> Ctx:
+    """Read again once the lock is held: another run may have changed the environment while
+    this one's plan was reviewed or waited for the lock; then nothing is applied."""
+    ctx, changes = plan(env)
+    if changes.lines() != approved.lines():
+        raise OpsError(f"{env.name} changed since its plan was shown (another provision or "
+                       "destroy ran meanwhile): nothing was applied",
+                       hint="run provision again to review the plan as it is now")
+    return ctx
+
+
+def provision(env: Environment, *, approval: Approval | None = None, lock_wait: float = 0,
+              break_lock: bool = False) -> Ctx:
     """The provision task's work: show the plan; once approved, apply it, show and apply what
-    only became known meanwhile, and verify."""
+    only became known meanwhile, and verify, holding the AWS lock (ops.aws.lock)."""
     approval = approval or granted()
     ctx, changes = plan(env)
     where = Scope(env.name, ctx.ids["account"], env.aws.region)
     if approval.review(where, f"{env.name}: {len(changes)} change(s)", changes.changed()):
-        apply(ctx, changes)
-        ctx, later = plan(env, checked=False)
-        approval.also("known only after applying the above:", later.changed())
-        apply(ctx, later)
-        ctx, left = verify(env)
+        with lock.held(env, "provision", wait=lock_wait, break_lock=break_lock):
+            ctx = unchanged_since_review(env, changes)
+            apply(ctx, changes)
+            ctx, later = plan(env, checked=False)
+            approval.also("known only after applying the above:", later.changed())
+            apply(ctx, later)
+            ctx, left = verify(env)
         if left:
             raise OpsError("after provisioning, these still differ: " + "; ".join(left.lines()),
                            hint="run provision again; if it persists, inv status shows the state")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -86,6 +87,28 @@ def interpolate(text: str, values: dict[str, str]) -> str:
     return _VAR.sub(one, text)
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML as Compose reads it: a value tagged `!override` replaces what earlier files said
+    instead of merging with it, one tagged `!reset` clears it (Compose 2.24.4+)."""
+
+
+def _override(loader: yaml.SafeLoader, node: yaml.Node) -> object:
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+_Loader.add_constructor("!override", _override)
+_Loader.add_constructor("!reset", lambda loader, node: None)
+
+
+def load(text: str) -> Any:
+    """A compose file's YAML, with Compose's merge tags (see _Loader)."""
+    return yaml.load(text, Loader=_Loader)
+
+
 def services(files: dict[str, str], dotenv: dict[str, str]) -> list[Service]:
     """The services the compose files define (merged in order, `environment` per key as
     compose merges it), interpolated with .env; a built service's base images read from its
@@ -93,7 +116,7 @@ def services(files: dict[str, str], dotenv: dict[str, str]) -> list[Service]:
     merged: dict[str, dict] = {}
     for name in (*COMPOSE_FILES, TOOLKIT_FILE):
         if name in files:
-            data = yaml.safe_load(interpolate(files[name], dotenv)) or {}
+            data = load(interpolate(files[name], dotenv)) or {}
             for service, spec in (data.get("services") or {}).items():
                 into = merged.setdefault(service, {})
                 environment = {**_environment(into), **_environment(spec or {})}

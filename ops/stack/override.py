@@ -24,7 +24,18 @@ Compose reads it because the release's `.env` lists it in COMPOSE_FILE. It gives
   the services that mount the volume are recreated. A rollback finds its own volume again;
 - the Java heaps and memory limits of stack.memory (ops.stack.service_memory);
 - a service's open-files limit lowered to the host's ceiling where the host cannot give more
-  (the lab's hosts; see ops.provider): nothing on AWS.
+  (the lab's hosts; see ops.provider): nothing on AWS;
+- the ports of consul and ftp published on the host's loopback only. Upstream publishes them
+  on every address (consul's 8500 and its random ports, ftp's 20 and 21: the Reference
+  Distribution's docker-compose.yml), yet only the stack reaches them, inside its own network:
+  the services find consul by CONSUL_HOST, and the FTP server is "a test FTP server that can be
+  used by the fulfillment service" (openlmis-ref-distro v3.19.2, settings-sample.env); from
+  the host, deploy itself asks Consul on the loopback (ops.stack.registrations). The security
+  groups block those ports; loopback keeps one mistaken rule from exposing them, and an
+  operator still reaches them through an SSH tunnel. Compose appends a later file's `ports`
+  to the earlier ones' (ports differing in host address are distinct entries), so the list is
+  tagged `!override`: Compose 2.24.4 and later (Debian 13's package is 2.26, the plugin
+  installed on Amazon Linux 2.29.7: ops.host.docker).
 """
 
 from __future__ import annotations
@@ -45,6 +56,20 @@ RESTART = "unless-stopped"
 HEALTH_PORT = 8081
 HEALTH_CONF = "health.conf"  # in the release's directory
 HEALTH_IMAGE = "nginx:1.27-alpine"
+INTERNAL = ("consul", "ftp")  # services whose ports only the stack itself uses
+LOOPBACK = "127.0.0.1"
+
+
+class Override(list[str]):
+    """A list Compose takes instead of appending it to earlier files' (`!override`)."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(Override, lambda dumper, value: dumper.represent_sequence(
+    "!override", value))
 
 # Docker's embedded DNS resolves the stack's nginx at each request: the health service starts
 # and answers (502) even while nginx is down.
@@ -79,6 +104,14 @@ def context_digest(files: dict[str, bytes], context: str) -> str:
     return digest.hexdigest()[:10]
 
 
+def loopback(port: str) -> str:
+    """A published port (short syntax) bound to the loopback: "8500:8500" becomes
+    "127.0.0.1:8500:8500", "8300" (a random host port) "127.0.0.1::8300"; a protocol is kept."""
+    mapping, slash, protocol = port.partition("/")
+    *host, container = mapping.split(":")
+    return f"{LOOPBACK}:{host[-1] if host else ''}:{container}{slash}{protocol}"
+
+
 def render(services: list[Service], memory: Mapping[str, ServiceMemory], *,
            project: str, files: dict[str, bytes], nofile_ceiling: int | None = None) -> str:
     """The file, for the stack's `services` (read from its own files, `files`), on a host
@@ -97,14 +130,17 @@ def render(services: list[Service], memory: Mapping[str, ServiceMemory], *,
             volumes |= {v: {"name": f"{project}_{v}-{digest}"} for v in service.volumes}
         elif not service.restart:
             spec.setdefault(service.name, {})["restart"] = RESTART
+        if service.name in INTERNAL and service.ports:
+            spec.setdefault(service.name, {})["ports"] = Override(
+                loopback(p) for p in service.ports)
         if nofile_ceiling and service.nofile[1] > nofile_ceiling:
             spec.setdefault(service.name, {})["ulimits"] = {"nofile": {
                 "soft": min(service.nofile[0], nofile_ceiling), "hard": nofile_ceiling}}
     for name, fields in service_memory.spec(services, memory).items():
         spec.setdefault(name, {}).update(fields)
     return ("# Written by inv deploy: the toolkit's additions to the stack's own files.\n"
-            + yaml.safe_dump({"services": spec, **({"volumes": volumes} if volumes else {})},
-                             sort_keys=True))
+            + yaml.dump({"services": spec, **({"volumes": volumes} if volumes else {})},
+                        Dumper=_Dumper, sort_keys=True))
 
 
 def merged(texts: dict[str, str], dotenv: dict[str, str], memory: Mapping[str, ServiceMemory],

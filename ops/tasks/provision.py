@@ -14,18 +14,25 @@ from ops.tasks.common import (
     load,
     operation,
     read_only,
+    seconds,
     task,
 )
 
+LOCK_HELP = "seconds to wait for another provision's or destroy's AWS lock (default: fail at once)"
+BREAK_HELP = ("break the environment's AWS lock when its holder no longer runs (stale on this "
+              "machine, or on another machine you have checked)")
 
-@task(help={"env": ENV_HELP, "plan": PLAN_HELP, "yes": YES_HELP, "json": JSON_HELP})
+
+@task(help={"env": ENV_HELP, "plan": PLAN_HELP, "yes": YES_HELP, "json": JSON_HELP,
+            "lock_wait": LOCK_HELP, "break_lock": BREAK_HELP})
 @operation
-def provision(c, env=None, plan=False, yes=False, json_=False):
+def provision(c, env=None, plan=False, yes=False, json_=False, lock_wait="0", break_lock=False):
     """Create or converge the environment's AWS resources (network, host, RDS, TLS, mail, S3)."""
     from ops.aws import topology
 
     with approving(plan=plan, yes=yes, json_=json_) as approval:
-        topology.provision(load(env), approval=approval)
+        topology.provision(load(env), approval=approval,
+                           lock_wait=seconds(lock_wait, "lock-wait"), break_lock=break_lock)
 
 
 @task(help={"env": ENV_HELP, "plan": PLAN_HELP, "yes": YES_HELP, "json": JSON_HELP})
@@ -40,22 +47,29 @@ def resize(c, env=None, plan=False, yes=False, json_=False):
 
 
 @task(help={"env": ENV_HELP, "yes": "do not ask to type the environment's name",
-            "force": "allow destroying a production-tier environment"})
+            "force": "allow destroying a production-tier environment (by its file or its tags)",
+            "remove_protection": "switch deletion protection off where it is on (database, "
+                                 "load balancer), then remove",
+            "lock_wait": LOCK_HELP, "break_lock": BREAK_HELP})
 @operation
-def destroy(c, env=None, yes=False, force=False):
-    """Remove the environment's AWS resources, after a final database snapshot."""
+def destroy(c, env=None, yes=False, force=False, remove_protection=False, lock_wait="0",
+            break_lock=False):
+    """List what would go and what stays, then remove the environment's AWS resources, after a
+    final database snapshot."""
     from ops.aws import teardown
 
     environment = load(env)
-    if environment.is_production and not force:
-        raise OpsError(f"{environment.name} is a production-tier environment: destroy refuses it",
-                       hint="add --force if you really mean to remove it")
-    if not yes:
-        typed = console.ask(f"This removes every AWS resource of {environment.name}. "
-                            "Type the environment's name to go on: ")
+
+    def confirm(_: teardown.Listing) -> None:
+        typed = console.ask(f"This removes the AWS resources of {environment.name} listed "
+                            "above. Type the environment's name to go on: ")
         if typed.strip() != environment.name:
             raise OpsError("not confirmed: nothing was changed")
-    for name in teardown.destroy(environment, force=force):
+
+    for name in teardown.destroy(environment, force=force, remove_protection=remove_protection,
+                                 confirm=None if yes else confirm,
+                                 lock_wait=seconds(lock_wait, "lock-wait"),
+                                 break_lock=break_lock):
         console.ok(f"final database snapshot: {name}")
     console.ok(f"{environment.name} destroyed")
 

@@ -170,6 +170,8 @@ def test_production_tier_is_protected_until_destroy_is_forced(
     assert db["DBInstanceClass"] == "db.t4g.large"  # size-db's: > 500 products, idle by default
     with pytest.raises(OpsError, match="production"):
         teardown.destroy(env)
-    [snapshot] = teardown.destroy(env, force=True)
+    with pytest.raises(OpsError, match="deletion protection is on for database"):
+        teardown.destroy(env, force=True)
+    [snapshot] = teardown.destroy(env, force=True, remove_protection=True)
     assert rds.describe_db_instances()["DBInstances"] == []
     assert rds.describe_db_snapshots(DBSnapshotIdentifier=snapshot)["DBSnapshots"]

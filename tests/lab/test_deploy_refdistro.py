@@ -147,6 +147,11 @@ def test_first_deploy_brings_the_reference_distribution_up_behind_tls(target: Ta
     assert policies["service-configuration"] == "no"  # a one-shot build
     assert {policies[s] for s in ("consul", "nginx", "log", "referencedata", "auth")} == {
         override.RESTART}
+    published = target.sh("for s in consul ftp; do docker port $(docker ps -q --filter "
+                          "label=com.docker.compose.project=openlmis --filter "
+                          "label=com.docker.compose.service=$s); done").splitlines()
+    assert {line.split(" -> ")[0] for line in published} >= {"8500/tcp", "20/tcp", "21/tcp"} \
+        and all(line.split(" -> ")[1].startswith("127.0.0.1:") for line in published), published
 
 
 def test_the_bootstrap_credentials_no_longer_work_and_the_configured_ones_do(

@@ -140,7 +140,7 @@ def test_heap_and_limit_are_rendered_whole_into_the_toolkit_file() -> None:
     pins = compose.parse_env(compose.release_env(source))
     parsed = env.stack.model_validate({**env.stack.model_dump(), "memory": memory}).memory
     text, _ = override.merged(files, pins, parsed, project="p", files=raw)
-    rendered = yaml.safe_load(text)["services"]
+    rendered = compose.load(text)["services"]
     assert rendered["referencedata"]["environment"] == {"JAVA_OPTS": upstream.format("1536m")}
     assert rendered["referencedata"]["mem_limit"] == "2g"
     assert "environment" not in rendered["auth"]  # untouched services: as upstream wrote them

@@ -159,6 +159,24 @@ def test_the_stack_verifies_the_database_through_the_pool_and_the_toolkits_own_f
     assert settings.dotenv("A=1\n", env(), "x.yml").endswith("COMPOSE_FILE=x.yml\n")
 
 
+def test_consul_and_ftp_are_published_on_the_loopback_only() -> None:
+    files = {"docker-compose.yml": "services:\n  consul:\n    image: c\n"
+             "    ports: ['8300', '8500:8500', '53/udp']\n"
+             "  ftp:\n    image: f\n    ports: ['${OL_FTP_PORT_21:-21}:21', '0.0.0.0:20:20']\n"
+             "  nginx: {image: n, ports: ['80:80']}\n  redis: {image: r}\n"}
+    raw = {k: v.encode() for k, v in files.items()}
+    text, found = override.merged(files, {}, {}, project="p", files=raw)
+    # later files' ports are appended to earlier ones' unless the list replaces them
+    assert text.count("ports: !override") == 2
+    assert {s.name: s.ports for s in found} == {
+        "consul": ("127.0.0.1::8300", "127.0.0.1:8500:8500", "127.0.0.1::53/udp"),
+        "ftp": ("127.0.0.1:21:21", "127.0.0.1:20:20"), "nginx": ("80:80",), "redis": (),
+        "health": ("8081:8081",)}
+    reset = {"docker-compose.yml": files["docker-compose.yml"],
+             "docker-compose.override.yml": "services:\n  nginx: {ports: !reset []}\n"}
+    assert [s.ports for s in compose.services(reset, {}) if s.name == "nginx"] == [()]
+
+
 def test_a_host_that_cannot_give_the_open_files_asked_gets_its_ceiling() -> None:
     files = {"docker-compose.yml": "services:\n  nginx:\n    image: n\n    ulimits:\n"
              "      nofile: {soft: 20000, hard: 40000}\n  redis: {image: r}\n"}
