@@ -2,7 +2,7 @@
 
 It finds tasks.py as Invoke's `inv` does; `inv -V` names this toolkit, not Invoke. A flag left
 without its value is named as the operator typed it (`--from`), not as Invoke's internal
-argument object; arguments after `--`, which no task reads, are refused rather than dropped.
+argument object; arguments after `--` are refused, not dropped, unless the task reads them.
 """
 
 import re
@@ -13,6 +13,8 @@ from invoke.exceptions import ParseError
 
 DISTRIBUTION = "openlmis-ops"
 
+# The tasks that read the words after `--` (inv exec SERVICE -- CMD...).
+READS_REMAINDER = {"exec"}
 _ARGUMENT = re.compile(
     r"Flag <Argument: (\w+)(?: \(([\w, ]+)\))?[^>]*> needed value and was not given one!")
 
@@ -43,14 +45,17 @@ class OpsProgram(Program):
             super().parse_core_args()
         except ParseError as exc:
             raise ParseError(flag_message(str(exc)), exc.context) from None
-        if self.core.remainder:  # Invoke would drop it silently: `-- --env prod` acting on lab
-            raise ParseError(f"no task takes arguments after '--' (got {self.core.remainder!r})")
 
     def parse_tasks(self) -> None:
         try:
             super().parse_tasks()
         except ParseError as exc:
             raise ParseError(flag_message(str(exc)), exc.context) from None
+        # Invoke would drop them silently: `inv status -- --env prod` acting on the default
+        named = {context.name for context in self.tasks if context.name}
+        if self.core.remainder and not named & READS_REMAINDER:
+            raise ParseError(f"{', '.join(sorted(named)) or 'inv'} takes no arguments after '--' "
+                             f"(got {self.core.remainder!r})")
 
 
 program = OpsProgram(name=DISTRIBUTION, binary="inv", binary_names=["inv"], version=version())

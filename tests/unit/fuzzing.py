@@ -96,14 +96,15 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     """`inv ARGV` in-process through the toolkit's program (ops.cli) and its tasks: the exit
     status and everything printed."""
-    kept = console.console  # --json switches the module's console to stderr: put it back
+    kept, argv_kept = console.console, sys.argv  # --json switches the console: put it back
+    sys.argv = ["inv", *argv]  # what `inv exec` reads its command from
     try:
         OpsProgram(namespace=namespace(), version="test").run(["inv", *argv], exit=True)
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     finally:
-        console.console = kept
+        console.console, sys.argv = kept, argv_kept
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 

@@ -181,7 +181,7 @@ def test_size_db_json_is_data_only(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(("argv", "message"), [
     (["restore-db", "--from"], "--from needs a value and was given none"),
     (["logs", "auth", "--lines"], "--lines needs a value and was given none"),
-    (["backup-db", "--", "--env", "prod"], "no task takes arguments after '--' (got '--env prod')"),
+    (["backup-db", "--", "--env", "prod"], "backup-db takes no arguments after '--' (got '--env"),
     (["deploy", "--release", "../../../tmp/x"], "--release takes a release name or id"),
     (["rollback", "--to", "-rf"], "--to takes a release name or id"),
     (["status", "--env", ""], "environment '' (--env or OPS_ENV): names are"),
