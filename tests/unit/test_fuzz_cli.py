@@ -81,6 +81,8 @@ def command_lines(draw: st.DrawFn) -> list[str]:
 # How a command that passed every check meets the empty credential chain: in a task's own line,
 # or in the line of the secret it could not read.
 OFFLINE = ("no usable AWS credentials", "could not be read: Unable to locate credentials")
+# What a task says when the part it lacks is no flag: exec's command after `--`.
+MISSING = ("no command to run",)
 
 
 def names_the_problem(out: str, argv: list[str]) -> bool:
@@ -91,7 +93,8 @@ def names_the_problem(out: str, argv: list[str]) -> bool:
     meets that."""
     flags = {a.lstrip("-").partition("=")[0] for a in argv if a.startswith("-")} - {""}
     flags |= {flag for name in set(argv) & set(TASKS) for flag, _, _ in TASKS[name]}
-    if [v for a, v in pairwise(argv) if a == "--env"] == [ENV]:
+    given = [v for a, v in pairwise(argv) if a == "--env"]
+    if given + [a.partition("=")[2] for a in argv if a.startswith("--env=")] == [ENV]:
         flags.discard("env")
     values = {repr(a)[:20] for a in argv if not a.startswith("-") and a not in TASKS} - {
         repr(ENV)}
@@ -99,7 +102,7 @@ def names_the_problem(out: str, argv: list[str]) -> bool:
     return (any(f"--{flag}" in out or f"'{flag}'" in out for flag in flags)
             or any(f"(-{c})" in out for c in shorts)
             or any(v in out for v in values) or any(f"'{a}'" in out for a in argv)
-            or "No idea what" in out or any(phrase in out for phrase in OFFLINE))
+            or "No idea what" in out or any(phrase in out for phrase in (*OFFLINE, *MISSING)))
 
 
 @pytest.fixture
