@@ -68,8 +68,8 @@ def command_lines(draw: st.DrawFn) -> list[str]:
             argv.append(f"--{flag}")
             if takes_value:
                 argv.append(draw(flag_values))
-    if "--env" not in argv and name not in LAB:
-        argv += ["--env", ENV]
+    if "--env" not in argv and name not in LAB:  # first: exec takes all after `--` as its command
+        argv[argv.index(name) + 1:argv.index(name) + 1] = ["--env", ENV]
     if name in LAB or draw(st.integers(min_value=0, max_value=4)) == 0:
         argv.insert(draw(st.integers(min_value=argv.index(name) + 1, max_value=len(argv))),
                     draw(unknown_flags) if name not in LAB else "--bogus")
