@@ -94,8 +94,9 @@ def _running(pid: int) -> bool:
 @contextmanager
 def held(env: Environment, action: str, *, wait: float = 0,
          break_lock: bool = False) -> Iterator[None]:
-    """Hold the environment's AWS lock for `action` (provision, destroy); wait up to `wait`
-    seconds for another holder; break a stale or unverifiable one only with `break_lock`."""
+    """Hold the environment's AWS lock for `action` (provision, resize, destroy); wait up to
+    `wait` seconds for another holder; break a stale or unverifiable one only with
+    `break_lock`."""
     ssm, name, mine = client(env, "ssm"), parameter(env), me(action)
     seen: list[Holder | None] = [None]
     retry = f"inv {action} --env {env.name} --break-lock"
@@ -116,7 +117,7 @@ def held(env: Environment, action: str, *, wait: float = 0,
             raise
         seen[0] = other
         who = other.describe(time.time()) if other else "an unknown holder"
-        gone = stale(other, mine.machine, bool(other) and _running(other.pid))
+        gone = stale(other, mine.machine, other is not None and _running(other.pid))
         if gone is False:
             return False
         if break_lock:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ops import console, targets
 from ops.approval import Approval, granted, scope
-from ops.aws import database, tags
+from ops.aws import database, lock, tags
 from ops.aws.session import client
 from ops.config import Environment
 from ops.db import backup
@@ -70,16 +70,19 @@ def plan(env: Environment, db: dict[str, Any] | None, host: dict[str, Any] | Non
     return changes
 
 
-def resize(env: Environment, approval: Approval | None = None) -> Plan[Payload]:
-    """The resize task: show the plan; once approved, apply it and wait for the stack."""
+def resize(env: Environment, approval: Approval | None = None, *, lock_wait: float = 0,
+           break_lock: bool = False) -> Plan[Payload]:
+    """The resize task: show the plan; once approved, apply it under the AWS lock (as
+    provision and destroy) and wait for the stack."""
     approval = approval or granted()
     method = backup.before_change_method(env)
     changes = plan(env, _database(env), _host(env), method)
     if not approval.review(scope(env), f"{env.name}: resize", changes.changed()):
         return changes
-    for change in changes:
-        console.step(change.line())
-        _apply(env, change.payload)
+    with lock.held(env, "resize", wait=lock_wait, break_lock=break_lock):
+        for change in changes:
+            console.step(change.line())
+            _apply(env, change.payload)
     if changes and targets.has_host(env):
         _stack_serves(env)
     approval.outcome(resized=[c.target for c in changes if not isinstance(c.payload, Backup)])

@@ -22,6 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ops import config, console
+from ops.approval import Approval, granted, scope
 from ops.aws import dns, identity, lock, mail, network, tags, tier, topology
 from ops.aws.context import Ctx, DnsRecord
 from ops.config import Environment
@@ -161,27 +162,28 @@ def survey(env: Environment) -> tuple[Ctx, Survey]:
 
 
 def destroy(env: Environment, *, force: bool = False, remove_protection: bool = False,
-            confirm: Callable[[Listing], None] | None = None, lock_wait: float = 0,
+            approval: Approval | None = None, lock_wait: float = 0,
             break_lock: bool = False) -> list[str]:
     """Remove the environment; returns the final snapshot's name (if a database existed).
-    The listing is printed and the guards pass before `confirm` sees it (it raises to stop);
-    only then is the AWS lock taken and the survey, read again, acted on."""
+    What stays is shown, the guards pass (--plan shows their refusal) and the removals are
+    approved before the AWS lock is taken and the survey, read again, acted on."""
+    approval = approval or granted()
     if env.is_production and not force:
         raise OpsError(f"{env.name} is a production-tier environment: destroy refuses it",
                        hint="add --force if you really mean to remove it")
     _, found = survey(env)
     shown = listing(env, found)
-    if not shown.remove:
-        console.ok(f"{env.name}: nothing to remove")
-        if shown.keep:
-            console.plan_lines(f"{env.name}: left in place", shown.keep)
-        return []
-    console.plan_lines(f"{env.name}: destroy removes", shown.remove)
-    console.plan_lines(f"{env.name}: destroy leaves", shown.keep or ["nothing"])
-    if problem := refusal(env, found, force=force, remove_protection=remove_protection):
+    if shown.keep:
+        console.plan_lines(f"{env.name}: destroy leaves", shown.keep)
+    problem = refusal(env, found, force=force, remove_protection=remove_protection) \
+        if shown.remove else None
+    if problem and not approval.plan_only:
         raise problem
-    if confirm:
-        confirm(shown)
+    if not approval.review(scope(env), f"{env.name}: destroy removes",
+                           [f"- {what}" for what in shown.remove]):
+        if problem:
+            console.warn(f"destroy would refuse: {problem}")
+        return []
     with lock.held(env, "destroy", wait=lock_wait, break_lock=break_lock):
         ctx, found = survey(env)  # again under the lock: another run may have gone first
         if problem := refusal(env, found, force=force, remove_protection=remove_protection):
@@ -190,6 +192,7 @@ def destroy(env: Environment, *, force: bool = False, remove_protection: bool = 
         for what, step in _STEPS:
             step(ctx, run)
             console.ok(what)
+    approval.outcome(destroyed=True, final_snapshots=run.snapshots)
     return run.snapshots
 
 

@@ -78,7 +78,7 @@ def plan(ctx: Ctx) -> list[Change[Retag]]:
 def apply(ctx: Ctx, payload: Retag) -> None:
     """Tag through the tagging API; load balancers through their own API, which every
     AWS-compatible endpoint implements."""
-    tier = {tags.TIER: ctx.env.database.tier}
+    tier: dict[str, str] = {tags.TIER: ctx.env.database.tier}
     if ":elasticloadbalancing:" in payload.arn:
         ctx.aws("elbv2").add_tags(ResourceArns=[payload.arn], Tags=tags.as_list(tier))
         return

@@ -24,6 +24,7 @@ from ops.config import Environment
 from ops.errors import OpsError
 from ops.host.remote import Remote, sh
 from ops.host.session import open_host
+from ops.stack import service_exec
 from ops.stack.release import CURRENT, RELEASES
 
 SYSLOG_VOLUME = "syslog"  # ref-distro docker-compose.yml: log's `syslog:/var/log`
@@ -193,12 +194,7 @@ def logs(env: Environment, service: str, *, lines: int = 100, follow: bool = Fal
         raise OpsError(f"--lines {lines}: give a number of lines, 0 or more")
     with open_host(env) as remote:
         found = read(remote, env.project, CURRENT, service, lines)
-        if not found.release:
-            raise OpsError(f"nothing is deployed on {remote.address}",
-                           hint=f"run: inv deploy --env {env.name}")
-        if service not in found.services:
-            raise OpsError(f"release {found.release} has no service {service!r}",
-                           hint=f"its services: {', '.join(sorted(found.services))}")
+        service_exec.known(found.release, found.services, service, remote.address, env.name)
         for item in found.lines:
             console.say(item.render())
         if follow:

@@ -6,6 +6,7 @@ connection, then runs the command on the operator's terminal (ops.host.terminal)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ops import targets
@@ -52,14 +53,20 @@ def parse(output: str) -> Services:
                     tuple(found.get("running", [])))
 
 
-def check(found: Services, service: str, address: str, env_name: str) -> None:
-    """Refuse a service the live release lacks, or one not running, naming what there is."""
-    if not found.release:
+def known(release: str, services: Iterable[str], service: str, address: str,
+          env_name: str) -> None:
+    """Refuse a service the live release lacks (or no release at all), naming what there is."""
+    if not release:
         raise OpsError(f"nothing is deployed on {address}",
                        hint=f"run: inv deploy --env {env_name}")
-    if service not in found.services:
-        raise OpsError(f"release {found.release} has no service {service!r}",
-                       hint=f"its services: {', '.join(sorted(found.services))}")
+    if service not in services:
+        raise OpsError(f"release {release} has no service {service!r}",
+                       hint=f"its services: {', '.join(sorted(services))}")
+
+
+def check(found: Services, service: str, address: str, env_name: str) -> None:
+    """Refuse a service the live release lacks, or one not running, naming what there is."""
+    known(found.release, found.services, service, address, env_name)
     if service not in found.running:
         raise OpsError(f"service {service} of release {found.release} is not running",
                        hint=f"running: {', '.join(sorted(found.running)) or 'none'}; see: "

@@ -18,7 +18,8 @@ from ops.tasks.common import (
     task,
 )
 
-LOCK_HELP = "seconds to wait for another provision's or destroy's AWS lock (default: fail at once)"
+LOCK_HELP = ("seconds to wait for another run's AWS lock (provision, resize, destroy; default: "
+             "fail at once)")
 BREAK_HELP = ("break the environment's AWS lock when its holder no longer runs (stale on this "
               "machine, or on another machine you have checked)")
 
@@ -35,43 +36,36 @@ def provision(c, env=None, plan=False, yes=False, json_=False, lock_wait="0", br
                            lock_wait=seconds(lock_wait, "lock-wait"), break_lock=break_lock)
 
 
-@task(help={"env": ENV_HELP, "plan": PLAN_HELP, "yes": YES_HELP, "json": JSON_HELP})
+@task(help={"env": ENV_HELP, "plan": PLAN_HELP, "yes": YES_HELP, "json": JSON_HELP,
+            "lock_wait": LOCK_HELP, "break_lock": BREAK_HELP})
 @operation
-def resize(c, env=None, plan=False, yes=False, json_=False):
+def resize(c, env=None, plan=False, yes=False, json_=False, lock_wait="0", break_lock=False):
     """Bring the database's class and the host's type to the config's, after a backup, then
     wait for the stack: an outage, for a maintenance window."""
     from ops.aws import resize as aws_resize
 
     with approving(plan=plan, yes=yes, json_=json_) as approval:
-        aws_resize.resize(load(env), approval)
+        aws_resize.resize(load(env), approval, lock_wait=seconds(lock_wait, "lock-wait"),
+                          break_lock=break_lock)
 
 
-@task(help={"env": ENV_HELP, "yes": "do not ask to type the environment's name",
+@task(help={"env": ENV_HELP, "plan": PLAN_HELP, "yes": YES_HELP, "json": JSON_HELP,
             "force": "allow destroying a production-tier environment (by its file or its tags)",
             "remove_protection": "switch deletion protection off where it is on (database, "
                                  "load balancer), then remove",
             "lock_wait": LOCK_HELP, "break_lock": BREAK_HELP})
 @operation
-def destroy(c, env=None, yes=False, force=False, remove_protection=False, lock_wait="0",
-            break_lock=False):
+def destroy(c, env=None, plan=False, yes=False, json_=False, force=False,
+            remove_protection=False, lock_wait="0", break_lock=False):
     """List what would go and what stays, then remove the environment's AWS resources, after a
     final database snapshot."""
     from ops.aws import teardown
 
-    environment = load(env)
-
-    def confirm(_: teardown.Listing) -> None:
-        typed = console.ask(f"This removes the AWS resources of {environment.name} listed "
-                            "above. Type the environment's name to go on: ")
-        if typed.strip() != environment.name:
-            raise OpsError("not confirmed: nothing was changed")
-
-    for name in teardown.destroy(environment, force=force, remove_protection=remove_protection,
-                                 confirm=None if yes else confirm,
-                                 lock_wait=seconds(lock_wait, "lock-wait"),
-                                 break_lock=break_lock):
-        console.ok(f"final database snapshot: {name}")
-    console.ok(f"{environment.name} destroyed")
+    with approving(plan=plan, yes=yes, json_=json_) as approval:
+        for name in teardown.destroy(load(env), force=force, remove_protection=remove_protection,
+                                     approval=approval, lock_wait=seconds(lock_wait, "lock-wait"),
+                                     break_lock=break_lock):
+            console.ok(f"final database snapshot: {name}")
 
 
 @task(help={"env": ENV_HELP, "json": "print machine-readable JSON only"})

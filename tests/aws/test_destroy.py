@@ -63,15 +63,20 @@ def test_destroy_refuses_production_without_force(
 
 
 
-def test_destroy_task_asks_for_the_environment_name(
-        emulator: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_destroy_task_lists_then_needs_approval(
+        emulator: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     env = make_env(emulator, monkeypatch, tmp_path)
     topology.provision(env)
     monkeypatch.setenv("OPS_CONFIG_DIR", str(tmp_path))
-    monkeypatch.setattr("builtins.input", lambda *prompt: "prod")
-    with calls.watch() as log, pytest.raises(Exit):
-        tasks.destroy(Context(), env="awstest")
-    assert log.mutations == []
-    monkeypatch.setattr("builtins.input", lambda *prompt: "awstest")
-    tasks.destroy(Context(), env="awstest")
+    capsys.readouterr()
+    with calls.watch() as log, pytest.raises(Exit) as planned:
+        tasks.destroy(Context(), env="awstest", plan=True)
+    assert planned.value.code == 2 and log.mutations == []
+    assert "- database openlmis-awstest-db (after a final snapshot" in capsys.readouterr().out
+    with calls.watch() as log, pytest.raises(Exit) as refused:
+        tasks.destroy(Context(), env="awstest")  # pytest's stdin is not a terminal
+    assert refused.value.code == 1 and log.mutations == []
+    assert "refusing to apply" in capsys.readouterr().err
+    tasks.destroy(Context(), env="awstest", yes=True)
     assert boto(emulator)("rds").describe_db_instances()["DBInstances"] == []

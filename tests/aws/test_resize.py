@@ -39,7 +39,8 @@ def test_resize_plans_then_backs_up_and_changes_the_class(
 
     with calls.watch() as log:
         resize.resize(bigger)
-    assert log.mutations == ["rds.CreateDBSnapshot", "rds.ModifyDBInstance"]
+    assert log.mutations == ["ssm.PutParameter", "rds.CreateDBSnapshot",  # the AWS lock
+                             "rds.ModifyDBInstance", "ssm.DeleteParameter"]
     [db] = aws("rds").describe_db_instances()["DBInstances"]
     assert db["DBInstanceClass"] == "db.m6g.large"
     assert len(aws("rds").describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]) == 1

@@ -52,6 +52,6 @@ def test_tune_db_restarts_for_static_parameters_and_converges(
 
     monkeypatch.setattr(LabParameters, "apply", forbidden)
     monkeypatch.setattr(LabParameters, "reboot", forbidden)
-    third = tune(env, reboot=True, confirm=lambda question: True)
+    third = tune(env, reboot=True)
     assert len(third.plan) == 0 and not third.pending_reboot and not third.rebooted
     assert "no changes" in capsys.readouterr().out

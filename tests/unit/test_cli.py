@@ -141,6 +141,8 @@ def test_dry_refuses_a_task_that_changes_things_and_points_at_plan(
     code, out = run(["--dry", "provision", "--env", "nosuch"], capsys)
     assert code == 1 and "--dry cannot hold back" in out and "inv provision --plan" in out
     code, out = run(["--dry", "destroy", "--yes"], capsys)
+    assert code == 1 and "inv destroy --plan" in out
+    code, out = run(["--dry", "ssh"], capsys)
     assert code == 1 and "no preview: run it without --dry" in out
     code, out = run(["--dry", "lock", "--break", "--env", "nosuch"], capsys)
     assert code == 1 and "--dry cannot hold back breaking the lock" in out
