@@ -1,7 +1,8 @@
 """What the fuzz tests share: Hypothesis profiles, hostile values, and running `inv` in-process.
 
 The default profile is derandomized (the same examples on every run, CI included);
-HYPOTHESIS_PROFILE=explore draws new ones, more of them, to look for fresh holes.
+HYPOTHESIS_PROFILE=explore draws new ones, ten times as many, to look for fresh holes;
+HYPOTHESIS_PROFILE=triage reports every failure found at once, unshrunk, while fixing them.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ settings.load_profile(PROFILE)
 def examples(count: int) -> int:
     """A test's number of examples: `count` (the unit tier's budget), ten times that to explore."""
     return count * 10 if PROFILE == "explore" else count
+
 
 # The exit statuses ops/errors.py documents (done, failed, --plan pending, AWS login, ...).
 EXIT_CODES = set(errors.EXIT_CODES)
