@@ -34,6 +34,9 @@ class Provider(Protocol):
     any_image_will_do: bool
     # The most open files the host's containers may be given (None: what the stack asks).
     nofile_ceiling: int | None
+    # Whether the AWS API and presigned transfers go over TLS (else a TLS-only bucket policy
+    # would refuse every transfer).
+    aws_over_tls: bool
 
     def aws_endpoint(self) -> str | None:
         """The AWS API endpoint; None for boto3's own (which honours AWS_ENDPOINT_URL)."""

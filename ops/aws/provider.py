@@ -63,6 +63,7 @@ class AwsProvider:
     snapshot_holds_data = True
     any_image_will_do = False
     nofile_ceiling: int | None = None  # dockerd on the host runs with LimitNOFILE=infinity
+    aws_over_tls = True
 
     def aws_endpoint(self) -> str | None:
         return None

@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ops import provider
 from ops.aws import policies, tags
 from ops.aws.context import Ctx
 from ops.config import Environment
@@ -44,8 +45,11 @@ def lifecycle(env: Environment) -> list[dict[str, Any]]:
 
 
 def statements(env: Environment) -> list[dict[str, Any]]:
-    """The statements the toolkit puts in the bucket policy, each under its own Sid (pure):
-    any request not made over TLS is denied, on the bucket and on its objects."""
+    """The statements the toolkit puts in the bucket policy, each under its own Sid: any
+    request not made over TLS is denied, on the bucket and on its objects (none where the
+    provider reaches AWS without TLS: it could not transfer a thing)."""
+    if not provider.of(env).aws_over_tls:
+        return []
     arn = f"arn:aws:s3:::{env.bucket}"
     return [{"Sid": TLS_ONLY, "Effect": "Deny", "Principal": "*", "Action": "s3:*",
              "Resource": [arn, f"{arn}/*"],
