@@ -33,8 +33,9 @@ typecheck: venv
 unit: venv
 	$(BIN)/pytest -m unit
 
+# The lab tier runs in one worker (it shares one lab, in order), the unit and aws tiers beside it.
 test: setup lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 # Resolves the extras afresh in a scratch venv, so nothing installed by hand slips into the pins.
 lock:

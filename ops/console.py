@@ -60,7 +60,9 @@ def warn(text: str) -> None:
 
 
 def error(text: str) -> None:
-    Console(stderr=True, highlight=False).print(escape(scrub(f"✗ {text}")), style="bold red")
+    """A failure, on stderr; never wrapped, so a path or a command in it stays whole."""
+    Console(stderr=True, highlight=False).print(escape(scrub(f"✗ {text}")), style="bold red",
+                                                soft_wrap=True)
 
 
 def ask(question: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -114,3 +115,9 @@ database: {{name: {database}, master_password: "lab:db_master_password"}}
 mail: {{from_address: noreply@openlmis.lab.internal}}
 backups: {{keep_last: 20, dump_jobs: 2, create_bucket: true}}
 """
+
+
+def ctrl_c_reaches_it() -> None:
+    """In the child: SIGINT as a terminal delivers it, even when this run was started in the
+    background, whose shell has it ignored (and Python then installs no handler for it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -25,7 +25,7 @@ from ops.db.manifest import Manifest
 from ops.db.restore import restore_db
 from ops.errors import OpsError
 from ops.lab.lab import Lab
-from tests.lab.target import database_config
+from tests.lab.target import ctrl_c_reaches_it, database_config
 
 DB = "rs_open_lmis"
 ROLE = "rs_reporting"
@@ -288,7 +288,8 @@ def inv_restore(backup_id: str, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "invoke", "restore-db", "--env", "rstest", "--from", backup_id,
          "--yes", *extra], cwd=ROOT, text=True, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, start_new_session=True)
+        stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=ctrl_c_reaches_it)
+
 
 
 def when(seen: Callable[[], bool], process: subprocess.Popen[str], what: str) -> None:

@@ -24,7 +24,7 @@ from ops.host import connect as ssh
 from ops.host.remote import Remote
 from ops.lab.hosts import LabHost
 from ops.lab.lab import Lab
-from tests.lab.target import database_config
+from tests.lab.target import ctrl_c_reaches_it, database_config
 
 PASSPHRASE = "correct horse battery staple"
 DB = "ssh_open_lmis"
@@ -168,7 +168,8 @@ def test_ctrl_c_stops_the_dump_on_the_host_cleans_up_and_audits(
             [sys.executable, "-m", "invoke", "backup-db", "--env", ENV, "--method", "dump",
              "--yes"],
             cwd=ROOT, env={**os.environ, "OPS_CONFIG_DIR": str(tmp_path), "COLUMNS": "200"},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=ctrl_c_reaches_it)
         try:
             deadline = time.monotonic() + 120
             while not holder.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND "
