@@ -33,9 +33,8 @@ typecheck: venv
 unit: venv
 	$(BIN)/pytest -m unit
 
-# The lab tier runs in one worker (it shares one lab, in order), the unit and aws tiers beside it.
 test: setup lint typecheck
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest
 
 # Resolves the extras afresh in a scratch venv, so nothing installed by hand slips into the pins.
 lock:

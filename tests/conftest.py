@@ -15,14 +15,10 @@ HERE = Path(__file__).parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with its tier. The lab tier shares one lab, in order: under pytest-xdist
-    (`make test`) it is one group, run by one worker while the others take the rest."""
     for item in items:
         tier = Path(item.fspath).relative_to(HERE).parts[0]
         if tier in ("unit", "aws", "lab"):
             item.add_marker(getattr(pytest.mark, tier))
-        if tier == "lab":
-            item.add_marker(pytest.mark.xdist_group("lab"))
 
 
 @pytest.fixture(autouse=True)
