@@ -98,8 +98,7 @@ def _apply(env: Environment, payload: Payload) -> None:
         rds.modify_db_instance(DBInstanceIdentifier=payload.instance_id,
                                DBInstanceClass=payload.wanted, ApplyImmediately=True)
         console.wait_for(f"database {payload.instance_id} as {payload.wanted}",
-                         lambda: _is(_database(env), "DBInstanceClass", payload.wanted)
-                         and _is(_database(env), "DBInstanceStatus", "available"),
+                         lambda: _resized(_database(env), payload.wanted),
                          timeout=DB_TIMEOUT_S, interval=15)
     else:
         ec2 = client(env, "ec2")
@@ -134,8 +133,10 @@ def _stack_serves(env: Environment) -> None:
         deploy.settle(env, remote)
 
 
-def _is(found: dict[str, Any] | None, key: str, value: str) -> bool:
-    return found is not None and found.get(key) == value
+def _resized(found: dict[str, Any] | None, wanted: str) -> bool:
+    """Whether one description shows the instance available as the wanted class."""
+    return found is not None and found.get("DBInstanceClass") == wanted \
+        and found.get("DBInstanceStatus") == "available"
 
 
 def _database(env: Environment) -> dict[str, Any] | None:
