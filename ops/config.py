@@ -202,6 +202,8 @@ class DatabaseConfig(Section):
         = "openlmis"
     app_password: SecretRef | None = None
     ca_bundle: LocalPath | None = None
+    # RDS storage autoscaling's ceiling; None = four times storage_gb (at most 65536).
+    max_storage_gb: Whole | None = Field(None, ge=22, le=65536)
     backup_retention_days: Whole = Field(7, ge=7, le=35)
     logical_replication: bool = False
     workload: Workload = Workload()
@@ -270,6 +272,20 @@ class StackConfig(Section):
     trusted_client_secret: SecretRef | None = None
 
 
+# A systemd OnCalendar expression (systemd.time(7)), e.g. "*-*-* 02:00:00" or "Sun 04:00".
+Calendar = Annotated[str, _matching(r"[A-Za-z0-9*:/,.~ -]{1,64}", "a systemd calendar "
+                                    "expression (e.g. \"*-*-* 02:00:00\", see systemd.time)")]
+
+
+class ScheduleConfig(Section):
+    """Backups the host takes by itself, by systemd timer (None: not scheduled)."""
+
+    dump: Calendar | None = "*-*-* 02:00:00"
+    drill: Calendar | None = "Sun *-*-* 04:00:00"
+    # The backup-age alarm: no successful dump within this many hours.
+    max_age_hours: Whole = Field(26, ge=1, le=24 * 35)
+
+
 class BackupConfig(Section):
     bucket: Annotated[str, _matching(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]",
                                      "an S3 bucket name (3-63 lower-case letters, digits, "
@@ -282,6 +298,7 @@ class BackupConfig(Section):
     # and its memory limit (None: half the host's available memory, see ops.db.drill).
     drill_image: str = "postgis/postgis:{major}-3.5"
     drill_memory_mb: Whole | None = Field(None, ge=256, le=1048576)
+    schedule: ScheduleConfig = ScheduleConfig()
 
     @model_validator(mode="after")
     def _drill_image(self) -> BackupConfig:
@@ -294,6 +311,12 @@ class BackupConfig(Section):
                              "(e.g. postgis/postgis:{major}-3.5); the only placeholder it may "
                              "hold is {major}")
         return self
+
+
+class AlertsConfig(Section):
+    """Who hears about alarms: each address gets an SNS subscription to confirm."""
+
+    emails: list[Email] = []
 
 
 ZoneId = Annotated[str, _matching(r"(/hostedzone/)?[A-Z0-9]{1,32}",
@@ -317,6 +340,7 @@ class Environment(Section):
     mail: MailConfig
     stack: StackConfig = StackConfig()
     backups: BackupConfig = BackupConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     @property
     def is_production(self) -> bool:
