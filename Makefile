@@ -34,7 +34,7 @@ unit: venv
 	$(BIN)/pytest -m unit
 
 test: setup lint typecheck
-	$(BIN)/pytest
+	scripts/test.sh $(BIN)
 
 # Resolves the extras afresh in a scratch venv, so nothing installed by hand slips into the pins.
 lock:
