@@ -1,7 +1,7 @@
 """The host's instance role, as provision makes it, cannot delete or overwrite a backup.
 
 The role's requests go to an AWS emulator that enforces IAM: a moto server process of its own
-(its settings are per process, and the session's emulator runs in this one), where
+(moto's settings are per process, and the session's emulator runs in the test process), where
 INITIAL_NO_AUTH_ACTION_COUNT becomes 0 (through /moto-api/reset-auth) once the bucket and the
 role are made. They are signed with the role's own credentials from STS AssumeRole, as EC2
 gets them for the instance profile: the emulator checks the signature and judges the action
