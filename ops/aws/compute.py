@@ -19,8 +19,14 @@ from ops.stack import planned, sizing
 CANONICAL = "099720109477"
 UBUNTU = "ubuntu/images/hvm-ssd*/ubuntu-noble-24.04-amd64-server-*"
 LIVE = ["pending", "running", "stopping", "stopped"]
-# IMDSv2 only; 2 hops so the stack's containers (one hop behind the host) reach the metadata.
-METADATA = {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 2}
+# IMDSv2 only, and one hop: the instance role's only consumer is the host's own scheduled job,
+# run by systemd on the host itself. A container is one hop further (Docker's bridge), so no
+# container gets a token, nor the role, and none needs it: the stack's services call no AWS API
+# (their compose files and settings name none; mail goes to SES over SMTP with credentials in
+# the settings), and the operator's tasks use the operator's credentials.
+HOP_LIMIT = 1
+METADATA = {"HttpTokens": "required", "HttpEndpoint": "enabled",
+            "HttpPutResponseHopLimit": HOP_LIMIT}
 
 
 class Op(Enum):
@@ -52,9 +58,13 @@ def diff(env: Environment, actual: dict[str, Any], key_file: str) -> list[Change
                               "gp3, IMDSv2 required", payload=Op.INSTANCE))
     else:
         if drifted := metadata_drift(instance.get("metadata", {})):
+            hops = instance.get("metadata", {}).get("HttpPutResponseHopLimit") or 0
+            containers = ("; its containers lose the metadata service and the instance role"
+                          if hops > HOP_LIMIT else "")
             changes.append(Change(Action.UPDATE, f"instance {instance['id']}",
                                   f"metadata {drifted} (live: the running host's next metadata "
-                                  "request obeys it; nothing restarts)", payload=Op.IMDS))
+                                  f"request obeys it; nothing restarts{containers})",
+                                  payload=Op.IMDS))
         if instance.get("groups") is not None and instance["groups"] != ["sg.host"]:
             changes.append(Change(Action.UPDATE, f"instance {instance['id']}",
                                   f"security groups {', '.join(instance['groups'])} → sg.host "

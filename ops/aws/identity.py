@@ -1,5 +1,22 @@
-"""The host's instance profile: a role only EC2 may assume, allowed exactly the backups bucket
-and nothing else: policies found on it beyond the toolkit's one are removed."""
+"""The host's instance profile: a role only EC2 may assume, allowed exactly what the host's own
+scheduled jobs need and nothing else; policies found on it beyond the toolkit's one are removed.
+
+The host adds backups and never removes or replaces one, so a compromised host cannot destroy
+the history the versioned bucket keeps:
+- deleting needs s3:DeleteObject (a delete marker over the current version; DeleteObjects too)
+  or s3:DeleteObjectVersion (a version for good): neither is granted;
+- replacing needs a PutObject on an existing key, which adds a current version and leaves the
+  old one to the lifecycle's expiry of non-current versions; the host may PutObject only with
+  `If-None-Match: *`, which S3 refuses (412) when the key exists: no key it writes had a
+  version before;
+- the bucket's versioning, lifecycle and policy (s3:PutBucketVersioning,
+  s3:PutLifecycleConfiguration, s3:PutBucketPolicy) are not granted: the expiry cannot be
+  shortened nor versioning suspended.
+What it can still do is add objects under new keys (dumps/, runs/), read dumps and list the
+bucket. Retention is the operator's: `inv backup-db` prunes dumps whatever their reason, with the
+operator's credentials (ops.db.retention), and the bucket's lifecycle expires old versions
+(ops.aws.storage).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +31,7 @@ from ops.config import Environment
 from ops.plan import Action, Change
 
 POLICY = "backups-bucket"
+NAMESPACE = "OpenLMIS"  # CloudWatch namespace of the host's metrics
 TRUST = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
      "Action": "sts:AssumeRole"}]}
@@ -51,13 +69,36 @@ def name(env: Environment) -> str:
 
 
 def policy(env: Environment) -> dict[str, Any]:
-    """What the host may do: list, read, write and delete objects of the backups bucket (pure)."""
+    """What the host may do (pure): write new objects under dumps/ and runs/ (never replace
+    one), read dumps, list the bucket, publish metrics in the OpenLMIS namespace.
+
+    `s3:if-none-match` is the request's If-None-Match header, a condition key of PutObject and
+    CompleteMultipartUpload since S3's conditional writes (2024): "Enforce conditional writes
+    on Amazon S3 buckets",
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html.
+    AWS's examples there are bucket policies; the key belongs to the request, whose one context
+    IAM evaluates against the caller's identity policies too. StringEquals "*" is stricter than
+    the examples' Null false, and "*" is the only value S3 takes. CreateMultipartUpload and
+    UploadPart cannot carry the header (the page exempts them with s3:ObjectCreationOperation,
+    which this policy does not): the host writes each object in one PUT, up to 5 GiB.
+    `cloudwatch:namespace` is PutMetricData's Namespace parameter.
+    """
     arn = f"arn:aws:s3:::{env.bucket}"
     return {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
-         "Resource": arn},
-        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-         "Resource": f"{arn}/*"}]}
+        {"Sid": "WriteOnce", "Effect": "Allow", "Action": "s3:PutObject",
+         "Resource": [f"{arn}/dumps/*", f"{arn}/runs/*"],
+         "Condition": {"StringEquals": {"s3:if-none-match": "*"}}},
+        {"Sid": "ReadDumps", "Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": f"{arn}/dumps/*"},
+        {"Sid": "List", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": arn},
+        {"Sid": "Metrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData",
+         "Resource": "*", "Condition": {"StringEquals": {"cloudwatch:namespace": NAMESPACE}}}]}
+
+
+def actions(document: Any) -> set[str]:
+    """Every action a document's Allow statements name (pure)."""
+    return {a for s in policies.statements(document) if s.get("Effect") == "Allow"
+            for a in policies.canonical(s).get("Action", [])}
 
 
 def diff(env: Environment, actual: dict[str, Any]) -> list[Change[Payload]]:
@@ -74,17 +115,24 @@ def diff(env: Environment, actual: dict[str, Any]) -> list[Change[Payload]]:
                               "trust policy: only EC2 may assume it (live: anyone else "
                               "loses the role at once)", payload=Op.TRUST))
     if not policies.same(actual.get("policy"), policy(env)):
-        changes.append(Change(Action.UPDATE if actual.get("policy") else Action.CREATE,
-                              f"iam policy {role}/{POLICY}", f"only s3://{env.bucket}",
-                              payload=Op.POLICY))
+        what = f"write-once backups in s3://{env.bucket}, {NAMESPACE} metrics"
+        if actual.get("policy"):
+            lost = sorted(actions(actual["policy"]) - actions(policy(env)))
+            live = "the host's next request obeys it" + (
+                f"; it loses {', '.join(lost)} at once" if lost else "")
+            changes.append(Change(Action.UPDATE, f"iam policy {role}/{POLICY}",
+                                  f"{what} (live: {live})", payload=Op.POLICY))
+        else:
+            changes.append(Change(Action.CREATE, f"iam policy {role}/{POLICY}", what,
+                                  payload=Op.POLICY))
     for other in sorted(set(actual.get("inline", [])) - {POLICY}):
         changes.append(Change(Action.DELETE, f"iam policy {role}/{other}",
-                              "not the toolkit's: the host needs only the backups bucket "
-                              "(live: the host loses it at once)", payload=DeleteInline(other)))
+                              f"not the toolkit's: the host needs only {POLICY} (live: the "
+                              "host loses it at once)", payload=DeleteInline(other)))
     for arn in sorted(actual.get("managed", [])):
         changes.append(Change(Action.DELETE, f"iam attachment {role} {arn}",
-                              "the host needs only the backups bucket (live: the host loses it "
-                              "at once)", payload=Detach(arn)))
+                              f"the host needs only {POLICY} (live: the host loses it at "
+                              "once)", payload=Detach(arn)))
     if not actual.get("profile"):
         changes.append(Change(Action.CREATE, f"instance profile {role}", payload=Op.PROFILE))
     if not actual.get("attached"):

@@ -16,6 +16,12 @@ from tests.aws.provisioning import boto, groups, make_env
 
 ROLE = "openlmis-awstest-host"
 OLD_TLS = "ELBSecurityPolicy-2016-08"
+# The host's policy as provisioned before it became write-once: read, write and delete backups.
+BEFORE = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+     "Resource": "arn:aws:s3:::openlmis-awstest-backups"},
+    {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+     "Resource": "arn:aws:s3:::openlmis-awstest-backups/*"}]}
 # Someone else's statement in the bucket policy: an account's read access, not public.
 THEIRS = {"Sid": "AuditorsRead", "Effect": "Allow",
           "Principal": {"AWS": "arn:aws:iam::210987654321:root"}, "Action": "s3:GetObject",
@@ -44,6 +50,8 @@ def _drift(env: Environment, emulator: str) -> None:
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*",
                                                 "Resource": "*"}]}))["Policy"]["Arn"]
     iam.attach_role_policy(RoleName=ROLE, PolicyArn=admin)
+    iam.put_role_policy(RoleName=ROLE, PolicyName="backups-bucket",
+                        PolicyDocument=json.dumps(BEFORE))
     iam.put_role_policy(RoleName=ROLE, PolicyName="extra", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:*",
                                                 "Resource": "*"}]}))
@@ -69,7 +77,7 @@ def _drift(env: Environment, emulator: str) -> None:
                             SecurityGroups=[sg["lb"], sg["host"]])
     instance = _host(ec2)["InstanceId"]
     ec2.modify_instance_metadata_options(InstanceId=instance, HttpTokens="optional",
-                                         HttpPutResponseHopLimit=1)
+                                         HttpPutResponseHopLimit=2)
     ec2.modify_instance_attribute(InstanceId=instance, Groups=[sg["lb"]])
     table = ec2.describe_route_tables(Filters=[
         {"Name": "tag:openlmis:role", "Values": ["rt-public"]}])["RouteTables"][0]["RouteTableId"]
@@ -103,7 +111,11 @@ def test_drift_is_planned_with_what_goes_live(drifted: Environment,
         f"~ listener HTTPS:443: TLS policy {OLD_TLS} → {loadbalancer.TLS_POLICY} (live",
         "~ load balancer openlmis-awstest-lb: drop invalid header fields",
         "~ load balancer openlmis-awstest-lb: security groups sg.host, sg.lb → sg.lb (live",
-        "metadata HttpTokens optional → required, HttpPutResponseHopLimit 1 → 2 (live",
+        "metadata HttpTokens optional → required, HttpPutResponseHopLimit 2 → 1 (live",
+        "its containers lose the metadata service and the instance role)",
+        f"~ iam policy {ROLE}/backups-bucket: write-once backups in s3://openlmis-awstest-backups"
+        ", OpenLMIS metrics (live: the host's next request obeys it; it loses s3:DeleteObject, "
+        "s3:GetBucketLocation at once)",
         "security groups sg.lb → sg.host (live",
         "~ bucket openlmis-awstest-backups: policy: deny requests without TLS",
         "~ subnet private-1: leave the public route table (live:",
@@ -123,6 +135,8 @@ def test_drift_is_converged_and_others_statements_are_kept(drifted: Environment,
     iam, ec2 = aws("iam"), aws("ec2")
     assert iam.list_attached_role_policies(RoleName=ROLE)["AttachedPolicies"] == []
     assert iam.list_role_policies(RoleName=ROLE)["PolicyNames"] == ["backups-bucket"]
+    assert "Delete" not in json.dumps(iam.get_role_policy(
+        RoleName=ROLE, PolicyName="backups-bucket")["PolicyDocument"])
     principals = [s["Principal"] for s in iam.get_role(RoleName=ROLE)["Role"][
         "AssumeRolePolicyDocument"]["Statement"]]
     assert principals == [{"Service": "ec2.amazonaws.com"}]
@@ -131,7 +145,7 @@ def test_drift_is_converged_and_others_statements_are_kept(drifted: Environment,
     assert db["MultiAZ"] is False
     instance = _host(ec2)
     assert (instance["MetadataOptions"]["HttpTokens"],
-            instance["MetadataOptions"]["HttpPutResponseHopLimit"]) == ("required", 2)
+            instance["MetadataOptions"]["HttpPutResponseHopLimit"]) == ("required", 1)
     assert [g["GroupId"] for g in instance["SecurityGroups"]] == [groups(ec2)["host"]["GroupId"]]
     statements = json.loads(aws("s3").get_bucket_policy(Bucket=drifted.bucket)["Policy"])[
         "Statement"]

@@ -82,9 +82,11 @@ def test_host_instance_is_hardened(provisioned: Environment, emulator: str) -> N
     [address] = ec2.describe_addresses()["Addresses"]
     assert address["InstanceId"] == instance["InstanceId"]
     policy = iam.get_role_policy(RoleName="openlmis-awstest-host", PolicyName="backups-bucket")
-    resources = {r for s in policy["PolicyDocument"]["Statement"] for r in [s["Resource"]]}
+    resources = {r for s in policy["PolicyDocument"]["Statement"]
+                 for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])}
     assert resources == {"arn:aws:s3:::openlmis-awstest-backups",
-                         "arn:aws:s3:::openlmis-awstest-backups/*"}
+                         "arn:aws:s3:::openlmis-awstest-backups/dumps/*",
+                         "arn:aws:s3:::openlmis-awstest-backups/runs/*", "*"}
 
 
 def test_load_balancer_serves_https_and_redirects_http(provisioned: Environment,
@@ -151,10 +153,15 @@ def test_password_is_never_printed(provisioned: Environment,
 # toolkit's own modules compute.
 
 WORLD = {"0.0.0.0/0", "::/0"}
-# What identity.policy's docstring says the host needs: "list, read, write and delete objects of
-# the backups bucket".
-HOST_ACTIONS = {"s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject", "s3:PutObject",
-                "s3:DeleteObject"}
+# What the design allows the host, and nothing else: each action with the resources it may
+# name (under the bucket's ARN, or any for CloudWatch) and the condition it must carry. Nothing
+# deletes, nothing replaces (write only with If-None-Match: *), nothing configures the bucket.
+HOST_GRANTS: dict[str, tuple[set[str], dict[str, Any] | None]] = {
+    "s3:PutObject": ({"/dumps/*", "/runs/*"}, {"StringEquals": {"s3:if-none-match": "*"}}),
+    "s3:GetObject": ({"/dumps/*"}, None),
+    "s3:ListBucket": ({""}, None),
+    "cloudwatch:PutMetricData": ({"*"}, {"StringEquals": {"cloudwatch:namespace": "OpenLMIS"}}),
+}
 
 
 def _covers(perm: dict[str, Any], port: int) -> bool:
@@ -242,8 +249,9 @@ def test_review_host_requires_imdsv2_and_encrypts_its_root(provisioned: Environm
     # it records for the instance are what is checked.
     metadata = instance["MetadataOptions"]
     assert metadata["HttpTokens"] == "required"
-    # 2: the stack's containers are one hop behind the host; more would reach further.
-    assert metadata["HttpPutResponseHopLimit"] == 2
+    # 1: the role's only consumer is the host's own scheduled job; a container is one hop
+    # further and gets no token.
+    assert metadata["HttpPutResponseHopLimit"] == 1
     root = next(m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]
                 if m["DeviceName"] == instance["RootDeviceName"])
     assert ec2.describe_volumes(VolumeIds=[root])["Volumes"][0]["Encrypted"] is True
@@ -327,11 +335,17 @@ def test_review_host_role_grants_only_the_backups_bucket(provisioned: Environmen
     assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["backups-bucket"]
     document = iam.get_role_policy(RoleName=role, PolicyName="backups-bucket")["PolicyDocument"]
     arn = f"arn:aws:s3:::{provisioned.bucket}"
+    granted = set()
     for statement in document["Statement"]:
         actions = statement["Action"]
         actions = {actions} if isinstance(actions, str) else set(actions)
         resources = statement["Resource"]
         resources = {resources} if isinstance(resources, str) else set(resources)
-        assert statement["Effect"] == "Allow" and "Condition" not in statement
-        assert actions <= HOST_ACTIONS, actions
-        assert resources <= {arn, f"{arn}/*"}, resources
+        assert statement["Effect"] == "Allow", statement
+        for action in actions:
+            assert action in HOST_GRANTS, action
+            allowed, condition = HOST_GRANTS[action]
+            assert resources <= {r if r == "*" else arn + r for r in allowed}, resources
+            assert statement.get("Condition") == condition, statement
+        granted |= actions
+    assert granted == set(HOST_GRANTS)

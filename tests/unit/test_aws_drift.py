@@ -3,6 +3,7 @@ plan creates compared again (changes that go live say so), what cannot change wa
 
 from __future__ import annotations
 
+import json
 from ipaddress import IPv4Network
 from typing import Any
 
@@ -75,10 +76,32 @@ def test_host_role_drift_trust_and_extra_policies() -> None:
         identity.Detach("arn:aws:iam::aws:policy/AdministratorAccess")]
     assert [c.action for c in found] == [Action.UPDATE, Action.DELETE, Action.DELETE]
     # Read back as a string in another spelling, the toolkit's own policy is no change.
-    respelled = '{"Statement": [' + ", ".join(
-        f'{{"Resource": "{s["Resource"]}", "Action": {list(reversed(s["Action"]))!r}, '
-        f'"Effect": "Allow"}}'.replace("'", '"') for s in identity.policy(env)["Statement"]) + "]}"
+    respelled = json.dumps({"Statement": [
+        {**s, "Action": [s["Action"]], "Resource": list(reversed(policies.canonical(s)[
+            "Resource"]))} for s in reversed(identity.policy(env)["Statement"])]})
     assert identity.diff(env, _role(env, policy=policies.parsed(respelled))) == []
+
+
+def test_host_policy_update_says_what_the_live_host_loses() -> None:
+    env = environment()
+    # The policy of a host provisioned before: read, write and delete every backup.
+    arn = "arn:aws:s3:::openlmis-example-backups"
+    before = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+         "Resource": arn},
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+         "Resource": f"{arn}/*"}]}
+    [change] = identity.diff(env, _role(env, policy=before))
+    assert (change.action, change.payload) == (Action.UPDATE, identity.Op.POLICY)
+    assert change.line().endswith("(live: the host's next request obeys it; it loses "
+                                  "s3:DeleteObject, s3:GetBucketLocation at once)")
+    # Only a condition differs: nothing is lost by name, and the line does not claim it is.
+    loose = json.loads(json.dumps(identity.policy(env)))
+    del loose["Statement"][0]["Condition"]
+    [change] = identity.diff(env, _role(env, policy=loose))
+    assert change.line().endswith("(live: the host's next request obeys it)")
+    [change] = identity.diff(env, _role(env, policy=None))
+    assert change.action is Action.CREATE and "live" not in change.line()
 
 
 def _db(**changes: Any) -> dict[str, Any]:
@@ -130,10 +153,10 @@ def test_metadata_drift_names_each_option() -> None:
     assert compute.metadata_drift(compute.METADATA) == ""
     # The emulator forgets HttpEndpoint after a change: absent is not a change.
     assert compute.metadata_drift({"HttpTokens": "required",
-                                   "HttpPutResponseHopLimit": 2}) == ""
-    assert compute.metadata_drift({**compute.METADATA, "HttpPutResponseHopLimit": 1,
+                                   "HttpPutResponseHopLimit": 1}) == ""
+    assert compute.metadata_drift({**compute.METADATA, "HttpPutResponseHopLimit": 2,
                                    "HttpEndpoint": "disabled"}) == (
-        "HttpEndpoint disabled → enabled, HttpPutResponseHopLimit 1 → 2")
+        "HttpEndpoint disabled → enabled, HttpPutResponseHopLimit 2 → 1")
 
 
 def test_host_drift_is_planned_live_and_what_needs_a_stop_is_warned() -> None:
@@ -146,6 +169,14 @@ def test_host_drift_is_planned_live_and_what_needs_a_stop_is_warned() -> None:
     found = compute.diff(env, loose, "key.pub")
     assert [c.payload for c in found] == [compute.Op.IMDS, compute.Op.GROUPS]
     assert all("(live:" in c.line() for c in found)
+    assert "containers" not in found[0].line()
+    # A host provisioned with two hops: its containers lose the role, and the line says so.
+    [change] = compute.diff(env, {**done, "instance": {
+        "id": "i-1", "groups": ["sg.host"],
+        "metadata": {**compute.METADATA, "HttpPutResponseHopLimit": 2}}}, "key.pub")
+    assert change.line().endswith("HttpPutResponseHopLimit 2 → 1 (live: the running host's next "
+                                  "metadata request obeys it; nothing restarts; its containers "
+                                  "lose the metadata service and the instance role)")
     assert compute.warnings(env, {"id": "i-1", "type": env.host.instance_type,
                                   "root_encrypted": True,
                                   "profile": "openlmis-example-host"}) == []

@@ -18,6 +18,7 @@ from ops.aws import (
     loadbalancer,
     mail,
     network,
+    policies,
     security,
     storage,
 )
@@ -160,11 +161,18 @@ def test_compute_diff() -> None:
     assert len(compute.client_token(env, "subnet-" + "x" * 80)) <= 64
 
 
-def test_host_policy_allows_only_the_bucket() -> None:
+def test_host_policy_is_the_contract_and_nothing_else() -> None:
     env = environment()
-    resources = {s["Resource"] for s in identity.policy(env)["Statement"]}
-    assert resources == {"arn:aws:s3:::openlmis-example-backups",
-                         "arn:aws:s3:::openlmis-example-backups/*"}
+    arn = "arn:aws:s3:::openlmis-example-backups"
+    assert policies.same(identity.policy(env), {"Statement": [
+        {"Sid": "WriteOnce", "Effect": "Allow", "Action": "s3:PutObject",
+         "Resource": [f"{arn}/dumps/*", f"{arn}/runs/*"],
+         "Condition": {"StringEquals": {"s3:if-none-match": "*"}}},
+        {"Sid": "ReadDumps", "Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": f"{arn}/dumps/*"},
+        {"Sid": "List", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": arn},
+        {"Sid": "Metrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData",
+         "Resource": "*", "Condition": {"StringEquals": {"cloudwatch:namespace": "OpenLMIS"}}}]})
     assert identity.diff(env, {"role": True, "policy": identity.policy(env), "profile": True,
                                "attached": True}) == []
 
