@@ -76,11 +76,22 @@ def plan(ctx: Ctx) -> list[Change[Retag]]:
 
 
 def apply(ctx: Ctx, payload: Retag) -> None:
-    """Tag through the tagging API; load balancers through their own API, which every
-    AWS-compatible endpoint implements."""
+    """Tag through the tagging API; load balancers, alarms and topics through their own API,
+    which every AWS-compatible endpoint implements. An alarm deleted meanwhile (the alarms
+    area removes those no longer wanted) needs no tag."""
     tier: dict[str, str] = {tags.TIER: ctx.env.database.tier}
     if ":elasticloadbalancing:" in payload.arn:
         ctx.aws("elbv2").add_tags(ResourceArns=[payload.arn], Tags=tags.as_list(tier))
+        return
+    if ":cloudwatch:" in payload.arn:
+        cloudwatch = ctx.aws("cloudwatch")
+        try:
+            cloudwatch.tag_resource(ResourceARN=payload.arn, Tags=tags.as_list(tier))
+        except cloudwatch.exceptions.ResourceNotFoundException:
+            pass
+        return
+    if ":sns:" in payload.arn:
+        ctx.aws("sns").tag_resource(ResourceArn=payload.arn, Tags=tags.as_list(tier))
         return
     failed = ctx.aws("resourcegroupstaggingapi").tag_resources(
         ResourceARNList=[payload.arn], Tags=tier)["FailedResourcesMap"]
