@@ -9,6 +9,7 @@ runs after the other areas, which record the ids.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -85,10 +86,8 @@ def apply(ctx: Ctx, payload: Retag) -> None:
         return
     if ":cloudwatch:" in payload.arn:
         cloudwatch = ctx.aws("cloudwatch")
-        try:
+        with contextlib.suppress(cloudwatch.exceptions.ResourceNotFoundException):
             cloudwatch.tag_resource(ResourceARN=payload.arn, Tags=tags.as_list(tier))
-        except cloudwatch.exceptions.ResourceNotFoundException:
-            pass
         return
     if ":sns:" in payload.arn:
         ctx.aws("sns").tag_resource(ResourceArn=payload.arn, Tags=tags.as_list(tier))
