@@ -57,6 +57,8 @@ class Subscribe:
 
 @dataclass(frozen=True)
 class Unsubscribe:
+    """Remove a confirmed subscription."""
+
     email: str
     arn: str
 
@@ -80,6 +82,8 @@ class Put:
 
 @dataclass(frozen=True)
 class Delete:
+    """Delete an alarm no longer wanted."""
+
     name: str
 
 
@@ -158,96 +162,117 @@ def definitions(env: Environment, ids: Mapping[str, Any],
                 size: Sizing) -> dict[str, Alarm | None]:
     """Every alarm the environment wants, by name; None where a dimension or a size is not
     known yet (the instance or the load balancer before it exists): planned later (pure)."""
-    ge, lt = "GreaterThanOrEqualToThreshold", "LessThanThreshold"
+    found = [*_host(env, ids.get("instance"), size.host_gib), *_database(env, size),
+             *_load_balancer(env, ids.get("lb"), ids.get("tg")), *_backups(env)]
+    return {name(env, what): alarm for what, alarm in found}
+
+
+GE, LT = "GreaterThanOrEqualToThreshold", "LessThanThreshold"
+Wanted = list[tuple[str, Alarm | None]]
+
+
+def _host(env: Environment, instance: str | None, gib: float | None) -> Wanted:
     here = {"Environment": env.name}
-    found: dict[str, Alarm | None] = {}
-    instance = ids.get("instance")
-    found[name(env, "host-system")] = None if not instance else _alarm(
+    found: Wanted = [("host-disk", _alarm(
+        env, "host-disk", f"DiskUsedPercent (/) >= {HOST_DISK_USED} % for 10 min",
+        f"the host's root disk is over {HOST_DISK_USED} % full: lower stack.keep_releases "
+        "(older releases' images go at the next deploy) or grow host.root_volume_gb.",
+        _metric(NAMESPACE, "DiskUsedPercent", {**here, "Path": "/"}, "Maximum", 300, 2, GE,
+                HOST_DISK_USED, "missing")))]
+    low = host_memory_percent(gib) if gib else 0.0
+    found.append(("host-memory", None if not gib else _alarm(
+        env, "host-memory", f"MemoryAvailablePercent < {low} % for 10 min (half the "
+        f"sizing's {host_sizing.OVERHEAD_GIB} GiB for the OS, of {gib:g} GiB)",
+        f"the host has less than {low} % of its memory available: the kernel is about to "
+        "kill services; a larger host.instance_type (inv resize) or smaller stack.memory.",
+        _metric(NAMESPACE, "MemoryAvailablePercent", here, "Minimum", 300, 2, LT, low,
+                "missing"))))
+    if not instance:
+        return [("host-system", None), ("host-instance", None), *found]
+    checks = {"InstanceId": instance}
+    return [("host-system", _alarm(
         env, "host-system", "StatusCheckFailed_System for 2 min: recover the instance, notify",
         "the host's hardware or network failed its status check; EC2 recovers the instance "
         "(same id, address and disk) onto healthy hardware.",
-        _metric("AWS/EC2", "StatusCheckFailed_System", {"InstanceId": instance}, "Maximum", 60,
-                2, ge, 1, "missing"), also=(recover_action(env),))
-    found[name(env, "host-instance")] = None if not instance else _alarm(
-        env, "host-instance", "StatusCheckFailed_Instance for 3 min",
-        "the host's operating system failed its status check (memory, disk, network, kernel): "
-        "reboot it from the EC2 console; OpenLMIS comes back by itself.",
-        _metric("AWS/EC2", "StatusCheckFailed_Instance", {"InstanceId": instance}, "Maximum",
-                60, 3, ge, 1, "missing"))
-    found[name(env, "host-disk")] = _alarm(
-        env, "host-disk", f"DiskUsedPercent (/) >= {HOST_DISK_USED} % for 10 min",
-        f"the host's root disk is over {HOST_DISK_USED} % full: prune old releases' images or "
-        "grow host.root_volume_gb.",
-        _metric(NAMESPACE, "DiskUsedPercent", {**here, "Path": "/"}, "Maximum", 300, 2, ge,
-                HOST_DISK_USED, "missing"))
-    if size.host_gib:
-        low = host_memory_percent(size.host_gib)
-        found[name(env, "host-memory")] = _alarm(
-            env, "host-memory", f"MemoryAvailablePercent < {low} % for 10 min (half the "
-            f"sizing's {host_sizing.OVERHEAD_GIB} GiB for the OS, of {size.host_gib:g} GiB)",
-            f"the host has less than {low} % of its memory available: the kernel is about to "
-            "kill services; a larger host.instance_type (inv resize) or smaller stack.memory.",
-            _metric(NAMESPACE, "MemoryAvailablePercent", here, "Minimum", 300, 2, lt, low,
-                    "missing"))
-    else:
-        found[name(env, "host-memory")] = None
+        _metric("AWS/EC2", "StatusCheckFailed_System", checks, "Maximum", 60, 2, GE, 1,
+                "missing"), also=(recover_action(env),))),
+        ("host-instance", _alarm(
+            env, "host-instance", "StatusCheckFailed_Instance for 3 min",
+            "the host's operating system failed its status check (memory, disk, network, "
+            "kernel): reboot it from the EC2 console; OpenLMIS comes back by itself.",
+            _metric("AWS/EC2", "StatusCheckFailed_Instance", checks, "Maximum", 60, 3, GE, 1,
+                    "missing"))), *found]
+
+
+def _database(env: Environment, size: Sizing) -> Wanted:
     db = {"DBInstanceIdentifier": tags.db_instance_id(env)}
-    found[name(env, "db-cpu")] = _alarm(
-        env, "db-cpu", f"CPUUtilization >= {CPU_BUSY} % for 15 min",
-        f"the database has been over {CPU_BUSY} % CPU for 15 minutes: see its Performance "
-        "Insights; a larger class (database.instance_class, inv resize).",
-        _metric("AWS/RDS", "CPUUtilization", db, "Average", 300, 3, ge, CPU_BUSY, "missing"))
     free = db_free_storage_bytes(env)
-    found[name(env, "db-storage")] = _alarm(
-        env, "db-storage", f"FreeStorageSpace < {free / GIB:g} GiB for 10 min (half of "
-        f"autoscaling's {AUTOSCALING_FREE:.0%} of {env.database.storage_gb} GB)",
-        f"the database has less than {free / GIB:g} GiB free and storage autoscaling did not "
-        "grow it: it may have reached database.max_storage_gb; raise that.",
-        _metric("AWS/RDS", "FreeStorageSpace", db, "Minimum", 300, 2, lt, free, "missing"))
-    if size.db_gib:
-        freeable = db_freeable_memory_bytes(size.db_gib)
-        found[name(env, "db-memory")] = _alarm(
+    limit = connections_threshold(size.max_connections)
+    freeable = db_freeable_memory_bytes(size.db_gib) if size.db_gib else 0
+    return [
+        ("db-cpu", _alarm(
+            env, "db-cpu", f"CPUUtilization >= {CPU_BUSY} % for 15 min",
+            f"the database has been over {CPU_BUSY} % CPU for 15 minutes: see what runs "
+            "(inv psql, pg_stat_activity); a larger class (database.instance_class, inv resize).",
+            _metric("AWS/RDS", "CPUUtilization", db, "Average", 300, 3, GE, CPU_BUSY,
+                    "missing"))),
+        ("db-storage", _alarm(
+            env, "db-storage", f"FreeStorageSpace < {free / GIB:g} GiB for 10 min (half of "
+            f"autoscaling's {AUTOSCALING_FREE:.0%} of {env.database.storage_gb} GB)",
+            f"the database has less than {free / GIB:g} GiB free and storage autoscaling did "
+            "not grow it: it may have reached database.max_storage_gb; raise that.",
+            _metric("AWS/RDS", "FreeStorageSpace", db, "Minimum", 300, 2, LT, free,
+                    "missing"))),
+        ("db-memory", None if not size.db_gib else _alarm(
             env, "db-memory", f"FreeableMemory < {freeable / GIB:.2f} GiB for 15 min (what "
             f"tune-db leaves outside its budget of {size.db_gib:g} GiB)",
             "the database's freeable memory is below what tune-db leaves spare: it starts to "
             "swap; a larger class (database.instance_class, inv resize), then inv tune-db.",
-            _metric("AWS/RDS", "FreeableMemory", db, "Minimum", 300, 3, lt, freeable,
-                    "missing"))
-    else:
-        found[name(env, "db-memory")] = None
-    limit = connections_threshold(size.max_connections)
-    found[name(env, "db-connections")] = _alarm(
-        env, "db-connections", f"DatabaseConnections >= {limit} for 10 min "
-        f"({CONNECTIONS_NEAR:.0%} of max_connections {size.max_connections})",
-        f"the database holds {limit} or more connections of {size.max_connections}: new ones "
-        "are refused soon; look for a service leaking connections (inv logs).",
-        _metric("AWS/RDS", "DatabaseConnections", db, "Maximum", 300, 2, ge, limit, "missing"))
-    tg, lb = ids.get("tg"), ids.get("lb")
-    both = {"LoadBalancer": lb.split(":loadbalancer/")[-1],
-            "TargetGroup": tg.split(":")[-1]} if lb and tg else {}
-    found[name(env, "lb-unhealthy")] = None if not both else _alarm(
-        env, "lb-unhealthy", "UnHealthyHostCount >= 1 for 5 min",
-        "the load balancer finds the host unhealthy: OpenLMIS does not answer; inv status, "
-        "inv logs.",
-        _metric("AWS/ApplicationELB", "UnHealthyHostCount", both, "Maximum", 60, 5, ge, 1,
-                "notBreaching"))
-    found[name(env, "lb-5xx")] = None if not both else _alarm(
-        env, "lb-5xx", f"5xx > {ERROR_RATE} % of requests for 15 min",
-        f"more than {ERROR_RATE} % of requests end in a 5xx error: inv logs of the services.",
-        _error_rate(both))
-    schedule = env.backups.schedule
+            _metric("AWS/RDS", "FreeableMemory", db, "Minimum", 300, 3, LT, freeable,
+                    "missing"))),
+        ("db-connections", _alarm(
+            env, "db-connections", f"DatabaseConnections >= {limit} for 10 min "
+            f"({CONNECTIONS_NEAR:.0%} of max_connections {size.max_connections})",
+            f"the database holds {limit} or more connections of {size.max_connections}: new "
+            "ones are refused soon; look for a service leaking connections (inv logs).",
+            _metric("AWS/RDS", "DatabaseConnections", db, "Maximum", 300, 2, GE, limit,
+                    "missing")))]
+
+
+def _load_balancer(env: Environment, lb: str | None, tg: str | None) -> Wanted:
+    if not (lb and tg):
+        return [("lb-unhealthy", None), ("lb-5xx", None)]
+    both = {"LoadBalancer": lb.split(":loadbalancer/")[-1], "TargetGroup": tg.split(":")[-1]}
+    return [
+        ("lb-unhealthy", _alarm(
+            env, "lb-unhealthy", "UnHealthyHostCount >= 1 for 5 min",
+            "the load balancer finds the host unhealthy: OpenLMIS does not answer; inv status, "
+            "inv logs.",
+            _metric("AWS/ApplicationELB", "UnHealthyHostCount", both, "Maximum", 60, 5, GE, 1,
+                    "notBreaching"))),
+        ("lb-5xx", _alarm(
+            env, "lb-5xx", f"5xx > {ERROR_RATE} % of requests for 15 min",
+            f"more than {ERROR_RATE} % of requests end in a 5xx error: inv logs of the "
+            "services.", _error_rate(both)))]
+
+
+def _backups(env: Environment) -> Wanted:
+    """The backup alarms, for what the host is scheduled to do (the contract's metrics)."""
+    here, schedule = {"Environment": env.name}, env.backups.schedule
+    found: Wanted = []
     if schedule.dump:
         hours = schedule.max_age_hours
-        found[name(env, "backup-age")] = _alarm(
+        found.append(("backup-age", _alarm(
             env, "backup-age", f"no BackupSucceeded for {hours} h "
             "(backups.schedule.max_age_hours; no data counts)",
             f"no dump succeeded for {hours} hours: inv list-backups, inv backup-db.",
-            _metric(NAMESPACE, "BackupSucceeded", here, "Sum", 3600, hours, lt, 1, "breaching"))
+            _metric(NAMESPACE, "BackupSucceeded", here, "Sum", 3600, hours, LT, 1,
+                    "breaching"))))
     if schedule.drill:
-        found[name(env, "drill-failed")] = _alarm(
+        found.append(("drill-failed", _alarm(
             env, "drill-failed", "DrillFailed >= 1 (until a drill passes)",
             "the scheduled restore drill of the newest dump failed: inv verify-backup says why.",
-            _metric(NAMESPACE, "DrillFailed", here, "Maximum", 3600, 1, ge, 1, "ignore"))
+            _metric(NAMESPACE, "DrillFailed", here, "Maximum", 3600, 1, GE, 1, "ignore"))))
     return found
 
 
