@@ -187,6 +187,11 @@ class Workload(Section):
     idle_most_of_day: bool = True
 
 
+def least_ceiling(storage_gb: int) -> int:
+    """The smallest storage autoscaling ceiling RDS accepts above `storage_gb`: 10 % more."""
+    return -(-storage_gb * 11 // 10)
+
+
 class DatabaseConfig(Section):
     tier: Literal["dev", "uat", "production"] = "dev"
     instance_class: Annotated[str, _matching(r"db\.[a-z0-9-]{1,20}\.[a-z0-9-]{1,20}",
@@ -207,6 +212,16 @@ class DatabaseConfig(Section):
     backup_retention_days: Whole = Field(7, ge=7, le=35)
     logical_replication: bool = False
     workload: Workload = Workload()
+
+    @model_validator(mode="after")
+    def _autoscaling_room(self) -> DatabaseConfig:
+        # RDS refuses a ceiling less than 10 % above the allocated storage (USER_PIOPS.Autoscaling).
+        if self.max_storage_gb is not None and self.max_storage_gb < least_ceiling(
+                self.storage_gb):
+            raise ValueError(f"max_storage_gb {self.max_storage_gb} must be at least 10 % above "
+                             f"storage_gb {self.storage_gb}: {least_ceiling(self.storage_gb)} "
+                             "or more (RDS storage autoscaling's rule)")
+        return self
 
 
 class MailConfig(Section):
@@ -282,8 +297,10 @@ class ScheduleConfig(Section):
 
     dump: Calendar | None = "*-*-* 02:00:00"
     drill: Calendar | None = "Sun *-*-* 04:00:00"
-    # The backup-age alarm: no successful dump within this many hours.
-    max_age_hours: Whole = Field(26, ge=1, le=24 * 35)
+    # The backup-age alarm: no successful dump within this many hours. It evaluates hourly
+    # periods, and CloudWatch evaluates at most seven days of them (Period x EvaluationPeriods
+    # <= 604800 s): hence at most 168.
+    max_age_hours: Whole = Field(26, ge=1, le=24 * 7)
 
 
 class BackupConfig(Section):

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from ops import secrets
 from ops.aws import tags
 from ops.aws.context import Ctx
-from ops.config import Environment
+from ops.config import Environment, least_ceiling
 from ops.db import sizing
 from ops.errors import OpsError
 from ops.plan import Action, Change
@@ -24,6 +24,7 @@ from ops.plan import Action, Change
 MIN_CONNECTIONS = 150
 MAX_CONNECTIONS = "200"
 PRIVATE = ["subnet.private-1", "subnet.private-2"]
+GP3_MAX_GB = 65536  # RDS gp3's largest storage, and so storage autoscaling's highest ceiling
 # Classes RDS for PostgreSQL 13+ offers (the documented db.t2/db.m4 ones are retired).
 SUPPORTED = re.compile(r"^db\.(t3|t4g|m5|m5d|m6g|m6gd|m6i|m6id|m7g|m7i|r5|r5d|r6g|r6gd|r6i|"
                        r"r6id|r7g|r7i|x2g)\.(micro|small|medium|large|\d*xlarge)$")
@@ -67,19 +68,37 @@ def check_class(env: Environment, offered: list[str] | None) -> None:
                             "db.t4g.medium or db.m6g.large, or null to size from the tier")
 
 
+def max_storage(env: Environment) -> int | None:
+    """Storage autoscaling's ceiling: database.max_storage_gb, else four times storage_gb (at
+    most gp3's largest); None when even that leaves RDS no room to grow (pure)."""
+    db = env.database
+    ceiling = db.max_storage_gb or min(4 * db.storage_gb, GP3_MAX_GB)
+    return ceiling if ceiling >= least_ceiling(db.storage_gb) else None
+
+
+def ceiling_drift(env: Environment, have: dict[str, Any]) -> str | None:
+    """None when the instance's autoscaling ceiling is the wanted one (or was not read);
+    "settable" when RDS takes the wanted one; "too low" when the storage has grown past where
+    RDS would (pure)."""
+    ceiling = max_storage(env)
+    if not ceiling or "max_storage" not in have or have["max_storage"] == ceiling:
+        return None
+    return "settable" if ceiling >= least_ceiling(have.get("storage_gb") or 0) else "too low"
+
+
 def desired(env: Environment) -> dict[str, Any]:
     """The RDS instance's settings that provision manages (pure)."""
     return {"class": instance_class(env), "encrypted": True, "public": False,
             "retention": env.database.backup_retention_days,
             "deletion_protection": env.is_production, "multi_az": env.is_production,
-            "copy_tags": True, "minor_upgrades": True}
+            "copy_tags": True, "minor_upgrades": True, "max_storage": max_storage(env)}
 
 
 def diff(env: Environment, actual: dict[str, Any]) -> list[Change[Payload]]:
     """`actual`: subnet_group (subnets as 'subnet.<role>' where known, or None), parameters ({}
     or None), instance ({} or settings read back: class, encrypted, public, retention,
     deletion_protection, groups, parameter_group, and where read: multi_az, copy_tags,
-    minor_upgrades)."""
+    minor_upgrades, storage_gb, max_storage: the autoscaling ceiling, None when off)."""
     changes: list[Change[Payload]] = []
     name = tags.db_instance_id(env)
     if actual.get("subnet_group") is None:
@@ -101,9 +120,10 @@ def diff(env: Environment, actual: dict[str, Any]) -> list[Change[Payload]]:
                               "clients without TLS are refused at once)", payload=Op.FORCE_SSL))
     want, have = desired(env), actual.get("instance")
     if not have:
+        growth = f" (autoscaling to {want['max_storage']} GB)" if want["max_storage"] else ""
         changes.append(Change(Action.CREATE, f"db instance {name}",
                               f"{want['class']}, PostgreSQL {env.database.engine_version}, "
-                              f"{env.database.storage_gb} GB encrypted, private",
+                              f"{env.database.storage_gb} GB encrypted{growth}, private",
                               payload=Op.CREATE))
         return changes
     modify: dict[str, Any] = {}
@@ -121,6 +141,8 @@ def diff(env: Environment, actual: dict[str, Any]) -> list[Change[Payload]]:
         modify["CopyTagsToSnapshot"] = True
     if have.get("minor_upgrades") is False:
         modify["AutoMinorVersionUpgrade"] = True
+    if ceiling_drift(env, have) == "settable":
+        modify["MaxAllocatedStorage"] = want["max_storage"]
     if modify:
         changes.append(Change(Action.UPDATE, f"db instance {name}",
                               ", ".join(f"{k}={v}" for k, v in modify.items()),
@@ -157,6 +179,11 @@ def warnings(env: Environment, have: dict[str, Any],
         found.append(f"database {tags.db_instance_id(env)} has {have['storage_gb']} GB, the "
                      f"config asks for {env.database.storage_gb} GB: provision does not grow "
                      "storage (it stays busy optimizing for hours); modify it in a quiet hour")
+    if ceiling_drift(env, have) == "too low":
+        found.append(f"database {tags.db_instance_id(env)} has grown to {have['storage_gb']} GB: "
+                     f"a storage autoscaling ceiling of {max_storage(env)} GB is not the 10 % "
+                     "above it RDS requires, so provision leaves the ceiling as it is; raise "
+                     "database.max_storage_gb")
     if have.get("subnet_group", tags.db_instance_id(env)) != tags.db_instance_id(env):
         found.append(f"database {tags.db_instance_id(env)} is in the DB subnet group "
                      f"{have['subnet_group']}, not {tags.db_instance_id(env)}: moving it means "
@@ -209,6 +236,7 @@ def read(ctx: Ctx) -> dict[str, Any]:
         "copy_tags": db.get("CopyTagsToSnapshot"),
         "minor_upgrades": db.get("AutoMinorVersionUpgrade"),
         "storage_gb": db.get("AllocatedStorage"),
+        "max_storage": db.get("MaxAllocatedStorage"),
         "subnet_group": db.get("DBSubnetGroup", {}).get("DBSubnetGroupName"),
     }
     for text in warnings(env, actual["instance"], actual.get("subnet_group")):
@@ -299,6 +327,7 @@ def apply(ctx: Ctx, payload: Payload) -> None:
             DBParameterGroupName=group, PubliclyAccessible=False,
             BackupRetentionPeriod=want["retention"], DeletionProtection=want["deletion_protection"],
             MultiAZ=env.is_production, CopyTagsToSnapshot=True, AutoMinorVersionUpgrade=True,
+            **({"MaxAllocatedStorage": want["max_storage"]} if want["max_storage"] else {}),
             Tags=tags.as_list(tags.tags(env, "database", name)))
         ctx.ids["db"] = name
     elif isinstance(payload, Modify):

@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from ops.aws import dns, mail, topology
+from ops.aws import alarms, dns, mail, topology
 from ops.aws.context import Ctx
 from ops.config import Environment
 
 KINDS = {"vpc": "vpc", "igw": "internet gateway", "rt": "route table", "key": "key pair",
          "profile": "instance profile", "role": "iam role", "bucket": "s3 bucket",
          "smtp_user": "iam user (smtp)", "smtp_secret": "smtp secret",
-         "db_subnets": "db subnet group", "db_params": "db parameter group"}
+         "db_subnets": "db subnet group", "db_params": "db parameter group",
+         "topic": "sns topic"}
 
 
 def collect(env: Environment) -> dict[str, Any]:
@@ -81,6 +82,22 @@ def _targets(ctx: Ctx, arn: str) -> dict[str, str]:
     return {"kind": "target group", "state": ", ".join(states) or "no targets"}
 
 
+def _topic(ctx: Ctx, arn: str) -> dict[str, str]:
+    found = [s["SubscriptionArn"] for page in ctx.aws("sns").get_paginator(
+        "list_subscriptions_by_topic").paginate(TopicArn=arn) for s in page["Subscriptions"]]
+    pending = found.count(alarms.PENDING)
+    return {"state": f"{len(found) - pending} confirmed, {pending} pending"}
+
+
+def _subscription(_: Ctx, arn: str) -> dict[str, str]:
+    return {"state": "pending confirmation" if arn == alarms.PENDING else "confirmed"}
+
+
+def _alarm(ctx: Ctx, name: str) -> dict[str, str]:
+    found = ctx.aws("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    return {"state": found[0]["StateValue"] if found else "missing"}
+
+
 def _address(ctx: Ctx, allocation: str) -> dict[str, str]:
     found = ctx.aws("ec2").describe_addresses(AllocationIds=[allocation])["Addresses"][0]
     return {"kind": "elastic ip", "state": "associated" if found.get("InstanceId") else "free",
@@ -88,4 +105,5 @@ def _address(ctx: Ctx, allocation: str) -> dict[str, str]:
 
 
 _DESCRIBE = {"instance": _instance, "db": _database, "cert": _certificate,
-             "lb": _load_balancer, "tg": _targets, "eip": _address}
+             "lb": _load_balancer, "tg": _targets, "eip": _address, "topic": _topic,
+             "subscription": _subscription, "alarm": _alarm}

@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from ops import config, console
 from ops.approval import Approval, granted, scope
-from ops.aws import dns, identity, lock, mail, network, tags, tier, topology
+from ops.aws import alarms, dns, identity, lock, mail, network, tags, tier, topology
 from ops.aws.context import Ctx, DnsRecord
 from ops.config import Environment
 from ops.errors import OpsError
@@ -72,6 +72,13 @@ def listing(env: Environment, survey: Survey) -> Listing:
     """Everything destroy removes, and everything it leaves with the reason (pure)."""
     ids, keep = survey.ids, []
     remove = [f"dns records {', '.join(survey.records)}"] if survey.records else []
+    if found := sorted(v for k, v in ids.items() if k.startswith("alarm.")):
+        remove.append(f"alarms {', '.join(found)}")
+    if ids.get("topic"):
+        emails = sorted(k.removeprefix("subscription.") for k in ids
+                        if k.startswith("subscription."))
+        remove.append(f"sns topic {alarms.topic_name(env)}"
+                      + (f" and its subscriptions ({', '.join(emails)})" if emails else ""))
     named = [("lb", "load balancer"), ("tg", "target group"), ("eip", "elastic ip"),
              ("instance", "instance"), ("key", "key pair")]
     remove += [f"{what} {tier.resource(str(ids[key])) if key in ('lb', 'tg') else ids[key]}"
@@ -221,6 +228,23 @@ def _dns(ctx: Ctx, run: _Run) -> None:
         if any(dns.ours(record, rrset) for record in ours):
             ctx.aws("route53").change_resource_record_sets(HostedZoneId=zone, ChangeBatch={
                 "Changes": [{"Action": "DELETE", "ResourceRecordSet": rrset}]})
+
+
+def _alarms(ctx: Ctx, _: _Run) -> None:
+    """The alarms first (nothing notifies a topic being deleted), then the confirmed
+    subscriptions and the topic; SNS removes pending ones with it."""
+    names = [v for k, v in ctx.ids.items() if k.startswith("alarm.")]
+    for start in range(0, len(names), 100):  # DeleteAlarms takes at most 100 names
+        ctx.aws("cloudwatch").delete_alarms(AlarmNames=names[start:start + 100])
+    if not (arn := ctx.ids.get("topic")):
+        return
+    sns = ctx.aws("sns")
+    _require_tags(ctx, sns.list_tags_for_resource(ResourceArn=arn)["Tags"],
+                  f"sns topic {alarms.topic_name(ctx.env)}")
+    for key, subscription in ctx.ids.items():
+        if key.startswith("subscription.") and subscription != alarms.PENDING:
+            _gone(functools.partial(sns.unsubscribe, SubscriptionArn=subscription))
+    sns.delete_topic(TopicArn=arn)
 
 
 def _load_balancer(ctx: Ctx, run: _Run) -> None:
@@ -422,6 +446,7 @@ def _others(env: Environment) -> list[Environment]:
 
 _STEPS: list[tuple[str, Callable[[Ctx, _Run], None]]] = [
     ("dns records removed", _dns),
+    ("alarms and their topic removed", _alarms),
     ("load balancer removed", _load_balancer),
     ("host removed", _host),
     ("database removed (final snapshot kept)", _database),

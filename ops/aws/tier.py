@@ -9,6 +9,7 @@ runs after the other areas, which record the ids.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -76,11 +77,20 @@ def plan(ctx: Ctx) -> list[Change[Retag]]:
 
 
 def apply(ctx: Ctx, payload: Retag) -> None:
-    """Tag through the tagging API; load balancers through their own API, which every
-    AWS-compatible endpoint implements."""
+    """Tag through the tagging API; load balancers, alarms and topics through their own API,
+    which every AWS-compatible endpoint implements. An alarm deleted meanwhile (the alarms
+    area removes those no longer wanted) needs no tag."""
     tier: dict[str, str] = {tags.TIER: ctx.env.database.tier}
     if ":elasticloadbalancing:" in payload.arn:
         ctx.aws("elbv2").add_tags(ResourceArns=[payload.arn], Tags=tags.as_list(tier))
+        return
+    if ":cloudwatch:" in payload.arn:
+        cloudwatch = ctx.aws("cloudwatch")
+        with contextlib.suppress(cloudwatch.exceptions.ResourceNotFoundException):
+            cloudwatch.tag_resource(ResourceARN=payload.arn, Tags=tags.as_list(tier))
+        return
+    if ":sns:" in payload.arn:
+        ctx.aws("sns").tag_resource(ResourceArn=payload.arn, Tags=tags.as_list(tier))
         return
     failed = ctx.aws("resourcegroupstaggingapi").tag_resources(
         ResourceARNList=[payload.arn], Tags=tier)["FailedResourcesMap"]

@@ -7,7 +7,9 @@ starts from what exists, so a run interrupted after any call converges on the ne
 Resources are found by tags or by names derived from the environment, never remembered
 locally. Slow things start early and are waited for last: the RDS instance is created before
 the host, the load balancer and mail; the certificate is requested (and, with a Route 53 zone,
-its validation record upserted) before the host; only the HTTPS listener waits for it.
+its validation record upserted) before the host; only the HTTPS listener waits for it. Alarms
+come after what they watch: one on the instance or the load balancer a run makes is planned
+in its second pass, like the DNS records.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import boto3
 from ops import console
 from ops.approval import Approval, Scope, granted
 from ops.aws import (
+    alarms,
     certificates,
     compute,
     database,
@@ -41,7 +44,7 @@ from ops.errors import OpsError
 from ops.plan import Change, Plan
 
 AREAS: list[ModuleType] = [network, security, storage, identity, database, certificates, dns,
-                           mail, compute, loadbalancer, dns, tier]
+                           mail, compute, loadbalancer, alarms, dns, tier]
 DB_TIMEOUT_S = 3600
 
 

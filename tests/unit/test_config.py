@@ -75,6 +75,10 @@ def test_good_file_derives_names(tmp_path: Path) -> None:
         (('"env:TEST_DB_PASSWORD"', "hunter2hunter2"),
          ["database.master_password:", "not a secret reference"]),
         (("mail: {from_address: noreply@example.org}\n", ""), ["mail: required key is missing"]),
+        (('"env:TEST_DB_PASSWORD"}', '"env:TEST_DB_PASSWORD", storage_gb: 100, '
+          "max_storage_gb: 109}"), ["database:", "at least 10 % above storage_gb 100: 110"]),
+        (("kind: aws", "kind: aws\nbackups: {schedule: {max_age_hours: 169}}"),
+         ["backups.schedule.max_age_hours:", "less than or equal to 168"]),
     ],
 )
 def test_bad_file_gets_one_clear_message(tmp_path: Path, edit: tuple[str, str],
