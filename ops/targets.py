@@ -13,6 +13,10 @@ from ops.config import Environment
 from ops.errors import OpsError
 
 
+class NoDatabase(OpsError):
+    """The environment has no database instance (yet)."""
+
+
 @dataclass(frozen=True)
 class HostTarget:
     address: str
