@@ -168,14 +168,13 @@ def ses(region: str, production: bool | None, *, unknown: str = "") -> Check:
 ADMIN = "admin address"
 
 
-def admin_address(address: str | None, cidrs: Sequence[IPv4Network | IPv6Network], *,
-                  asked: str) -> Check:
-    """Whether this machine's address (as the hosts see it; `asked`: where it was learnt) is
-    in network.admin_cidrs, which alone may reach the host's SSH."""
+def admin_address(address: str | None, cidrs: Sequence[IPv4Network | IPv6Network]) -> Check:
+    """Whether this machine's address, as the hosts see it, is in network.admin_cidrs, which
+    alone may reach the host's SSH."""
     if address is None:
-        return warn(ADMIN, f"this machine's public address cannot be told ({asked} did not "
-                    "answer)", "check that your address is in network.admin_cidrs, or SSH to "
-                    "the host will be refused")
+        return warn(ADMIN, "this machine's public address cannot be told (on AWS: "
+                    "checkip.amazonaws.com did not answer)", "check that your address is in "
+                    "network.admin_cidrs, or SSH to the host will be refused")
     inside = [str(c) for c in cidrs if ip_address(address) in c]
     if inside:
         return ok(ADMIN, f"{address} is in network.admin_cidrs ({', '.join(inside)})")

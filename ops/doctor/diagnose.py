@@ -59,7 +59,10 @@ def diagnose(env: Environment, wanted: frozenset[str] = EVERYTHING) -> Report:
         report.checks.append(reads.ses(env) if aws else
                              checks.skipped(checks.SES, NO_CREDENTIALS))
     if ADMIN in wanted:
-        report.checks.append(reads.admin_address(env))
+        report.checks.append(
+            checks.skipped(checks.ADMIN, f"host.address {env.host.address} is not a host "
+                           "provision makes: network.admin_cidrs is not its firewall")
+            if env.host.address else reads.admin_address(env))
     if HOST in wanted:
         report.checks += _host(env, aws, database=DATABASE in wanted)
     return report
@@ -67,8 +70,8 @@ def diagnose(env: Environment, wanted: frozenset[str] = EVERYTHING) -> Report:
 
 def _quotas(env: Environment, aws: bool) -> list[Check]:
     if not provider.of(env).service_quotas:
-        return [checks.skipped("quotas", f"the {env.kind} environment's hosts and databases "
-                               "are bound by no AWS quota")]
+        return [checks.skipped("quotas", f"{env.name}'s hosts and databases are bound by no "
+                               "AWS quota (its provider makes them)")]
     if not aws:
         return [checks.skipped("quotas", NO_CREDENTIALS)]
     return reads.quotas(env)

@@ -75,7 +75,8 @@ def credentials(env: Environment, now: datetime | None = None) -> Credentials:
         found = boto.get_credentials()
         if found is None:
             return Credentials(checks.refused(
-                "no AWS credentials found", "configure the AWS credential chain (aws configure "
+                "no usable AWS credentials: the credential chain found none",
+                "configure the AWS credential chain (aws configure "
                 "sso, AWS_PROFILE or an instance role); " + login, checks.AWS_LOGIN), None)
         method = found.method
         token = sso_token(boto)
@@ -205,9 +206,7 @@ def ses(env: Environment) -> Check:
 
 
 def admin_address(env: Environment) -> Check:
-    where = provider.of(env)
-    asked = "checkip.amazonaws.com" if env.kind == "aws" else f"the {env.kind} provider"
-    return checks.admin_address(where.operator_address(), env.network.admin_cidrs, asked=asked)
+    return checks.admin_address(provider.of(env).operator_address(), env.network.admin_cidrs)
 
 
 # --- the host and the database ---------------------------------------------------------------
