@@ -59,11 +59,12 @@ def skipped(name: str, reason: str, remedy: str = "") -> Check:
 
 
 def exit_code(checks: Sequence[Check]) -> int:
-    """0 unless a check failed: then AWS_LOGIN when the credentials did, else FAILED."""
-    failed = [c for c in checks if c.outcome is Outcome.FAIL]
-    if not failed:
+    """0 unless a check failed: then AWS_LOGIN when the credentials were refused, else the
+    first failure's status (FAILED; TRANSIENT when AWS did not answer)."""
+    codes = [c.code for c in checks if c.outcome is Outcome.FAIL]
+    if not codes:
         return OK
-    return AWS_LOGIN if any(c.code == AWS_LOGIN for c in failed) else FAILED
+    return AWS_LOGIN if AWS_LOGIN in codes else codes[0]
 
 
 # --- AWS credentials, account, region ------------------------------------------------------

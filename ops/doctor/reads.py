@@ -22,7 +22,7 @@ from ops.aws import failures, session, tags
 from ops.config import Environment
 from ops.doctor import checks
 from ops.doctor.checks import Check, Quota
-from ops.errors import OpsError
+from ops.errors import AWS_LOGIN, OpsError
 from ops.host.connect import ChangedHost, UnknownHost
 from ops.host.remote import Remote
 
@@ -77,7 +77,7 @@ def credentials(env: Environment, now: datetime | None = None) -> Credentials:
             return Credentials(checks.refused(
                 "no usable AWS credentials: the credential chain found none",
                 "configure the AWS credential chain (aws configure "
-                "sso, AWS_PROFILE or an instance role); " + login, checks.AWS_LOGIN), None)
+                "sso, AWS_PROFILE or an instance role); " + login, AWS_LOGIN), None)
         method = found.method
         token = sso_token(boto)
         expires = _token_expiry(token) if token else _expiry(found)
