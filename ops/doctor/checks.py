@@ -212,8 +212,7 @@ def host_unreachable(address: str, message: str, hint: str) -> tuple[Check, Chec
 
 
 # psql's messages for each way of failing, as libpq words them.
-_TLS_FAILURES = ("certificate verify failed", "does not match host name", "root certificate",
-                 "SSL", "certificate")
+_TLS_FAILURES = ("certificate", "host name", "SSL")
 _LOGIN_FAILURES = ("password authentication failed", "no pg_hba.conf entry",
                    "does not exist")
 

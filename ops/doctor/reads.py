@@ -4,6 +4,7 @@ conclude. Nothing here changes anything."""
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -34,7 +35,7 @@ ADDRESSES = Quota("Elastic IPs", "ec2", "L-0263D0A3", "the host's stable public 
                   "Elastic IP")
 DB_INSTANCES = Quota("RDS DB instances", "rds", "L-7B6409FD", "the database is one RDS "
                      "instance (a snapshot restore makes a second one beside it)")
-# On-Demand vCPU quotas by instance family (the letters before the generation's digit).
+# On-Demand vCPU quotas of the families outside the standard ones (A, C, D, H, I, M, R, T, Z).
 STANDARD_VCPUS = "L-1216C47A"
 FAMILY_VCPUS = {"f": "L-74FC7D96", "g": "L-DB2E81BA", "vt": "L-DB2E81BA", "inf": "L-1945791B",
                 "p": "L-417A185B", "x": "L-7295265B", "dl": "L-6E869C2A", "trn": "L-2C3B7624",
@@ -44,13 +45,10 @@ SSO_CACHE = Path("~/.aws/sso/cache")  # where `aws sso login` keeps its tokens (
 
 
 def vcpu_quota(instance_type: str) -> str:
-    """The On-Demand vCPU quota code an instance type counts against (pure)."""
-    family = instance_type.split(".", 1)[0].rstrip("0123456789-").split("-")[0]
-    letters = "".join(c for c in family if c.isalpha() and not c.isdigit())
-    for length in range(len(letters), 0, -1):
-        if letters[:length] in FAMILY_VCPUS:
-            return FAMILY_VCPUS[letters[:length]]
-    return STANDARD_VCPUS
+    """The On-Demand vCPU quota code an instance type counts against (pure): its family's
+    letters (m6i → m, inf2 → inf) name it; the standard families share one."""
+    family = re.match(r"[a-z]*", instance_type)
+    return FAMILY_VCPUS.get(family.group() if family else "", STANDARD_VCPUS)
 
 
 # --- AWS credentials, account, region ------------------------------------------------------
