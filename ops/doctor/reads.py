@@ -217,17 +217,18 @@ def host(env: Environment) -> Iterator[tuple[list[Check], Remote | None]]:
     from ops.host.session import open_host
 
     try:
-        has = targets.has_host(env)
-    except (BotoCoreError, ClientError, OpsError) as exc:
-        reason = getattr(exc, "message", None) or type(exc).__name__
-        yield [checks.skipped(checks.SSH, f"the host cannot be looked up ({reason})"),
-               checks.skipped(checks.HOST_KEY, "the host cannot be looked up")], None
+        target = targets.host(env)
+    except targets.NoHost:
+        missing = [checks.skipped(checks.SSH, checks.NO_HOST, checks.PROVISION),
+                   checks.skipped(checks.HOST_KEY, checks.NO_HOST, checks.PROVISION)]
+    except OpsError as exc:  # a host without an address, a stopped lab host…
+        missing = [checks.fail(checks.SSH, exc.message, exc.hint),
+                   checks.skipped(checks.HOST_KEY, "the host was not reached")]
+    else:
+        missing = []
+    if missing:
+        yield missing, None
         return
-    if not has:
-        yield [checks.skipped(checks.SSH, checks.NO_HOST, checks.PROVISION),
-               checks.skipped(checks.HOST_KEY, checks.NO_HOST, checks.PROVISION)], None
-        return
-    target = targets.host(env)
     with ExitStack() as stack:
         remote: Remote | None = None
         try:

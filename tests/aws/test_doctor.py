@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from invoke import Context, Exit
 
 from ops import config, console
@@ -119,6 +121,31 @@ def test_expired_credentials_fail_with_the_login_status_before_any_call(
     assert refused.value.code == AWS_LOGIN
     assert "preflight: aws credentials: the AWS credentials expired at 2026-01-01 00:00 UTC" \
         in capsys.readouterr().err
+
+
+def test_a_token_aws_refuses_as_expired_is_the_login_status(
+        emulator: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """STS answering ExpiredToken: the emulator never does, so a hook answers for it."""
+    env = make_env(emulator, monkeypatch, tmp_path, zone=False)
+
+    def expired(model: Any, **_: Any) -> None:
+        if model.name == "GetCallerIdentity":
+            raise ClientError({"Error": {"Code": "ExpiredToken", "Message": "The security "
+                                         "token included in the request is expired"}},
+                              model.name)
+
+    remove = session.add_hook("before-call", expired)
+    try:
+        report = diagnose.diagnose(env, diagnose.PROVISION)
+    finally:
+        remove()
+    first = report.checks[0]
+    assert (first.outcome, first.finding, first.code) == (
+        Outcome.FAIL, "AWS refused GetCallerIdentity: the credentials have expired or are not "
+        "valid (ExpiredToken)", AWS_LOGIN)
+    assert first.remedy.startswith("log in again: aws sso login")
+    assert {c.outcome for c in report.checks[1:]} == {Outcome.SKIPPED}
+    assert report.scope is None
 
 
 def test_credentials_ending_within_the_hour_are_a_warning(
