@@ -84,19 +84,19 @@ def _host(env: Environment, aws: bool, *, database: bool) -> list[Check]:
         return [checks.skipped(checks.SSH, NO_CREDENTIALS + " to find the host with"),
                 checks.skipped(checks.HOST_KEY, NO_CREDENTIALS + " to find the host with"),
                 *([checks.skipped(checks.DATABASE, NO_CREDENTIALS)] if database else [])]
-    with reads.host(env) as (found, remote):
+    with reads.host(env) as found:
         if not database:
             pass
         elif not aws:
-            found.append(checks.skipped(checks.DATABASE, NO_CREDENTIALS))
-        elif remote is None:
-            no_host = found[0].finding == f"skipped: {checks.NO_HOST}"
-            found.append(checks.skipped(checks.DATABASE, checks.NO_HOST, checks.PROVISION)
-                         if no_host else
-                         checks.skipped(checks.DATABASE, "the host was not reached"))
+            found.checks.append(checks.skipped(checks.DATABASE, NO_CREDENTIALS))
+        elif found.absent:
+            found.checks.append(checks.skipped(checks.DATABASE, checks.NO_HOST,
+                                               checks.PROVISION))
+        elif found.remote is None:
+            found.checks.append(checks.skipped(checks.DATABASE, "the host was not reached"))
         else:
-            found.append(reads.database(env, remote))
-    return found
+            found.checks.append(reads.database(env, found.remote))
+    return found.checks
 
 
 def show(report: Report) -> None:

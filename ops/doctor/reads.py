@@ -210,35 +210,43 @@ def admin_address(env: Environment) -> Check:
 # --- the host and the database ---------------------------------------------------------------
 
 
+@dataclass
+class Host:
+    """The ssh and host key checks; the host's connection when it was reached."""
+
+    checks: list[Check]
+    remote: Remote | None = None
+    absent: bool = False  # no host yet
+
+
 @contextmanager
-def host(env: Environment) -> Iterator[tuple[list[Check], Remote | None]]:
-    """The ssh and host key checks, and the host's connection while the block runs when it
-    was reached (None when not: no host yet, or it refused)."""
+def host(env: Environment) -> Iterator[Host]:
+    """The host's checks, its connection open while the block runs when it was reached."""
     from ops.host.session import open_host
 
+    unreached: Host | None = None
     try:
         target = targets.host(env)
     except targets.NoHost:
-        missing = [checks.skipped(checks.SSH, checks.NO_HOST, checks.PROVISION),
-                   checks.skipped(checks.HOST_KEY, checks.NO_HOST, checks.PROVISION)]
+        unreached = Host([checks.skipped(checks.SSH, checks.NO_HOST, checks.PROVISION),
+                          checks.skipped(checks.HOST_KEY, checks.NO_HOST, checks.PROVISION)],
+                         absent=True)
     except OpsError as exc:  # a host without an address, a stopped lab host…
-        missing = [checks.fail(checks.SSH, exc.message, exc.hint),
-                   checks.skipped(checks.HOST_KEY, "the host was not reached")]
-    else:
-        missing = []
-    if missing:
-        yield missing, None
+        unreached = Host([checks.fail(checks.SSH, exc.message, exc.hint),
+                          checks.skipped(checks.HOST_KEY, "the host was not reached")])
+    if unreached:
+        yield unreached
         return
     with ExitStack() as stack:
-        remote: Remote | None = None
         try:
             remote = stack.enter_context(open_host(env))
-            found = checks.host_reached(target.user, target.address)
         except (UnknownHost, ChangedHost) as exc:
-            found = checks.host_key_refused(target.address, exc.message, exc.hint)
+            found = Host(list(checks.host_key_refused(target.address, exc.message, exc.hint)))
         except OpsError as exc:
-            found = checks.host_unreachable(target.address, exc.message, exc.hint)
-        yield list(found), remote
+            found = Host(list(checks.host_unreachable(target.address, exc.message, exc.hint)))
+        else:
+            found = Host(list(checks.host_reached(target.user, target.address)), remote)
+        yield found
 
 
 def database(env: Environment, remote: Remote) -> Check:
