@@ -10,7 +10,9 @@ code  name         meaning
 1     FAILED       an expected failure: bad option or config, a refusal, a check that failed
 2     PENDING      `--plan`: changes are pending (nothing was changed)
 3     AWS_LOGIN    AWS credentials missing, expired or refused (SSO session, ExpiredToken):
-                   log in again (`aws sso login --profile X`), then re-run
+                   log in again (`aws sso login --profile X`), then re-run; `doctor` too,
+                   when its credentials check failed (else 1 for any failed check, 0 when
+                   none did: warnings do not count)
 4     TRANSIENT    AWS throttled after retries, or its API did not answer in time: re-run
                    later
 5     CUT_SHORT    remote work cut short: the SSH connection dropped mid-command or a command

@@ -3,9 +3,9 @@
 Production code asks `of(env)` what it needs from where the environment lives: the AWS API
 (endpoint and credentials), read-only lookups of the host and the database, extra secret
 sources, the operator's public key, the database parameter target, whether a snapshot holds the
-data, and the image of verify-backup's scratch server. AWS is one provider (ops.aws.provider);
-another (the local lab, an on-premises host) registers itself where a task starts, with
-`register(kind, make)`.
+data, the image of verify-backup's scratch server, and the address this machine is seen from.
+AWS is one provider (ops.aws.provider); another (the local lab, an on-premises host) registers
+itself where a task starts, with `register(kind, make)`.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ class Provider(Protocol):
     # Whether the AWS API and presigned transfers go over TLS (else a TLS-only bucket policy
     # would refuse every transfer).
     aws_over_tls: bool
+    # Whether the account's service quotas bind what provision makes (doctor checks them).
+    service_quotas: bool
 
     def aws_endpoint(self) -> str | None:
         """The AWS API endpoint; None for boto3's own (which honours AWS_ENDPOINT_URL)."""
@@ -68,6 +70,10 @@ class Provider(Protocol):
     def drill_image(self, env: Environment, remote: Remote, major: int) -> str:
         """An image of PostgreSQL `major` with PostGIS for verify-backup's scratch server, made
         present on the host; its name."""
+
+    def operator_address(self) -> str | None:
+        """The address the environment's hosts see this machine connect from (what
+        network.admin_cidrs must hold); None when it cannot be told."""
 
 
 def _aws() -> Provider:

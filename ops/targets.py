@@ -13,6 +13,14 @@ from ops.config import Environment
 from ops.errors import OpsError
 
 
+class NoHost(OpsError):
+    """The environment has no host instance (yet) and no host.address."""
+
+
+class NoDatabase(OpsError):
+    """The environment has no database instance (yet)."""
+
+
 @dataclass(frozen=True)
 class HostTarget:
     address: str
@@ -63,7 +71,7 @@ def instance(env: Environment) -> dict[str, Any]:
     """The environment's one pending or running host instance, as EC2 describes it."""
     found = _instances(env)
     if not found:
-        raise OpsError(f"{env.name} has no host instance and no host.address in its config",
+        raise NoHost(f"{env.name} has no host instance and no host.address in its config",
                        hint="run: inv provision, or set host.address for an existing host")
     if len(found) > 1:
         ids = ", ".join(i["InstanceId"] for i in found)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import time
 import urllib.request
@@ -18,11 +19,15 @@ from ops.config import Environment
 from ops.db.tune import Target
 from ops.errors import OpsError
 from ops.host.remote import SLOW, Remote, sh
-from ops.targets import DatabaseTarget, HostTarget
+from ops.targets import DatabaseTarget, HostTarget, NoDatabase
 
 # The bundle AWS documents for verifying any RDS instance's certificate (UsingWithRDS.SSL).
 RDS_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
 RDS_BUNDLE_DAYS = 30
+# AWS's own answer to "what is my public address" (what the AWS CLI's documentation uses), and
+# how long to wait for it: a machine without internet access only loses that one check.
+CHECKIP_URL = "https://checkip.amazonaws.com"
+CHECKIP_TIMEOUT = 3
 
 def _bundle(env: Environment) -> bytes:
     """database.ca_bundle's content, else RDS's global CA bundle; OpsError when neither can be
@@ -59,11 +64,20 @@ def rds_bundle() -> bytes:
     return data
 
 
+def public_address(text: str) -> str | None:
+    """checkip's answer as an IP address; None when it is not one."""
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        return None
+
+
 class AwsProvider:
     snapshot_holds_data = True
     any_image_will_do = False
     nofile_ceiling: int | None = None  # dockerd on the host runs with LimitNOFILE=infinity
     aws_over_tls = True
+    service_quotas = True
 
     def aws_endpoint(self) -> str | None:
         return None
@@ -86,7 +100,7 @@ class AwsProvider:
         try:
             found = rds.describe_db_instances(DBInstanceIdentifier=instance_id)["DBInstances"][0]
         except rds.exceptions.DBInstanceNotFoundFault:
-            raise OpsError(f"{env.name} has no database instance {instance_id}",
+            raise NoDatabase(f"{env.name} has no database instance {instance_id}",
                            hint="run: inv provision") from None
         endpoint = found.get("Endpoint") or {}
         if not endpoint.get("Address"):
@@ -117,6 +131,14 @@ class AwsProvider:
         from ops.db.rds_params import RdsParameters
 
         return RdsParameters(env)
+
+    def operator_address(self) -> str | None:
+        """This machine's public address, as AWS sees it (checkip); None when unreachable."""
+        try:
+            with urllib.request.urlopen(CHECKIP_URL, timeout=CHECKIP_TIMEOUT) as response:
+                return public_address(response.read(64).decode(errors="replace"))
+        except OSError:
+            return None
 
     def build_images(self, stack: str, images: list[str]) -> None:
         """Nothing to build: AWS hosts pull the stack's published images."""

@@ -46,16 +46,29 @@ def client(env: Environment, service: str) -> Any:
     key = (type(where), env.aws.region, env.aws.profile, endpoints, service)
     with _LOCK:
         if key not in _CLIENTS:
-            session_key = (type(where), env.aws.region, env.aws.profile)
-            if session_key not in _SESSIONS:
-                _SESSIONS[session_key] = where.aws_session(env.aws.region, env.aws.profile)
-                _PROFILES.append(env.aws.profile)
-            made = _SESSIONS[session_key].client(  # type: ignore[call-overload]  # any service
+            made = _session(env, where).client(  # type: ignore[call-overload]  # any service
                 service, endpoint_url=endpoint, config=_SERVICE_CONFIG.get(service, _CONFIG))
             for event in HOOK_EVENTS:
                 made.meta.events.register(event, _dispatch)
             _CLIENTS[key] = made
         return _CLIENTS[key]
+
+
+def boto(env: Environment) -> boto3.Session:
+    """The session the environment's clients are made from (its credentials, its profile's
+    configuration)."""
+    with _LOCK:
+        return _session(env, provider.of(env))
+
+
+def _session(env: Environment, where: provider.Provider) -> boto3.Session:
+    """The provider's session for the environment's region and profile, made once (hold
+    _LOCK)."""
+    key = (type(where), env.aws.region, env.aws.profile)
+    if key not in _SESSIONS:
+        _SESSIONS[key] = where.aws_session(env.aws.region, env.aws.profile)
+        _PROFILES.append(env.aws.profile)
+    return _SESSIONS[key]
 
 
 def profile() -> str | None:

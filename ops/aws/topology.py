@@ -63,7 +63,8 @@ def check(ctx: Ctx) -> None:
     if env.aws.region not in known:
         raise OpsError(f"aws.region {env.aws.region!r} is not an AWS region",
                        hint="e.g. eu-west-1, us-east-1, af-south-1")
-    ctx.ids["account"] = ctx.aws("sts").get_caller_identity()["Account"]
+    if "account" not in ctx.ids:  # a preflight may have asked STS already
+        ctx.ids["account"] = ctx.aws("sts").get_caller_identity()["Account"]
     network.check(ctx)
     compute.public_key(env)
     compute.check(ctx)
@@ -71,9 +72,11 @@ def check(ctx: Ctx) -> None:
     dns.check(ctx)
 
 
-def plan(env: Environment, *, checked: bool = True) -> tuple[Ctx, Plan[Routed]]:
-    """Read everything (after checking the input): the changes provision would make."""
-    ctx = Ctx(env)
+def plan(env: Environment, *, checked: bool = True,
+         account: str | None = None) -> tuple[Ctx, Plan[Routed]]:
+    """Read everything (after checking the input): the changes provision would make.
+    `account`: the credentials' account, when already asked of STS."""
+    ctx = Ctx(env, ids={"account": account} if account else {})
     if checked:
         check(ctx)
     return ctx, merge((area, area.plan(ctx)) for area in AREAS)
@@ -118,11 +121,12 @@ def unchanged_since_review(env: Environment, approved: Plan[Routed]) -> Ctx:
 
 
 def provision(env: Environment, *, approval: Approval | None = None, lock_wait: float = 0,
-              break_lock: bool = False) -> Ctx:
+              break_lock: bool = False, account: str | None = None) -> Ctx:
     """The provision task's work: show the plan; once approved, apply it, show and apply what
-    only became known meanwhile, and verify, holding the AWS lock (ops.aws.lock)."""
+    only became known meanwhile, and verify, holding the AWS lock (ops.aws.lock). `account`:
+    the credentials' account, when a preflight already asked STS."""
     approval = approval or granted()
-    ctx, changes = plan(env)
+    ctx, changes = plan(env, account=account)
     where = Scope(env.name, ctx.ids["account"], env.aws.region)
     if approval.review(where, f"{env.name}: {len(changes)} change(s)", changes.changed()):
         with lock.held(env, "provision", wait=lock_wait, break_lock=break_lock):

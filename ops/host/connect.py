@@ -38,6 +38,10 @@ class UnknownHost(OpsError):
         self.fingerprint = fingerprint
 
 
+class ChangedHost(OpsError):
+    """A host whose key differs from the one known_hosts holds for it."""
+
+
 def console_fingerprints(console_output: str) -> list[str]:
     """The host key fingerprints cloud-init printed on an instance's console, as
     `ssh-keygen -l` shows them (`ssh-ed25519 SHA256:…`)."""
@@ -93,7 +97,7 @@ def connect(address: str, *, user: str, key: Path, known_hosts: Path, port: int 
     try:
         connection.open()
     except paramiko.BadHostKeyException as exc:
-        raise OpsError(
+        raise ChangedHost(
             f"{address}'s host key CHANGED: it now offers {fingerprint(exc.key)}",
             hint="this can be an attack or a rebuilt host; check it before removing the old "
             f"entry with: ssh-keygen -R {address} -f {known}",

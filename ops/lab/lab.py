@@ -189,6 +189,15 @@ class Lab:
         if container := hosts.find(self.client, self.state, instance_id):
             hosts.remove(container)
 
+    def gateway(self) -> str | None:
+        """The lab network's gateway (this machine, as the lab hosts see it); None without the
+        network. Makes nothing."""
+        try:
+            network = self.client.networks.get(self.state.network)
+        except docker.errors.NotFound:
+            return None
+        return network.attrs["IPAM"]["Config"][0]["Gateway"]
+
     def _network(self) -> str:
         """The lab's own bridge network; returns its gateway, where the emulator listens."""
         try:

@@ -40,6 +40,8 @@ class LabProvider:
     # The emulator serves plain HTTP, and enforces a bucket policy on presigned requests: the
     # TLS-only statement would refuse the dumps' transfers, so the lab's bucket goes without.
     aws_over_tls = False
+    # The lab makes as many hosts as asked: the emulator's quotas would bind nothing real.
+    service_quotas = False
 
     def aws_endpoint(self) -> str | None:
         url = Emulator(LabState.current()).recorded()
@@ -84,6 +86,10 @@ class LabProvider:
 
     def parameters(self, env: Environment) -> Target:
         return LabParameters(env)
+
+    def operator_address(self) -> str | None:
+        """The lab network's gateway: where this machine meets the lab hosts."""
+        return Lab.connect().gateway()
 
     def build_images(self, stack: str, names: list[str]) -> None:
         images.build_stack(stack, names)

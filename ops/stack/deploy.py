@@ -13,7 +13,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 from ops import console, provider, secrets, targets
-from ops.approval import Approval, granted, scope
+from ops.approval import Approval, Scope, granted, scope
 from ops.config import Environment
 from ops.db import approle, backup, prepare
 from ops.errors import OpsError
@@ -146,9 +146,10 @@ def settle(env: Environment, remote: Remote) -> None:
 
 
 def deploy(env: Environment, *, name: str | None = None, approval: Approval | None = None,
-           push_images: bool = False, lock_wait: float = 0,
-           break_lock: bool = False) -> Plan[Payload]:
-    """Bring the host to the release: Docker first, then the stack behind the health gate."""
+           push_images: bool = False, lock_wait: float = 0, break_lock: bool = False,
+           where: Scope | None = None) -> Plan[Payload]:
+    """Bring the host to the release: Docker first, then the stack behind the health gate.
+    `where`: the scope, when a preflight already asked STS for its account."""
     approval = approval or granted()
     wanted = desired(env, name or env.stack.release)
     if problem := sizing.fit(wanted.services, env.host.instance_type):
@@ -157,7 +158,7 @@ def deploy(env: Environment, *, name: str | None = None, approval: Approval | No
     if push_images:
         provider.of(env).build_images(env.stack.name, wanted.images)
     local = images.local_ids(wanted.images) if push_images else None
-    where = scope(env)
+    where = where or scope(env)
     with session(env) as s:
         plan, _ = _plan(s, wanted, local)
         title = f"{env.name} on {s.remote.address}: release {wanted.id}"

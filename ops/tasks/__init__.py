@@ -6,12 +6,12 @@ Tasks import their backends (boto3, Fabric, the Docker SDK, psycopg) inside thei
 
 from invoke import Collection
 
-from ops.tasks import access, backup, deploy, lab, provision, tuning
+from ops.tasks import access, backup, deploy, doctor, lab, provision, tuning
 
 
 def namespace() -> Collection:
     ns = Collection()
-    for module in (provision, deploy, backup, tuning, access):
+    for module in (doctor, provision, deploy, backup, tuning, access):
         for task in module.TASKS:
             ns.add_task(task)
     ns.add_collection(Collection.from_module(lab, name="lab"))

@@ -28,13 +28,17 @@ MAX_LINES = 1_000_000  # logs --lines: more is a typo, not a wish
 @operation
 def deploy(c, env=None, release=None, plan=False, yes=False, json_=False, push_images=False,
            lock_wait="0", break_lock=False):
-    """Install Docker on the host if needed, then release the stack behind a health gate."""
+    """Install Docker on the host if needed, then release the stack behind a health gate
+    (after doctor's checks of the credentials, SSH, the host key and the database)."""
+    from ops.doctor import diagnose
     from ops.stack import deploy as stack
 
     name, wait = release_name(release, "release"), seconds(lock_wait, "lock-wait")
     with approving(plan=plan, yes=yes, json_=json_) as approval:
-        stack.deploy(load(env), name=name, approval=approval, push_images=push_images,
-                     lock_wait=wait, break_lock=break_lock)
+        environment = load(env)
+        where = diagnose.preflight(environment, diagnose.DEPLOY, approval)
+        stack.deploy(environment, name=name, approval=approval, push_images=push_images,
+                     lock_wait=wait, break_lock=break_lock, where=where)
 
 
 @task(help={"env": ENV_HELP, "to": "release to return to (default: the previous one)",

@@ -28,12 +28,17 @@ BREAK_HELP = ("break the environment's AWS lock when its holder no longer runs (
             "lock_wait": LOCK_HELP, "break_lock": BREAK_HELP})
 @operation
 def provision(c, env=None, plan=False, yes=False, json_=False, lock_wait="0", break_lock=False):
-    """Create or converge the environment's AWS resources (network, host, RDS, TLS, mail, S3)."""
+    """Create or converge the environment's AWS resources (network, host, RDS, TLS, mail, S3),
+    after doctor's checks of the credentials, account, quotas and SES."""
     from ops.aws import topology
+    from ops.doctor import diagnose
 
+    wait = seconds(lock_wait, "lock-wait")
     with approving(plan=plan, yes=yes, json_=json_) as approval:
-        topology.provision(load(env), approval=approval,
-                           lock_wait=seconds(lock_wait, "lock-wait"), break_lock=break_lock)
+        environment = load(env)
+        where = diagnose.preflight(environment, diagnose.PROVISION, approval)
+        topology.provision(environment, approval=approval, lock_wait=wait,
+                           break_lock=break_lock, account=where.account)
 
 
 @task(help={"env": ENV_HELP, "plan": PLAN_HELP, "yes": YES_HELP, "json": JSON_HELP,

@@ -184,6 +184,34 @@ def test_unknown_host_key_is_refused_with_its_fingerprint(target: Target, tmp_pa
     assert "ssh-keyscan" in output(result)
 
 
+def test_doctor_passes_ssh_host_key_and_database_and_fails_a_changed_host_key(
+        target: Target, tmp_path: Path) -> None:
+    result = target.inv("doctor", "--json")
+    assert result.returncode == 0, output(result)
+    found = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert {name: found[name]["outcome"] for name in ("ssh", "host key", "database")} == {
+        "ssh": "ok", "host key": "ok", "database": "ok"}, found
+    assert found["database"]["finding"].endswith(
+        "over TLS, the server's certificate verified (verify-full)")
+    other = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    wrong = tmp_path / "known_hosts"
+    wrong.write_text(f"{target.host.address} {other.with_suffix('.pub').read_text()}")
+    try:
+        target.write_config(known_hosts=str(wrong))
+        refused = target.inv("doctor", "--json")
+    finally:
+        target.write_config()
+    assert refused.returncode == 1, output(refused)
+    checks = {c["name"]: c for c in json.loads(refused.stdout)["checks"]}
+    assert checks["host key"]["outcome"] == "fail"
+    assert checks["host key"]["finding"].startswith(
+        f"{target.host.address}'s host key CHANGED: it now offers ssh-ed25519 SHA256:")
+    assert f"ssh-keygen -R {target.host.address}" in checks["host key"]["remedy"]
+    assert checks["ssh"]["outcome"] == checks["database"]["outcome"] == "skipped"
+    assert "Traceback" not in output(refused)
+
+
 def test_ssh_runs_a_command_as_the_login_user_and_passes_its_status_back(
         target: Target) -> None:
     result = target.inv("ssh", "--command", "id -un; tty; exit 7", input="")

@@ -1,0 +1,1 @@
+"""doctor: a preflight of everything a task depends on outside this toolkit (see checks)."""
