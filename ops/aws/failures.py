@@ -26,6 +26,9 @@ from ops.errors import AWS_LOGIN, FAILED, TRANSIENT, OpsError
 EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired",
                            "TokenRefreshRequired", "InvalidClientTokenId",
                            "UnrecognizedClientException"})
+# What botocore raises, as a bare RuntimeError, when refreshed credentials (a
+# credential_process, a container or instance role) are still expired (botocore.credentials).
+STILL_EXPIRED = "refreshed credentials are still expired"
 # Error codes of throttling, as botocore's standard retry mode counts them.
 THROTTLING_CODES = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
@@ -80,4 +83,7 @@ def explain(exc: BaseException, profile: str | None) -> OpsError | None:
         return OpsError(f"AWS refused a call: {exc}", code=FAILED)
     if isinstance(exc, BotoCoreError):
         return OpsError(f"an AWS call failed: {exc}", code=FAILED)
+    if isinstance(exc, RuntimeError) and STILL_EXPIRED in str(exc):
+        return OpsError("the AWS credentials have expired, and refreshing them gave expired "
+                        "ones again", hint=login_hint(profile), code=AWS_LOGIN)
     return None

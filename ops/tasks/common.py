@@ -80,9 +80,10 @@ def _guarded(fn: F, *, changes: bool) -> F:
         except OpsError as exc:
             console.error(str(exc))
             code = exc.code
-        except (BotoCoreError, ClientError) as exc:
+        except (BotoCoreError, ClientError, RuntimeError) as exc:
             explained = failures.explain(exc, session.profile())
-            assert explained is not None  # every botocore failure has a message
+            if explained is None:  # every botocore failure has a message; other errors not
+                raise
             console.error(str(explained))
             code = explained.code
         except KeyboardInterrupt:

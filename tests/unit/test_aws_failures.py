@@ -117,6 +117,30 @@ def test_an_expired_session_token_says_to_log_in_again() -> None:
     assert "aws sso login (" in explained.hint  # no profile to name
 
 
+def test_credentials_still_expired_after_a_refresh_say_to_log_in_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """botocore raises a bare RuntimeError when a credential process hands out expired
+    credentials: one message too, not a traceback."""
+    answer = json.dumps({"Version": 1, "AccessKeyId": "AKIDEXAMPLE", "SecretAccessKey": "x",
+                         "SessionToken": "y", "Expiration": "2020-01-01T00:00:00Z"})
+    config = tmp_path / "config"
+    config.write_text(f"[profile ops-prod]\ncredential_process = echo '{answer}'\n"
+                      "region = eu-west-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                     "AWS_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_PROFILE", "ops-prod")
+    monkeypatch.setattr(session, "_PROFILES", [])
+    with pytest.raises(RuntimeError) as raised:
+        boto3.Session().client("sts").get_caller_identity()
+    code, out = guarded_exit(raised.value, capsys)
+    assert code == AWS_LOGIN and "Traceback" not in out
+    assert out.startswith("✗ the AWS credentials have expired")
+    assert "aws sso login --profile ops-prod" in out
+
+
 def test_a_throttle_that_outlasts_the_retries_is_one_message(
         capsys: pytest.CaptureFixture[str]) -> None:
     client = ec2()
