@@ -39,9 +39,15 @@ class Provider(Protocol):
     aws_over_tls: bool
     # Whether the account's service quotas bind what provision makes (doctor checks them).
     service_quotas: bool
+    # Up to how many seconds a host's scheduled jobs are delayed at random (RandomizedDelaySec).
+    timer_spread_s: int
 
     def aws_endpoint(self) -> str | None:
         """The AWS API endpoint; None for boto3's own (which honours AWS_ENDPOINT_URL)."""
+
+    def metadata_url(self) -> str:
+        """Where the host's scheduled job asks the instance metadata service (IMDSv2) for its
+        role's credentials."""
 
     def aws_session(self, region: str, profile: str | None) -> boto3.Session:
         """A session with the credentials to use."""
@@ -66,6 +72,10 @@ class Provider(Protocol):
 
     def build_images(self, stack: str, images: list[str]) -> None:
         """Make the stack's images on this machine before they are pushed (if it builds any)."""
+
+    def scheduled_drill_image(self, env: Environment) -> str:
+        """The image the host's scheduled drill runs ({major}: the server's major version),
+        which the host pulls when it lacks it."""
 
     def drill_image(self, env: Environment, remote: Remote, major: int) -> str:
         """An image of PostgreSQL `major` with PostGIS for verify-backup's scratch server, made

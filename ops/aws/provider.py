@@ -78,9 +78,13 @@ class AwsProvider:
     nofile_ceiling: int | None = None  # dockerd on the host runs with LimitNOFILE=infinity
     aws_over_tls = True
     service_quotas = True
+    timer_spread_s = 300  # a few minutes: environments' hosts do not all start at once
 
     def aws_endpoint(self) -> str | None:
         return None
+
+    def metadata_url(self) -> str:
+        return "http://169.254.169.254"  # the instance metadata service's link-local address
 
     def aws_session(self, region: str, profile: str | None) -> boto3.Session:
         return boto3.Session(profile_name=profile, region_name=region)
@@ -142,6 +146,9 @@ class AwsProvider:
 
     def build_images(self, stack: str, images: list[str]) -> None:
         """Nothing to build: AWS hosts pull the stack's published images."""
+
+    def scheduled_drill_image(self, env: Environment) -> str:
+        return env.backups.drill_image
 
     def drill_image(self, env: Environment, remote: Remote, major: int) -> str:
         """backups.drill_image for `major`, pulled on the host unless it has it already."""

@@ -17,7 +17,7 @@ from contextlib import suppress
 from ops import console, provider
 from ops.approval import Approval, granted, scope
 from ops.config import Environment
-from ops.db import catalog, dumps, remote, snapshots, transfer
+from ops.db import catalog, dumps, metrics, remote, snapshots, transfer
 from ops.db.manifest import Manifest, human, new_dump_id, now
 from ops.db.remote import DbHost
 from ops.errors import OpsError
@@ -92,6 +92,7 @@ def take_dump(env: Environment, host: DbHost, reason: str) -> Manifest:
         raise
     finally:
         host.run(f"rm -rf {d}", what="cleaning up", warn=True)
+    metrics.backup_succeeded(env)
     console.ok(f"dump {backup_id}: {len(manifest.tables)} tables, "
                f"{sum(manifest.tables.values())} rows, {human(manifest.archive_size)} "
                f"archive from a {human(manifest.database_size)} database")

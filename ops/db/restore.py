@@ -22,7 +22,7 @@ from ops.db import catalog, dumps, extensions, remote, snapshots, swap, transfer
 from ops.db.manifest import DUMP, Manifest, count_differences, human, kind_of, now
 from ops.db.remote import DbHost
 from ops.errors import OpsError
-from ops.host.remote import SLOW, UNLIMITED, Remote
+from ops.host.remote import QUICK, SLOW, UNLIMITED, Remote
 from ops.host.session import open_host
 from ops.stack import deploy
 
@@ -74,9 +74,10 @@ def archive_extensions(directory: str) -> str:
             rf"sed -nE 's/{TOC_ENTRY} EXTENSION - ([^ ]+) .*/\1/p'")
 
 
-def load(host: DbHost, directory: str, database: str, jobs: int) -> None:
-    """Into a new `database`: extensions, then pg_restore of the archive's objects with
-    `jobs` or the host's CPU count of parallel jobs, whichever is larger.
+def load_commands(directory: str, database: str, jobs: int) -> list[tuple[str, str, bool]]:
+    """What loads a dump's archive into a new `database` with `jobs` parallel jobs: (what,
+    command, whether it may run for long) each, in order. Pure: the scheduled drill on the
+    host runs the same commands (ops.host.schedule).
 
     The archive's EXTENSION entries are created here (IF NOT EXISTS) and skipped by pg_restore;
     their comments are restored (the master who creates an extension owns it). Their names
@@ -90,19 +91,27 @@ def load(host: DbHost, directory: str, database: str, jobs: int) -> None:
     names = archive_extensions(directory)
     create = ("printf '%s\\n' 'CREATE EXTENSION IF NOT EXISTS :\"e\";' | "
               f'psql -X -q -v ON_ERROR_STOP=1 -v e="$e" -d {db}')
-    host.run(f"for e in {' '.join(extensions.REQUIRED)} $({names}); do "
-             f"{create} || exit 1; done", what="creating extensions")
     skip = ('FILENAME == ARGV[1] { skip[$0]; next } '
             '!($4 == "TABLE" && $5 == "DATA" && ($6 " " $7) in skip)')
-    host.run(f"psql -X -At -v ON_ERROR_STOP=1 -d {db} -c {shlex.quote(EXTENSION_TABLES_SQL)} "
-             f"> {d}/extension-tables && pg_restore -l {d} | "
-             f"grep -vE '{TOC_ENTRY} EXTENSION ' | "
-             f"awk {shlex.quote(skip)} {d}/extension-tables - > {d}/toc",
-             what="listing what to restore")
     options = "-c synchronous_commit=off -c maintenance_work_mem=256MB"
-    jobs = max(jobs, host.cpus())
-    host.run(f"PGOPTIONS='{options}' pg_restore -j {jobs} --exit-on-error -L {d}/toc "
-             f"-d {db} {d}", what="pg_restore", timeout=UNLIMITED)
+    return [
+        ("creating extensions", f"for e in {' '.join(extensions.REQUIRED)} $({names}); do "
+         f"{create} || exit 1; done", False),
+        ("listing what to restore",
+         f"psql -X -At -v ON_ERROR_STOP=1 -d {db} -c {shlex.quote(EXTENSION_TABLES_SQL)} "
+         f"> {d}/extension-tables && pg_restore -l {d} | "
+         f"grep -vE '{TOC_ENTRY} EXTENSION ' | "
+         f"awk {shlex.quote(skip)} {d}/extension-tables - > {d}/toc", False),
+        ("pg_restore", f"PGOPTIONS='{options}' pg_restore -j {jobs} --exit-on-error "
+         f"-L {d}/toc -d {db} {d}", True),
+    ]
+
+
+def load(host: DbHost, directory: str, database: str, jobs: int) -> None:
+    """Into a new `database`: load_commands' extensions and archive, with `jobs` or the host's
+    CPU count of parallel jobs, whichever is larger."""
+    for what, command, long in load_commands(directory, database, max(jobs, host.cpus())):
+        host.run(command, what=what, timeout=UNLIMITED if long else QUICK)
 
 
 def services(remote: Remote, verb: str) -> list[str]:
@@ -182,15 +191,19 @@ def preflight(host: DbHost, manifest: Manifest, directory: str) -> None:
 def dump_roles(host: DbHost, directory: str) -> tuple[str, str]:
     """The roles a dump's objects are owned by, and those it grants privileges to (PUBLIC
     aside): each one quoted identifier per line, as pg_restore prints them."""
-    d = shlex.quote(directory)
-    roles = host.run(
-        f"pg_restore -s -f - {d} > {d}/schema.sql && "
-        f"sed -nE 's/^ALTER .* OWNER TO (.+);$/\\1/p' {d}/schema.sql | sort -u && echo / && "
-        f"sed -E 's/ WITH GRANT OPTION;$/;/' {d}/schema.sql | "
-        "sed -nE 's/^(GRANT .* TO|REVOKE .* FROM) (.+);$/\\2/p' | grep -vx PUBLIC | sort -u; "
-        f"rm -f {d}/schema.sql", what="listing the dump's roles")[1]
-    owners, _, grantees = roles.partition("/\n")
+    owners, _, grantees = host.run(roles_command(directory),
+                                   what="listing the dump's roles")[1].partition("/\n")
     return owners, grantees
+
+
+def roles_command(directory: str) -> str:
+    """What dump_roles runs: owners, a line "/", grantees. Pure (the scheduled drill runs it)."""
+    d = shlex.quote(directory)
+    return (f"pg_restore -s -f - {d} > {d}/schema.sql && "
+            f"sed -nE 's/^ALTER .* OWNER TO (.+);$/\\1/p' {d}/schema.sql | sort -u && echo / && "
+            f"sed -E 's/ WITH GRANT OPTION;$/;/' {d}/schema.sql | "
+            "sed -nE 's/^(GRANT .* TO|REVOKE .* FROM) (.+);$/\\2/p' | grep -vx PUBLIC | sort -u; "
+            f"rm -f {d}/schema.sql")
 
 
 def restore_dump(env: Environment, host: DbHost, backup_id: str) -> str:

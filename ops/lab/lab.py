@@ -21,6 +21,7 @@ from ops.lab import ca, database, hosts, images
 from ops.lab.database import ADMIN, DATABASE, MASTER
 from ops.lab.emulator import Emulator
 from ops.lab.hosts import LabHost
+from ops.lab.metadata import MetadataService
 from ops.lab.state import LABEL, LabState
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ class Lab:
         gateway = self._network()
         url = Emulator(self.state).start(gateway)
         console.ok(f"AWS emulator at {url}")
+        metadata = MetadataService(self.state).start(gateway)
+        console.ok(f"instance metadata service at {metadata}")
         db = self.database()
         console.ok(f"PostgreSQL {database.DATABASE} at {db.address}:5432")
         for secret in (DB_APP_SECRET, *STACK_SECRETS):
@@ -68,7 +71,7 @@ class Lab:
                 hosts.start(self.client, self.state, name, hosts.image_id(container), role="host")
                 if stopped:
                     console.ok(f"started lab host {container.name} again")
-        return {"emulator": url, "database": db.address}
+        return {"emulator": url, "metadata": metadata, "database": db.address}
 
     def down(self, *, images_too: bool = False) -> list[str]:
         """Remove every container, the network, the emulator and the lab's files."""
@@ -78,6 +81,8 @@ class Lab:
             removed.append(f"container {container.name}")
         if Emulator(self.state).stop():
             removed.append("AWS emulator")
+        if MetadataService(self.state).stop():
+            removed.append("instance metadata service")
         try:
             self.client.networks.get(self.state.network).remove()
             removed.append(f"network {self.state.network}")

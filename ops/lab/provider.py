@@ -22,6 +22,7 @@ from ops.host.remote import Remote, sh
 from ops.lab import ca, images
 from ops.lab.emulator import Emulator
 from ops.lab.lab import Lab
+from ops.lab.metadata import MetadataService
 from ops.lab.params import LabParameters
 from ops.lab.state import LabState
 from ops.stack.images import push
@@ -42,11 +43,20 @@ class LabProvider:
     aws_over_tls = False
     # The lab makes as many hosts as asked: the emulator's quotas would bind nothing real.
     service_quotas = False
+    # One host per environment on one machine: nothing to spread, and a job runs when due.
+    timer_spread_s = 0
 
     def aws_endpoint(self) -> str | None:
         url = Emulator(LabState.current()).recorded()
         if not url:
             raise OpsError("the lab's AWS emulator is not running", hint="run: inv lab.up")
+        return url
+
+    def metadata_url(self) -> str:
+        url = MetadataService(LabState.current()).recorded()
+        if not url:
+            raise OpsError("the lab's instance metadata service is not running",
+                           hint="run: inv lab.up")
         return url
 
     def aws_session(self, region: str, profile: str | None) -> boto3.Session:
@@ -94,6 +104,10 @@ class LabProvider:
     def build_images(self, stack: str, names: list[str]) -> None:
         images.build_stack(stack, names)
 
+    def scheduled_drill_image(self, env: Environment) -> str:
+        """The lab's own, which a lab host cannot pull: verify-backup pushes it there."""
+        return images.drill(docker.from_env(), images.POSTGRES_MAJOR)
+
     def drill_image(self, env: Environment, remote: Remote, major: int) -> str:
         """The lab's own (nothing can be pulled), pushed to the host unless it has it."""
         name = images.drill(docker.from_env(), major)
@@ -106,7 +120,9 @@ class LabProvider:
 def _launched(parsed: dict[str, Any], **_: Any) -> None:
     lab = Lab.connect()
     for instance in parsed.get("Instances", []):
-        lab.serve_instance(instance["InstanceId"])
+        host = lab.serve_instance(instance["InstanceId"])
+        profile = instance.get("IamInstanceProfile", {}).get("Arn", "").rpartition("/")[2]
+        MetadataService(lab.state).attach_profile(host.address, profile or None)
 
 
 def _stopped(parsed: dict[str, Any], **_: Any) -> None:

@@ -17,7 +17,7 @@ from ops.approval import Approval, Scope, granted, scope
 from ops.config import Environment
 from ops.db import approle, backup, prepare
 from ops.errors import OpsError
-from ops.host import bootstrap
+from ops.host import bootstrap, schedule
 from ops.host import facts as host_facts
 from ops.host.facts import Facts
 from ops.host.remote import SLOW, UNLIMITED, Remote, sh
@@ -183,6 +183,7 @@ def _plan(s: Session, wanted: Release,
     facts = s.facts(wanted.images)
     client = bootstrap.postgres_client(s.env, facts.os) in facts.packages
     changes: list[Change[Payload]] = [*bootstrap.plan(s.env, facts),
+                                      *schedule.plan(s.env, s.remote),
                                       *prepare.plan(s.env, s.remote, client=client)]
     changes += credentials.plan_changes(s.env, s.remote, wanted.services, client=client)
     drifted = {}

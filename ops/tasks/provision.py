@@ -85,6 +85,7 @@ def status(c, env=None, json_=False):
     environment = load(env)
     found = inventory.collect(environment)
     found["stack"] = _stack(environment)
+    found["scheduled_backups"] = _scheduled(environment)
     if json_:
         console.emit_json(found)
         return
@@ -105,6 +106,7 @@ def status(c, env=None, json_=False):
         console.table(f"stack: release {stack['release'] or 'none'}",
                       ["service", "state", "status"],
                       [(c["service"], c["state"], c["status"]) for c in stack["containers"]])
+    _show_scheduled(found["scheduled_backups"])
 
 
 def _stack(environment: Environment) -> dict[str, Any]:
@@ -117,6 +119,38 @@ def _stack(environment: Environment) -> dict[str, Any]:
         return {"release": None, "containers": [], "error": exc.message}
     release = containers[0]["release"] if containers else None
     return {"release": release, "containers": containers, "error": None}
+
+
+def _scheduled(environment: Environment) -> dict[str, Any]:
+    """The host's scheduled backups: last runs and the backup-age condition, or why they
+    cannot be read."""
+    from ops.db import dumps, runs
+    from ops.db.manifest import now
+
+    try:
+        return {**runs.scheduled(environment, dumps.listed(environment), now()), "error": None}
+    except OpsError as exc:
+        return {"error": exc.message}
+
+
+def _show_scheduled(found: dict[str, Any]) -> None:
+    if found["error"]:
+        console.warn(f"scheduled backups: {found['error']}")
+        return
+    rows = []
+    for kind, run in found["last_runs"].items():
+        when = found["schedule"][kind] or "not scheduled"
+        outcome = "no run yet" if run is None else (
+            f"ok {run['finished']} ({run['backup_id']})" if run["ok"]
+            else f"FAILED {run['finished']}: {run['error']}")
+        rows.append((f"last {kind}", when, outcome))
+    age = found["backup_age"]
+    rows.append(("backup age", f"within {age['max_age_hours']} h",
+                 ("FIRING: " if age["firing"] else "ok: ") + (
+                     f"newest dump {age['newest']} is {age['age_hours']:.1f} h old"
+                     if age["newest"] else "no dump at all")))
+    console.table("scheduled backups (the toolkit's reading; CloudWatch alarms watch the same)",
+                  ["what", "schedule", "outcome"], rows)
 
 
 TASKS = [provision, resize, destroy, status]
