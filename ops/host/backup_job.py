@@ -303,8 +303,7 @@ def shell(command: str, env: dict[str, str], what: str, stdin: str | None = None
     done = subprocess.run(["bash", "-o", "pipefail", "-c", command], env=env, input=stdin,
                           capture_output=True, text=True, check=False)
     if done.returncode:
-        said = (done.stderr.strip() or done.stdout.strip()).splitlines()
-        raise JobError(f"{what} failed: {said[-1] if said else f'exit {done.returncode}'}")
+        raise JobError(f"{what} failed: {_said(done)}")
     return done.stdout
 
 
@@ -317,9 +316,14 @@ def run(argv: list[str], env: dict[str, str], what: str, stdin: str | None = Non
         raise JobError(f"{what} failed: {argv[0]} is not installed (inv deploy installs "
                        "it)") from None
     if done.returncode:
-        said = (done.stderr.strip() or done.stdout.strip()).splitlines()
-        raise JobError(f"{what} failed: {said[-1] if said else f'exit {done.returncode}'}")
+        raise JobError(f"{what} failed: {_said(done)}")
     return done.stdout
+
+
+def _said(done: subprocess.CompletedProcess[str]) -> str:
+    """What a failed command said, its last lines joined (one_line shortens it later)."""
+    lines = (done.stderr.strip() or done.stdout.strip()).splitlines()
+    return "; ".join(lines[-3:]) if lines else f"exit {done.returncode}"
 
 
 def parse_counts(text: str) -> dict[str, int]:

@@ -201,7 +201,8 @@ def changes(w: Wanted, facts: Facts, address: str) -> list[Change[HostSteps]]:
         present = {p for kind in ("service", "timer")
                    if facts.sha256.get(p := f"{UNITS}/{name}.{kind}")}
         if calendar is None:
-            if present or facts.timers.get(job, "/") not in ("/", "disabled/inactive"):
+            enabled, _, active = facts.timers.get(job, "/").partition("/")
+            if present or enabled == "enabled" or active == "active":
                 found.append(Change(Action.DELETE, timer, f"{what}: not scheduled any more",
                                     payload=HostSteps((("run", remove_command(name)),))))
             continue

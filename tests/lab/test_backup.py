@@ -140,6 +140,9 @@ def test_dump_manifest_describes_the_database(env: Environment, first: Manifest,
     assert first.archive_size < first.database_size / 3
     listed = catalog.backups(env)
     assert listed[0].id == first.id and listed[0].state == "unverified"
+    assert client(env, "cloudwatch").list_metrics(  # what the backup-age alarm watches
+        Namespace="OpenLMIS", MetricName="BackupSucceeded",
+        Dimensions=[{"Name": "Environment", "Value": env.name}])["Metrics"]
 
 
 def database_names(lab: Lab) -> set[str]:

@@ -118,6 +118,9 @@ def test_a_null_schedule_removes_its_timer() -> None:
     assert removal.line() == "- openlmis-backup-dump.timer: scheduled dump: not scheduled any more"
     assert "disable --now openlmis-backup-dump.timer" in removal.payload.steps[0][1]
     assert schedule.changes(after, facts_of(after), "h") == []
+    gone = facts_of(after)
+    gone.timers["dump"] = "not-found/inactive"  # as systemctl says of a removed unit
+    assert schedule.changes(after, gone, "h") == []
 
 
 def test_a_calendar_the_host_refuses_is_one_clear_error() -> None:
