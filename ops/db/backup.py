@@ -26,10 +26,11 @@ from ops.host.remote import UNLIMITED
 COMPRESSION = "zstd:2"  # measured: level 3 doubles the dump time for 1 point of size
 
 
-def dump_script(host: DbHost, directory: str, jobs: int) -> str:
-    """A psql script: export a snapshot, pg_dump within it, count rows within it."""
+def dump_script(database: str, directory: str, jobs: int) -> str:
+    """A psql script: export a snapshot, pg_dump within it, count rows within it. (The host's
+    scheduled dump runs it too: ops.host.schedule.)"""
     d = shlex.quote(directory)
-    dump = (f"pg_dump -Fd -j {jobs} -Z {COMPRESSION} -d {shlex.quote(host.db.name)} "
+    dump = (f"pg_dump -Fd -j {jobs} -Z {COMPRESSION} -d {shlex.quote(database)} "
             f'--snapshot="$(cat {d}/snapshot)" --no-sync -f {d}/dump 2> {d}/dump.err '
             f"&& touch {d}/dump.ok")
     return "\n".join([
@@ -59,7 +60,7 @@ def take_dump(env: Environment, host: DbHost, reason: str) -> Manifest:
     console.step(f"dumping {host.db.name} ({human(size)}) on {host.address} "
                  f"with {env.backups.dump_jobs} jobs")
     host.run(f"install -d -m 700 {shlex.quote(directory)}", what="preparing the dump")
-    host.put(dump_script(host, directory, env.backups.dump_jobs).encode(),
+    host.put(dump_script(host.db.name, directory, env.backups.dump_jobs).encode(),
              f"{directory}/dump.sql")
     d = shlex.quote(directory)
     try:

@@ -528,7 +528,8 @@ def main(argv: list[str]) -> int:
             backup_id = dump(config, aws, started)
             aws.metrics([("BackupSucceeded", 1, "Count", {})])
         else:
-            backup_id, error = drill(config, aws)
+            backup_id, problem = drill(config, aws)
+            error = one_line(problem) if problem else None
             aws.metrics([("DrillFailed", 1 if error else 0, "Count", {})])
     except (JobError, OSError, ValueError, KeyError) as exc:
         error = one_line(str(exc) if isinstance(exc, JobError)

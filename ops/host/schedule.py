@@ -126,14 +126,13 @@ def config(env: Environment, db: targets.DatabaseTarget, s3: str, cloudwatch: st
 def wanted(env: Environment, db: targets.DatabaseTarget, password: str, metadata: str,
            spread_s: int, endpoints_: tuple[str, str], drill_image: str) -> Wanted:
     """Everything the host should have (pure)."""
-    dump_host = remote.DbHost(None, db, WORK)  # type: ignore[arg-type]  # only db.name is read
     files = {
         JOB: ((Path(__file__).parent / "backup_job.py").read_bytes(), 0o644),
         CONFIG: (json.dumps(config(env, db, *endpoints_, metadata, drill_image), indent=2,
                             sort_keys=True).encode() + b"\n", 0o600),
         PGPASS: (remote.pgpass_line(db, password).encode(), 0o600),
         CA: (db.ca_bundle or b"", 0o644),
-        DUMP_SQL: (backup.dump_script(dump_host, f"{WORK}/dump", env.backups.dump_jobs).encode(),
+        DUMP_SQL: (backup.dump_script(db.name, f"{WORK}/dump", env.backups.dump_jobs).encode(),
                    0o600),
     }
     schedule = env.backups.schedule

@@ -193,6 +193,31 @@ def test_the_drill_restores_the_newest_dump_and_records_it(scheduled: Scheduled)
     assert on_host(env, "docker ps -aq --filter label=org.openlmis.ops.drill").strip() == ""
 
 
+def test_a_drill_of_a_damaged_dump_fails_and_says_so(scheduled: Scheduled) -> None:
+    env = scheduled.env("*-*-* 02:00:00")
+    good = catalog.backups(env)[0]
+    damaged = f"dump-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    bucket = client(env, "s3")
+    manifest = json.loads(bucket.get_object(Bucket=env.bucket,
+                                            Key=f"dumps/{good.id}/manifest.json")["Body"].read())
+    for name in manifest["files"]:
+        body = bucket.get_object(Bucket=env.bucket, Key=dumps.data_key(good.id, name))["Body"]
+        data = body.read()
+        bucket.put_object(Bucket=env.bucket, Key=dumps.data_key(damaged, name),
+                          Body=data[:-1] + bytes([data[-1] ^ 1]) if name == "toc.dat" else data)
+    bucket.put_object(Bucket=env.bucket, Key=f"dumps/{damaged}/manifest.json",
+                      Body=json.dumps({**manifest, "id": damaged}).encode())
+    try:
+        on_host(env, "systemctl start openlmis-backup-drill.service")
+        record = runs.latest(env, "drill")
+        assert record is not None and not record.ok and record.backup_id == damaged
+        assert record.error == "checksums: toc.dat: sha256 differs from the manifest"
+        assert catalog.find(env, damaged).state.startswith("FAILED")
+        assert 1.0 in metric(env, "DrillFailed")
+    finally:
+        dumps.delete(env, damaged)
+
+
 def test_a_failed_run_is_recorded_and_seen_by_status(scheduled: Scheduled) -> None:
     env = scheduled.env("*-*-* 02:00:00")
     install(env)

@@ -100,8 +100,7 @@ def test_client_and_count_parsing() -> None:
 
 
 def test_dump_script_shares_one_snapshot_and_uses_zstd() -> None:
-    host = DbHost(remote=None, db=DB, work="/var/tmp/w")  # type: ignore[arg-type]
-    script = dump_script(host, "/var/tmp/w/dump-1", jobs=4)
+    script = dump_script(DB.name, "/var/tmp/w/dump-1", jobs=4)
     lines = script.splitlines()
     assert lines[0].startswith("BEGIN ISOLATION LEVEL REPEATABLE READ")
     assert "pg_export_snapshot()" in lines[1]
@@ -175,8 +174,7 @@ def test_batches_balance_bytes_largest_first() -> None:
 
 
 def test_dump_skips_fsync_of_files_that_only_live_until_uploaded() -> None:
-    host = DbHost(remote=None, db=DB, work="/var/tmp/w")  # type: ignore[arg-type]
-    assert "--no-sync" in dump_script(host, "/var/tmp/w/dump-1", jobs=2)
+    assert "--no-sync" in dump_script(DB.name, "/var/tmp/w/dump-1", jobs=2)
 
 
 def _tampered(**changes: object) -> str:
