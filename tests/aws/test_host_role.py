@@ -25,6 +25,7 @@ from ops import config
 from ops.aws import identity, storage
 from ops.aws.context import Ctx
 from ops.db import dumps
+from ops.host import backup_job
 from ops.lab.emulator import Emulator
 from ops.lab.state import LabState
 from tests.aws.conftest import ENV_YML
@@ -43,6 +44,8 @@ class Account:
     bucket: str
     document: Any  # the role's policy as provision wrote it
     kept: dict[str, str]  # the version of each of KEPT_KEYS
+    url: str  # the emulator's
+    credentials: dict[str, str]  # the role's, as the instance metadata service serves them
 
 
 def _client(url: str, keys: dict[str, str], service: str) -> Any:
@@ -97,7 +100,7 @@ def account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Account]:
         keys = {"aws_access_key_id": operator["AccessKeyId"],
                 "aws_secret_access_key": operator["SecretAccessKey"]}
         yield Account(host, lambda service: _client(url, keys, service), env.bucket, document,
-                      kept)
+                      kept, url, credentials)
     finally:
         emulator.stop()
 
@@ -197,3 +200,26 @@ def test_host_publishes_metrics_only_in_the_openlmis_namespace(account: Account)
     assert not publish("Other")
     assert not allowed(account.document, "cloudwatch:PutMetricAlarm", "*",
                        {"cloudwatch:namespace": "OpenLMIS"})
+
+
+def test_the_hosts_scheduled_job_signs_as_the_role_and_writes_once(account: Account) -> None:
+    """The job's own Signature Version 4 (stdlib, ops/host/backup_job.py), checked by the
+    emulator, with the requests the job makes."""
+    c = account.credentials
+    job = backup_job.Aws({"s3": f"{account.url}/{account.bucket}", "bucket": account.bucket,
+                          "region": REGION},
+                         backup_job.Credentials(c["AccessKeyId"], c["SecretAccessKey"],
+                                                c["SessionToken"]))
+    job.put_json("runs/drill/20261129T040000Z.json", b'{"ok": true}')
+    with pytest.raises(backup_job.Exists):
+        job.put_json("runs/drill/20261129T040000Z.json", b'{"ok": false}')
+    with pytest.raises(backup_job.Exists):
+        job.put_json(KEPT_KEYS[0], b"replaced")
+    assert KEPT_KEYS[0] in job.keys("dumps/")
+    assert job.get(KEPT_KEYS[0]) == b"written once"
+    with pytest.raises(backup_job.JobError, match="403"):
+        job.get(KEPT_KEYS[2])  # run records are the operator's to read
+    forged = backup_job.Aws(job.config, backup_job.Credentials(c["AccessKeyId"], "wrong",
+                                                                c["SessionToken"]))
+    with pytest.raises(backup_job.JobError, match="403"):
+        forged.put_json("runs/drill/20261129T050000Z.json", b"{}")
