@@ -111,6 +111,8 @@ def backup_db(env: Environment, *, method: str, reason: str,
         lines.append(f"+ RDS snapshot of {instance}")
     lines += [f"- retention removes {b.kind} {b.id} ({b.time:%Y-%m-%d}), and any the new "
               "backups push past backups.keep_last" for b in catalog.expired(env)]
+    lines += [f"- retention removes the incomplete dump {backup_id} (no manifest: it never "
+              "finished)" for backup_id in dumps.incomplete(env, now() - catalog.INCOMPLETE_AFTER)]
     if not approval.review(scope(env), f"{env.name}: back the database up", lines):
         return []
     taken = _take(env, dump=dump, snapshot=bool(instance), reason=reason)

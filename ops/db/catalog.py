@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from ops import console
 from ops.config import Environment
 from ops.db import dumps, retention, snapshots
 from ops.db.manifest import DUMP, Backup, kind_of, newest_first, now
 from ops.errors import OpsError
+
+INCOMPLETE_AFTER = timedelta(days=1)  # a dump still without a manifest then has died
 
 
 def backups(env: Environment) -> list[Backup]:
@@ -35,7 +39,12 @@ def expired(env: Environment) -> list[Backup]:
 
 
 def prune(env: Environment) -> list[Backup]:
-    """Remove what retention selects, saying what goes; the removed backups."""
+    """Remove what retention selects, saying what goes, and dumps that died more than a day
+    ago; the removed backups."""
+    for backup_id in dumps.incomplete(env, now() - INCOMPLETE_AFTER):
+        console.say(f"- retention removes the incomplete dump {backup_id} (no manifest: it "
+                    "never finished)", "red")
+        dumps.delete(env, backup_id)
     removed = expired(env)
     for backup in removed:
         console.say(f"- retention removes {backup.kind} {backup.id} ({backup.time:%Y-%m-%d}, "

@@ -5,7 +5,7 @@ bucket in ops.db.transfer.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ops import console
@@ -100,6 +100,30 @@ def listed(env: Environment) -> list[Backup]:
                             size=m.archive_size, release=m.release, reason=m.reason,
                             verification=verification))
     return found
+
+
+def incomplete(env: Environment, before: datetime) -> list[str]:
+    """Dumps with files but no manifest, begun before `before`: dumps that died half-way (the
+    host's scheduled job cannot delete what it wrote; retention does)."""
+    bucket = s3(env)
+    try:
+        pages = list(bucket.get_paginator("list_objects_v2").paginate(
+            Bucket=env.bucket, Prefix="dumps/"))
+    except bucket.exceptions.NoSuchBucket:
+        return []
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    begun = {k.split("/")[1] for k in keys if k.count("/") >= 2}
+    complete = {k.split("/")[1] for k in keys if k.endswith("/manifest.json")}
+    return sorted(i for i in begun - complete
+                  if (at := dump_time(i)) is not None and at < before)
+
+
+def dump_time(backup_id: str) -> datetime | None:
+    """When a dump began, read from its id (dump-20261128T114500Z); None for another name."""
+    try:
+        return datetime.strptime(backup_id, "dump-%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def delete(env: Environment, backup_id: str) -> None:

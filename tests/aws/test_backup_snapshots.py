@@ -174,3 +174,23 @@ def test_a_cut_over_that_died_between_its_renames_is_finished_and_guarded(
     ids = {i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]}
     assert ids == {source_id, previous}
     assert database.cut_over_left(rds, rds_env) is None
+
+
+def test_retention_removes_dumps_that_died_a_day_ago(aws_env: Environment,
+                                                     emulator: str) -> None:
+    """A scheduled dump that died half-way leaves files without a manifest: the host cannot
+    delete them, the next retention does once they are a day old."""
+    from ops.db import dumps
+
+    urllib.request.urlopen(urllib.request.Request(f"{emulator}/moto-api/reset", method="POST"),
+                           timeout=10).close()
+    s3 = client(aws_env, "s3")
+    s3.create_bucket(Bucket=aws_env.bucket,
+                     CreateBucketConfiguration={"LocationConstraint": aws_env.aws.region})
+    old, young = (f"dump-{now() - timedelta(hours=h):%Y%m%dT%H%M%SZ}" for h in (30, 2))
+    for backup_id in (old, young):
+        s3.put_object(Bucket=aws_env.bucket, Key=dumps.data_key(backup_id, "toc.dat"), Body=b"x")
+    assert dumps.incomplete(aws_env, now() - catalog.INCOMPLETE_AFTER) == [old]
+    catalog.prune(aws_env)
+    left = {o["Key"] for o in s3.list_objects_v2(Bucket=aws_env.bucket)["Contents"]}
+    assert left == {dumps.data_key(young, "toc.dat")}
