@@ -7,10 +7,9 @@ from __future__ import annotations
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ops import console
+from ops.aws.alarms import NAMESPACE
 from ops.aws.session import client
 from ops.config import Environment
-
-NAMESPACE = "OpenLMIS"
 
 
 def backup_succeeded(env: Environment) -> None:

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ops import provider, secrets, targets
+from ops.aws.alarms import NAMESPACE
 from ops.config import Environment
-from ops.db import backup, drill, metrics, remote, swap
+from ops.db import backup, drill, remote, swap
 from ops.db.manifest import Manifest
 from ops.errors import OpsError
 from ops.host.bootstrap import HostSteps
@@ -103,7 +104,7 @@ def config(env: Environment, db: targets.DatabaseTarget, s3: str, cloudwatch: st
     scratch = f"{WORK}/drill/dump"
     return {
         "environment": env.name, "region": env.aws.region, "bucket": env.bucket, "s3": s3,
-        "cloudwatch": cloudwatch, "metadata": metadata, "namespace": metrics.NAMESPACE,
+        "cloudwatch": cloudwatch, "metadata": metadata, "namespace": NAMESPACE,
         "database": db.name, "work": WORK, "dump_script": DUMP_SQL, "release_link": CURRENT,
         "manifest_format": Manifest.__dataclass_fields__["format"].default,
         "row_counts_sql": remote.ROW_COUNTS_SQL,

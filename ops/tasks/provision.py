@@ -85,7 +85,7 @@ def status(c, env=None, json_=False):
     environment = load(env)
     found = inventory.collect(environment)
     found["stack"] = _stack(environment)
-    found["scheduled_backups"] = _scheduled(environment)
+    found["scheduled_backups"] = _scheduled(environment, found["resources"])
     if json_:
         console.emit_json(found)
         return
@@ -121,36 +121,43 @@ def _stack(environment: Environment) -> dict[str, Any]:
     return {"release": release, "containers": containers, "error": None}
 
 
-def _scheduled(environment: Environment) -> dict[str, Any]:
-    """The host's scheduled backups: last runs and the backup-age condition, or why they
+def _scheduled(environment: Environment, resources: list[dict[str, Any]]) -> dict[str, Any]:
+    """The host's scheduled backups: last runs and the backup-age condition, beside the state
+    of the CloudWatch alarms that watch the same (None where there is none), or why they
     cannot be read."""
     from ops.db import dumps, runs
     from ops.db.manifest import now
 
+    states = {r["id"]: r["state"] for r in resources}
+    alarms = {what: states.get(f"{environment.prefix}-{what}")
+              for what in ("backup-age", "drill-failed")}
     try:
-        return {**runs.scheduled(environment, dumps.listed(environment), now()), "error": None}
+        return {**runs.scheduled(environment, dumps.listed(environment), now()),
+                "alarms": alarms, "error": None}
     except OpsError as exc:
-        return {"error": exc.message}
+        return {"alarms": alarms, "error": exc.message}
 
 
 def _show_scheduled(found: dict[str, Any]) -> None:
     if found["error"]:
         console.warn(f"scheduled backups: {found['error']}")
         return
+    alarms = found["alarms"]
     rows = []
     for kind, run in found["last_runs"].items():
         when = found["schedule"][kind] or "not scheduled"
         outcome = "no run yet" if run is None else (
             f"ok {run['finished']} ({run['backup_id']})" if run["ok"]
             else f"FAILED {run['finished']}: {run['error']}")
-        rows.append((f"last {kind}", when, outcome))
+        rows.append((f"last {kind}", when, outcome,
+                     alarms["drill-failed"] or "none" if kind == "drill" else ""))
     age = found["backup_age"]
     rows.append(("backup age", f"within {age['max_age_hours']} h",
                  ("FIRING: " if age["firing"] else "ok: ") + (
                      f"newest dump {age['newest']} is {age['age_hours']:.1f} h old"
-                     if age["newest"] else "no dump at all")))
-    console.table("scheduled backups (the toolkit's reading; CloudWatch alarms watch the same)",
-                  ["what", "schedule", "outcome"], rows)
+                     if age["newest"] else "no dump at all"), alarms["backup-age"] or "none"))
+    console.table("scheduled backups (outcome: the toolkit's own reading)",
+                  ["what", "schedule", "outcome", "CloudWatch alarm"], rows)
 
 
 TASKS = [provision, resize, destroy, status]
