@@ -98,6 +98,10 @@ class Lab:
     def status(self) -> list[dict[str, str]]:
         rows = [{"name": "AWS emulator", "state": "running" if (u := Emulator(self.state).url())
                  else "stopped", "address": u or ""}]
+        metadata = MetadataService(self.state)
+        rows.append({"name": "instance metadata service",
+                     "state": "running" if (m := metadata.url()) else "stopped",
+                     "address": m or ""})
         for container in hosts.listed(self.client, self.state):
             networks = container.attrs["NetworkSettings"]["Networks"]
             address = networks.get(self.state.network, {}).get("IPAddress", "")

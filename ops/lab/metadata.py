@@ -54,11 +54,16 @@ class MetadataService:
         """The URL the service was last started on (not checked)."""
         return self.lab.read("metadata").get("url")
 
+    def url(self) -> str | None:
+        """The service's URL when it answers, else None."""
+        url = self.recorded()
+        return url if url and _answers(url) else None
+
     def start(self, address: str) -> str:
         """Start the service on `address` unless it answers there. Idempotent."""
         state = self.lab.read("metadata")
-        if (url := state.get("url")) and _answers(url):
-            return str(url)
+        if url := self.url():
+            return url
         port = state.get("port") or _free_port(address)
         url = f"http://{address}:{port}"
         self.lab.ensure_dir()

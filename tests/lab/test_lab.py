@@ -19,6 +19,7 @@ def test_up_is_idempotent_and_status_shows_addresses(lab: Lab) -> None:
     assert lab.up() == first
     rows = {r["name"]: r for r in lab.status()}
     assert rows["AWS emulator"]["state"] == "running"
+    assert rows["instance metadata service"]["address"] == first["metadata"]
     assert rows[f"{lab.state.name}-db"]["address"] == first["database"]
 
 
