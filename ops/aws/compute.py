@@ -1,8 +1,19 @@
-"""The host: key pair, EC2 instance (encrypted gp3 root, IMDSv2 required), Elastic IP."""
+"""The host: key pair, EC2 instance (encrypted gp3 root, IMDSv2 required), Elastic IP.
+
+A lost host is replaced by provision: the launch token of each host follows from the host it
+replaces (its predecessor), so a retried launch finds the instance it launched while a
+replacement launches anew. AWS keeps a terminated instance in DescribeInstances for about an
+hour but holds its launch token for at least 24 hours after; the emulator keeps terminated
+instances for good. So the predecessor is read from what outlives a host: the Elastic IP
+records the instance it serves (tag HOST_TAG), and a terminated host still shown is newer
+than any record.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
@@ -19,6 +30,9 @@ from ops.stack import planned, sizing
 CANONICAL = "099720109477"
 UBUNTU = "ubuntu/images/hvm-ssd*/ubuntu-noble-24.04-amd64-server-*"
 LIVE = ["pending", "running", "stopping", "stopped"]
+GONE = ["shutting-down", "terminated"]
+SPENT_TOKENS = 5  # tokens of lost hosts that one launch walks past before giving up
+HOST_TAG = "openlmis:host-instance"  # on the Elastic IP: the instance it was associated with
 # IMDSv2 only, and one hop: the instance role's only consumer is the host's own scheduled job,
 # run by systemd on the host itself. A container is one hop further (Docker's bridge), so no
 # container gets a token, nor the role, and none needs it: the stack's services call no AWS API
@@ -38,24 +52,42 @@ class Op(Enum):
     GROUPS = "groups"
     EIP = "eip"
     ASSOCIATE = "associate"
+    RECORD = "record"
 
 
-def client_token(env: Environment, subnet: str) -> str:
-    """run_instances idempotency token: one per environment and network generation."""
-    return f"{env.prefix}-host-{subnet}"[:64]
+def client_token(env: Environment, subnet: str, predecessor: str | None = None) -> str:
+    """run_instances idempotency token: one per environment, network and host generation (the
+    instance the new host replaces; None for the first host). At most 64 characters."""
+    if predecessor is None:
+        return f"{env.prefix}-host-{subnet}"[:64]
+    digest = hashlib.sha256(f"{env.prefix} {subnet} {predecessor}".encode()).hexdigest()
+    return f"{env.prefix[:20]}-{digest[:12]}-after-{predecessor[:24]}"
+
+
+def predecessor(gone: list[dict[str, Any]], recorded: str | None) -> str | None:
+    """The host instance a new launch replaces (pure): the newest terminated host instance EC2
+    still shows (`gone`: InstanceId, LaunchTime), else the one the Elastic IP recorded, else
+    None. A launch whose host was lost before its address was recorded is still shown then."""
+    if gone:
+        return str(max(gone, key=lambda i: i["LaunchTime"])["InstanceId"])
+    return recorded
 
 
 def diff(env: Environment, actual: dict[str, Any], key_file: str) -> list[Change[Op]]:
     """`actual`: key (bool), instance ({} or id, type, metadata options as read, groups as
-    roles where read), eip ({} or id, instance)."""
+    roles where read), replaces (the lost host a new instance replaces, if any), eip ({} or
+    id, instance, recorded: the instance its tag records, where read)."""
     changes = []
     if not actual.get("key"):
         changes.append(Change(Action.CREATE, f"key pair {env.prefix}", key_file, payload=Op.KEY))
     instance = actual.get("instance") or {}
     if not instance:
+        lost = actual.get("replaces")
         changes.append(Change(Action.CREATE, "instance host",
                               f"{env.host.instance_type}, {env.host.root_volume_gb} GB encrypted "
-                              "gp3, IMDSv2 required", payload=Op.INSTANCE))
+                              "gp3, IMDSv2 required"
+                              + (f"; replaces {lost}, which is gone (a new SSH host key)"
+                                 if lost else ""), payload=Op.INSTANCE))
     else:
         if drifted := metadata_drift(instance.get("metadata", {})):
             hops = instance.get("metadata", {}).get("HttpPutResponseHopLimit") or 0
@@ -74,8 +106,13 @@ def diff(env: Environment, actual: dict[str, Any], key_file: str) -> list[Change
     if not eip:
         changes.append(Change(Action.CREATE, "elastic ip host", payload=Op.EIP))
     if not eip or not instance or eip.get("instance") != instance.get("id"):
-        changes.append(Change(Action.UPDATE, "elastic ip host", "associate with the instance",
+        changes.append(Change(Action.UPDATE, "elastic ip host", "associate with the instance"
+                              + (f" (from {eip['instance']})" if eip.get("instance") else ""),
                               payload=Op.ASSOCIATE))
+    elif eip.get("recorded", instance["id"]) != instance["id"]:
+        changes.append(Change(Action.UPDATE, "elastic ip host",
+                              f"record {instance['id']} in tag {HOST_TAG} (a replacement host's "
+                              "launch follows from it)", payload=Op.RECORD))
     return changes
 
 
@@ -134,13 +171,31 @@ def read(ctx: Ctx) -> dict[str, Any]:
             "root_encrypted": _root_encrypted(ec2, instance)}
         for text in warnings(env, actual["instance"]):
             ctx.warn(text)
-    addresses = ec2.describe_addresses(Filters=tags.filters(env, "host-ip"))["Addresses"]
-    if addresses:
-        ctx.ids["eip"] = addresses[0]["AllocationId"]
-        actual["eip"] = {"id": addresses[0]["AllocationId"],
-                         "ip": addresses[0].get("PublicIp"),
-                         "instance": addresses[0].get("InstanceId")}
+    address = _address(ec2, env)
+    if address:
+        ctx.ids["eip"] = address["AllocationId"]
+        actual["eip"] = {"id": address["AllocationId"], "ip": address.get("PublicIp"),
+                         "instance": address.get("InstanceId"), "recorded": _recorded(address)}
+    if not found:
+        actual["replaces"] = predecessor(_gone(ec2, env), _recorded(address))
     return actual
+
+
+def _address(ec2: Any, env: Environment) -> dict[str, Any]:
+    found = ec2.describe_addresses(Filters=tags.filters(env, "host-ip"))["Addresses"]
+    return found[0] if found else {}
+
+
+def _recorded(address: dict[str, Any]) -> str | None:
+    return next((t["Value"] for t in address.get("Tags", []) if t["Key"] == HOST_TAG), None)
+
+
+def _gone(ec2: Any, env: Environment) -> list[dict[str, Any]]:
+    """The environment's host instances that are shutting down or terminated, as still shown."""
+    return [i for r in ec2.describe_instances(
+        Filters=[*tags.filters(env, "host"),
+                 {"Name": "instance-state-name", "Values": GONE}])["Reservations"]
+        for i in r["Instances"]]
 
 
 def check(ctx: Ctx) -> None:
@@ -211,13 +266,23 @@ def apply(ctx: Ctx, op: Op) -> None:
         instance = ctx.ids["instance"]
         console.wait_for(f"instance {instance} running", lambda: _state(ec2, instance) == "running",
                          timeout=600, interval=3, status=lambda: _state(ec2, instance))
-        ec2.associate_address(AllocationId=ctx.ids["eip"], InstanceId=instance)
+        # From the host it served, if still associated (the emulator keeps a terminated one's).
+        ec2.associate_address(AllocationId=ctx.ids["eip"], InstanceId=instance,
+                              AllowReassociation=True)
+        _record(ec2, ctx.ids["eip"], instance)
+    elif op is Op.RECORD:
+        _record(ec2, ctx.ids["eip"], ctx.ids["instance"])
+
+
+def _record(ec2: Any, allocation: str, instance: str) -> None:
+    ec2.create_tags(Resources=[allocation], Tags=[{"Key": HOST_TAG, "Value": instance}])
 
 
 def _run_instance(ctx: Ctx) -> str:
     ec2, env = ctx.aws("ec2"), ctx.env
     image = ami(ctx)
     subnet = ctx.ids["subnet.public-1"]
+    lost = predecessor(_gone(ec2, env), _recorded(_address(ec2, env)))
     request = dict(
         ImageId=image["ImageId"], InstanceType=env.host.instance_type, MinCount=1, MaxCount=1,
         KeyName=ctx.ids.get("key", env.prefix), SubnetId=subnet,
@@ -227,13 +292,38 @@ def _run_instance(ctx: Ctx) -> str:
             "VolumeSize": env.host.root_volume_gb, "VolumeType": "gp3", "Encrypted": True,
             "DeleteOnTermination": True}}],
         MetadataOptions=METADATA,
-        TagSpecifications=tags.specifications(env, "host", "instance", "volume"),
-        ClientToken=client_token(env, subnet))
+        TagSpecifications=tags.specifications(env, "host", "instance", "volume"))
+    return launch(env, subnet, lost, lambda token: _launch(ec2, {**request, "ClientToken": token}))
+
+
+def launch(env: Environment, subnet: str, lost: str | None,
+           run: Callable[[str], dict[str, Any]]) -> str:
+    """The id of the host launched by `run(token)` (RunInstances' instance) with the token of
+    the generation after `lost`. EC2 answers a token it already used with that launch's
+    instance: when that one is gone, the token was spent on a host lost since, and the next
+    generation's token is tried."""
+    for _ in range(SPENT_TOKENS):
+        instance = run(client_token(env, subnet, lost))
+        if instance["State"]["Name"] not in GONE:
+            return str(instance["InstanceId"])
+        lost = instance["InstanceId"]
+    raise OpsError(f"EC2 answered {SPENT_TOKENS} launches of {env.name}'s host with instances "
+                   f"that are gone (the last: {lost})",
+                   hint="inv status shows the host instances; run provision again")
+
+
+def _launch(ec2: Any, request: dict[str, Any]) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while True:
         try:
-            return ec2.run_instances(**request)["Instances"][0]["InstanceId"]
+            return dict(ec2.run_instances(**request)["Instances"][0])
         except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "IdempotentParameterMismatch":
+                raise OpsError(
+                    f"EC2 refused the host's launch token {request['ClientToken']}: it launched "
+                    "an instance with other settings (gone since) less than 24 hours ago",
+                    hint="EC2 forgets the token 24 hours after that instance was terminated: "
+                    "run provision again then") from None
             # A new instance profile takes a few seconds to become usable by EC2.
             if "iamInstanceProfile" not in str(exc) or time.monotonic() > deadline:
                 raise

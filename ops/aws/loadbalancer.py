@@ -36,6 +36,7 @@ class Op(Enum):
     TG = "tg"
     HEALTH = "health"
     REGISTER = "register"
+    DEREGISTER = "deregister"
     HTTP = "http"
     HTTPS = "https"
 
@@ -51,7 +52,8 @@ def idle_timeout(env: Environment) -> int:
 
 def diff(env: Environment, actual: dict[str, Any], cert_issued: bool) -> list[Change[Op]]:
     """`actual`: lb ({} or idle, drop_invalid, groups as roles), tg ({} or health settings),
-    registered (bool), listeners (port → {'redirect': bool} or {'cert': arn, 'forward': bool,
+    registered (bool), others (ids of other targets not already leaving: a replaced host's),
+    listeners (port → {'redirect': bool} or {'cert': arn, 'forward': bool,
     'target': 'tg' when it forwards to the target group, 'policy': TLS policy})."""
     lb_name, tg_name = names(env)
     changes = []
@@ -80,6 +82,10 @@ def diff(env: Environment, actual: dict[str, Any], cert_issued: bool) -> list[Ch
     if not actual.get("registered"):
         changes.append(Change(Action.CREATE, f"target group {tg_name}", "register the host",
                               payload=Op.REGISTER))
+    if actual.get("others"):
+        changes.append(Change(Action.DELETE, f"target group {tg_name}",
+                              f"deregister {', '.join(actual['others'])} (not the host)",
+                              payload=Op.DEREGISTER))
     listeners = actual.get("listeners", {})
     if not listeners.get(80, {}).get("redirect"):
         changes.append(Change(Action.UPDATE if 80 in listeners else Action.CREATE,
@@ -97,6 +103,14 @@ def diff(env: Environment, actual: dict[str, Any], cert_issued: bool) -> list[Ch
                               "connections only; clients older than TLS 1.2 are refused)",
                               payload=Op.HTTPS))
     return changes
+
+
+def others(described: list[dict[str, Any]], host: str | None) -> list[dict[str, Any]]:
+    """The targets (Id, Port), of those DescribeTargetHealth lists, that are not the host and
+    are not leaving already (pure): a replaced host's, which ELB has not deregistered itself."""
+    return sorted((t["Target"] for t in described
+                   if t["Target"]["Id"] != host and t["TargetHealth"]["State"] != "draining"),
+                  key=lambda t: str(t["Id"]))
 
 
 def warnings(env: Environment, actual: dict[str, Any]) -> list[str]:
@@ -129,6 +143,8 @@ def read(ctx: Ctx) -> dict[str, Any]:
         targets = elb.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])
         actual["registered"] = any(t["Target"]["Id"] == ctx.ids.get("instance")
                                    for t in targets["TargetHealthDescriptions"])
+        actual["others"] = [t["Id"] for t in others(targets["TargetHealthDescriptions"],
+                                                    ctx.ids.get("instance"))]
     try:
         lb = elb.describe_load_balancers(Names=[lb_name])["LoadBalancers"][0]
     except elb.exceptions.LoadBalancerNotFoundException:
@@ -208,6 +224,11 @@ def apply(ctx: Ctx, op: Op) -> None:
     elif op is Op.REGISTER:
         elb.register_targets(TargetGroupArn=ctx.ids["tg"],
                              Targets=[{"Id": ctx.ids["instance"], "Port": 80}])
+    elif op is Op.DEREGISTER:
+        leaving = others(elb.describe_target_health(TargetGroupArn=ctx.ids["tg"])[
+            "TargetHealthDescriptions"], ctx.ids["instance"])
+        if leaving:
+            elb.deregister_targets(TargetGroupArn=ctx.ids["tg"], Targets=leaving)
     elif op is Op.HTTP:
         _listener(ctx, 80, Protocol="HTTP", DefaultActions=[REDIRECT])
     elif op is Op.HTTPS:

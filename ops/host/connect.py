@@ -39,7 +39,13 @@ class UnknownHost(OpsError):
 
 
 class ChangedHost(OpsError):
-    """A host whose key differs from the one known_hosts holds for it."""
+    """A host whose key is not the one known_hosts holds for its address (an attack, or a
+    rebuilt host: a replaced EC2 instance keeps the Elastic IP); `fingerprint` is what it
+    offers."""
+
+    def __init__(self, message: str, *, hint: str, fingerprint: str) -> None:
+        super().__init__(message, hint=hint)
+        self.fingerprint = fingerprint
 
 
 def console_fingerprints(console_output: str) -> list[str]:
@@ -97,10 +103,14 @@ def connect(address: str, *, user: str, key: Path, known_hosts: Path, port: int 
     try:
         connection.open()
     except paramiko.BadHostKeyException as exc:
+        offered = fingerprint(exc.key)
         raise ChangedHost(
-            f"{address}'s host key CHANGED: it now offers {fingerprint(exc.key)}",
-            hint="this can be an attack or a rebuilt host; check it before removing the old "
-            f"entry with: ssh-keygen -R {address} -f {known}",
+            f"{address}'s host key CHANGED: it now offers {offered}",
+            fingerprint=offered,
+            hint="this can be an attack or a rebuilt host: compare that fingerprint with the "
+            "one the host printed (for EC2: `aws ec2 get-console-output --instance-id ID`); "
+            f"only if it matches, replace the old entry: ssh-keygen -R {address} -f {known} "
+            f"&& ssh-keyscan -t {exc.key.get_name()} {address} >> {known}",
         ) from None
     except paramiko.AuthenticationException:
         if needs_passphrase(key):

@@ -8,7 +8,7 @@ from contextlib import contextmanager, suppress
 from ops import targets
 from ops.config import Environment
 from ops.errors import OpsError
-from ops.host.connect import UnknownHost, connect, console_fingerprints
+from ops.host.connect import ChangedHost, UnknownHost, connect, console_fingerprints
 from ops.host.remote import Remote
 from ops.stack import audit
 
@@ -21,14 +21,15 @@ def open_host(env: Environment) -> Iterator[Remote]:
     run when it reaches here), and an interrupted task that changes things writes so in the
     host's audit log.
 
-    A first contact with an EC2 host is refused with what the instance printed on its console,
-    so the operator can compare fingerprints before accepting the key.
+    A first contact with an EC2 host, or with the new instance that replaced a lost one at the
+    same address, is refused with what the instance printed on its console, so the operator
+    can compare fingerprints before accepting the key.
     """
     host = targets.host(env)
     try:
         connection = connect(host.address, user=host.user, key=host.key,
                              known_hosts=host.known_hosts)
-    except UnknownHost as exc:
+    except (UnknownHost, ChangedHost) as exc:
         if host.instance_id:
             exc.hint = f"{_printed_fingerprints(env, host.instance_id, exc.fingerprint)}; " \
                        + exc.hint

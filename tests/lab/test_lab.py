@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import psycopg
 import pytest
 
 from ops import config
 from ops.aws.session import client
 from ops.errors import OpsError
-from ops.host.connect import connect
+from ops.host.connect import ChangedHost, connect
 from ops.lab import ca, hosts
 from ops.lab.lab import Lab
 from ops.lab.state import LabState
@@ -40,6 +43,25 @@ def test_unknown_host_key_is_refused_with_its_fingerprint(lab: Lab, tmp_path) ->
         connect(host.address, user=host.user, key=host.key, known_hosts=tmp_path / "none")
     assert f"{host.address} is not a known host: it offers ssh-ed25519 SHA256:" in str(caught.value)
     assert "ssh-keyscan" in caught.value.hint
+
+
+def test_a_changed_host_key_is_refused_until_the_entry_is_replaced_as_the_hint_says(
+        lab: Lab, tmp_path: Path) -> None:
+    """What an operator meets after a host is replaced at the same address (runbook 08, A4)."""
+    host, other = lab.host("bare1"), lab.host("bare2")
+    known = tmp_path / "known_hosts"
+    entries = dict(line.split(" ", 1) for line in lab.state.known_hosts.read_text().splitlines())
+    known.write_text(f"{host.address} {entries[other.address]}\n")
+    with pytest.raises(ChangedHost) as caught:
+        connect(host.address, user=host.user, key=host.key, known_hosts=known)
+    assert caught.value.message == (f"{host.address}'s host key CHANGED: it now offers "
+                                    f"{caught.value.fingerprint}")
+    assert caught.value.fingerprint.startswith("ssh-ed25519 SHA256:")
+    accept = caught.value.hint.rpartition("replace the old entry: ")[2]
+    assert accept.startswith(f"ssh-keygen -R {host.address} ")
+    subprocess.run(["bash", "-euo", "pipefail", "-c", accept], check=True, capture_output=True)
+    with connect(host.address, user=host.user, key=host.key, known_hosts=known) as conn:
+        assert conn.run("hostname", hide=True).stdout.strip() == "bare1"
 
 
 def test_each_host_has_its_own_host_key(lab: Lab) -> None:

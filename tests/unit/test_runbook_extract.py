@@ -28,6 +28,13 @@ def test_sh_blocks_are_extracted_in_order_with_manual_marked() -> None:
     assert blocks[0].commands == "inv status --env prod\n"
 
 
+def test_each_block_knows_its_section_heading() -> None:
+    text = ("# Title\n\n```sh\ninv status --env prod\n```\n\n## A. Lost\n\n### A1. Check\n\n"
+            "```sh manual\n# not a heading: a comment\naws ec2 terminate-instances\n```\n\n"
+            "```sh\ninv provision --env prod\n```\n")
+    assert [b.heading for b in extract(text)] == ["Title", "A1. Check", "A1. Check"]
+
+
 def test_environment_is_substituted() -> None:
     assert for_env("inv deploy --env prod --plan; inv status --env=qa", "lab") == (
         "inv deploy --env lab --plan; inv status --env lab"
