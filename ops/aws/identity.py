@@ -26,12 +26,12 @@ from enum import Enum
 from typing import Any
 
 from ops.aws import policies, tags
+from ops.aws.alarms import NAMESPACE
 from ops.aws.context import Ctx
 from ops.config import Environment
 from ops.plan import Action, Change
 
 POLICY = "backups-bucket"
-NAMESPACE = "OpenLMIS"  # CloudWatch namespace of the host's metrics
 TRUST = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
      "Action": "sts:AssumeRole"}]}
