@@ -75,13 +75,7 @@ def record(env: Environment, backup_id: str, result: Verification) -> None:
 
 def listed(env: Environment) -> list[Backup]:
     """Every complete dump in the bucket (none when the bucket does not exist)."""
-    bucket = s3(env)
-    try:
-        pages = list(bucket.get_paginator("list_objects_v2").paginate(
-            Bucket=env.bucket, Prefix="dumps/"))
-    except bucket.exceptions.NoSuchBucket:
-        return []
-    keys = {o["Key"] for page in pages for o in page.get("Contents", [])}
+    bucket, keys = s3(env), _keys(env)
     found = []
     for key in sorted(k for k in keys if k.endswith("/manifest.json")):
         backup_id = key.split("/")[1]
@@ -105,17 +99,22 @@ def listed(env: Environment) -> list[Backup]:
 def incomplete(env: Environment, before: datetime) -> list[str]:
     """Dumps with files but no manifest, begun before `before`: dumps that died half-way (the
     host's scheduled job cannot delete what it wrote; retention does)."""
+    keys = _keys(env)
+    begun = {k.split("/")[1] for k in keys if k.count("/") >= 2}
+    complete = {k.split("/")[1] for k in keys if k.endswith("/manifest.json")}
+    return sorted(i for i in begun - complete
+                  if (at := dump_time(i)) is not None and at < before)
+
+
+def _keys(env: Environment) -> set[str]:
+    """Every key under dumps/ (none when the bucket does not exist)."""
     bucket = s3(env)
     try:
         pages = list(bucket.get_paginator("list_objects_v2").paginate(
             Bucket=env.bucket, Prefix="dumps/"))
     except bucket.exceptions.NoSuchBucket:
-        return []
-    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
-    begun = {k.split("/")[1] for k in keys if k.count("/") >= 2}
-    complete = {k.split("/")[1] for k in keys if k.endswith("/manifest.json")}
-    return sorted(i for i in begun - complete
-                  if (at := dump_time(i)) is not None and at < before)
+        return set()
+    return {o["Key"] for page in pages for o in page.get("Contents", [])}
 
 
 def dump_time(backup_id: str) -> datetime | None:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from ops.errors import OpsError
+from ops.lab import served
 from ops.lab.state import LabState
 
 
@@ -31,35 +26,12 @@ class Emulator:
 
     def start(self, address: str) -> str:
         """Start the emulator on `address` (reachable from lab hosts) unless it runs. Idempotent."""
-        if url := self.url():
-            return url
-        port = self.lab.read("emulator").get("port") or _free_port(address)
-        url = f"http://{address}:{port}"
-        self.lab.ensure_dir()
-        log = (self.lab.dir / "emulator.log").open("ab")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", address, "-p", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self.lab.write("emulator", {"url": url, "port": port, "pid": process.pid})
-        deadline = time.monotonic() + 30
-        while not _answers(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise OpsError(f"the AWS emulator did not start on {url}",
-                               hint=f"look at {self.lab.dir / 'emulator.log'}")
-            time.sleep(0.2)
-        return url
+        return served.start(self.lab, "emulator", address,
+                            lambda port: [sys.executable, "-m", "moto.server", "-H", address,
+                                          "-p", str(port)], _answers, "AWS emulator")
 
     def stop(self) -> bool:
-        pid = self.lab.read("emulator").get("pid")
-        if not pid:
-            return False
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return False
-        return True
+        return served.stop(self.lab, "emulator")
 
 
 def _answers(url: str) -> bool:
@@ -68,9 +40,3 @@ def _answers(url: str) -> bool:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
-
-
-def _free_port(address: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((address, 0))
-        return sock.getsockname()[1]

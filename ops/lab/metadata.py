@@ -23,10 +23,7 @@ instance is launched with one (ops.lab.provider), or given by `attach_profile`.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -39,7 +36,7 @@ from typing import Any
 
 import boto3
 
-from ops.errors import OpsError
+from ops.lab import served
 from ops.lab.state import LabState
 
 CREDENTIALS = "/latest/meta-data/iam/security-credentials/"
@@ -61,36 +58,14 @@ class MetadataService:
 
     def start(self, address: str) -> str:
         """Start the service on `address` unless it answers there. Idempotent."""
-        state = self.lab.read("metadata")
-        if url := self.url():
-            return url
-        port = state.get("port") or _free_port(address)
-        url = f"http://{address}:{port}"
-        self.lab.ensure_dir()
-        log = (self.lab.dir / "metadata.log").open("ab")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ops.lab.metadata", address, str(port)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            env={**os.environ, "OPS_LAB_DIR": str(self.lab.dir), "OPS_LAB_NAME": self.lab.name})
-        self.lab.write("metadata", {**state, "url": url, "port": port, "pid": process.pid})
-        deadline = time.monotonic() + 30
-        while not _answers(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise OpsError(f"the lab's instance metadata service did not start on {url}",
-                               hint=f"look at {self.lab.dir / 'metadata.log'}")
-            time.sleep(0.2)
-        return url
+        return served.start(self.lab, "metadata", address,
+                            lambda port: [sys.executable, "-m", "ops.lab.metadata", address,
+                                          str(port)], _answers, "instance metadata service",
+                            env={"OPS_LAB_DIR": str(self.lab.dir),
+                                 "OPS_LAB_NAME": self.lab.name})
 
     def stop(self) -> bool:
-        pid = self.lab.read("metadata").get("pid")
-        if not pid:
-            return False
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return False
-        return True
+        return served.stop(self.lab, "metadata")
 
     def attach_profile(self, address: str, profile: str | None) -> None:
         """The lab host at `address` has the instance profile `profile` (None: none)."""
@@ -114,14 +89,6 @@ def _answers(url: str) -> bool:
         return exc.code == 400
     except (urllib.error.URLError, OSError):
         return False
-
-
-def _free_port(address: str) -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((address, 0))
-        return int(sock.getsockname()[1])
 
 
 class _Service:
