@@ -8,7 +8,7 @@ log=$(mktemp)
 "$bin/pytest" tests/unit tests/aws >"$log" 2>&1 &
 beside=$!
 trap 'kill "$beside" 2>/dev/null; rm -f "$log"' EXIT
-"$bin/pytest" tests/lab
+"$bin/pytest" --durations=10 tests/lab
 lab=$?
 wait "$beside"
 other=$?
