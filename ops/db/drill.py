@@ -29,6 +29,10 @@ from ops.host.remote import sh
 
 NAME = "openlmis-drill"
 LABEL = "org.openlmis.ops.drill"
+# LABEL's value: whose drill a container is. The host's scheduled drill (ops.host.schedule) runs
+# as SCHEDULED_UNIT; neither kind starts while the other runs.
+OPERATOR, SCHEDULED = "verify-backup", "scheduled"
+SCHEDULED_UNIT = "openlmis-backup-drill"
 VOLUME = "/drill"  # the container's anonymous volume, PGDATA inside it
 USER = "postgres"
 DATABASE = "drill"
@@ -50,7 +54,9 @@ def facts_command(work: str) -> str:
     """What `prepare` needs, in one command run as root after removing leftovers: whether Docker
     is there, the available memory, and device and free bytes of the session's directory (the
     dump goes there) and of Docker's root (the volume goes there)."""
-    return (f"command -v docker >/dev/null || {{ echo docker=; exit 0; }}; {REMOVE} && "
+    return (f"if systemctl is-active --quiet {SCHEDULED_UNIT}.service; then echo busy=1; "
+            "exit 0; fi; "
+            f"command -v docker >/dev/null || {{ echo docker=; exit 0; }}; {REMOVE} && "
             "root=$(docker info --format '{{.DockerRootDir}}') && echo docker=$root && "
             "echo memory=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo) && "
             f"for p in {shlex.quote(work)} \"$root\"; do "
@@ -66,6 +72,7 @@ class Place:
 
 @dataclass(frozen=True)
 class Facts:
+    busy: bool  # the host's scheduled drill is running
     docker: bool
     memory: int  # bytes available
     places: tuple[Place, ...]  # the session's directory, then Docker's root
@@ -73,17 +80,19 @@ class Facts:
 
 def parse_facts(output: str) -> Facts:
     """facts_command's output, read."""
-    docker, memory, places = False, 0, []
+    busy, docker, memory, places = False, False, 0, []
     for line in output.splitlines():
         key, _, value = line.partition("=")
-        if key == "docker":
+        if key == "busy":
+            busy = True
+        elif key == "docker":
             docker = bool(value.strip())
         elif key == "memory":
             memory = int(value) << 10
         elif key == "place":
             path, device, free = value.rsplit(" ", 2)
             places.append(Place(path, device, int(free)))
-    return Facts(docker, memory, tuple(places))
+    return Facts(busy, docker, memory, tuple(places))
 
 
 def needs(manifest: Manifest) -> tuple[int, int]:
@@ -117,7 +126,7 @@ def memory_limit(available: int, configured_mb: int | None) -> int:
 def run_command(image: str, memory: int, env_file: str) -> str:
     """`docker run` of the scratch server: limited, loopback only, password from `env_file`."""
     settings = [word for setting in SETTINGS for word in ("-c", setting)]
-    return sh("docker", "run", "-d", "--name", NAME, "--label", f"{LABEL}=1",
+    return sh("docker", "run", "-d", "--name", NAME, "--label", f"{LABEL}={OPERATOR}",
               "--memory", str(memory), "--memory-swap", str(memory),
               "--shm-size", str(min(memory // 4, 256 << 20)), "--cpu-shares", str(CPU_SHARES),
               "--publish", "127.0.0.1::5432", "--env-file", env_file,
@@ -145,6 +154,10 @@ def prepare(host: DbHost, manifest: Manifest, configured_mb: int | None) -> int:
     the host has no Docker, room or memory for; the container's memory limit."""
     facts = parse_facts(host.run(facts_command(host.work), root=True,
                                  what="checking the host for the drill")[1])
+    if facts.busy:
+        raise OpsError(f"{host.address} is running its scheduled restore drill now",
+                       hint="nothing was changed; wait for it to end (on the host: journalctl "
+                       f"-fu {SCHEDULED_UNIT}), then verify again")
     if not facts.docker:
         raise OpsError(f"{host.address} has no Docker for the drill's scratch server",
                        hint="run: inv deploy (it installs Docker), then verify again")

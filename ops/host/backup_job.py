@@ -444,6 +444,10 @@ def _restore(config: dict[str, Any], settings: dict[str, Any], manifest: dict[st
     """The scratch server (as verify-backup's: ops.db.drill), the dump restored into it, its
     row counts compared; what failed, None when all matched. The server is removed after."""
     env = libpq({})
+    if run(["docker", "ps", "-q", "--filter", f"label={settings['operators']}"], env,
+           "looking for an operator's drill").strip():
+        raise JobError(f"an operator's verify-backup is running its drill on this host, so this "
+                       f"one did not run (if none is, remove it: docker rm -fv {settings['name']})")
     shell(settings["remove"], env, "removing an earlier drill's server")
     image = settings["image"].format(major=manifest["server_version"].split(".")[0])
     if subprocess.run(["docker", "image", "inspect", image], capture_output=True,
@@ -458,7 +462,7 @@ def _restore(config: dict[str, Any], settings: dict[str, Any], manifest: dict[st
     env_file.write_text(f"POSTGRES_PASSWORD={password}\n")
     try:
         run(["docker", "run", "-d", "--name", settings["name"], "--label",
-             f"{settings['label']}=1", "--memory", str(memory), "--memory-swap", str(memory),
+             settings["label"], "--memory", str(memory), "--memory-swap", str(memory),
              "--shm-size", str(min(memory // 4, 256 << 20)),
              "--cpu-shares", str(settings["cpu_shares"]), "--publish", "127.0.0.1::5432",
              "--env-file", str(env_file), "--env", f"PGDATA={settings['volume']}/data",

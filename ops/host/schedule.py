@@ -43,7 +43,7 @@ UNITS = "/etc/systemd/system"
 METRICS_EVERY = "*:0/5"  # every 5 minutes
 # The timers' units, by job: (unit name, what it does)
 JOBS = {"dump": ("openlmis-backup-dump", "scheduled dump"),
-        "drill": ("openlmis-backup-drill", "scheduled restore drill"),
+        "drill": (drill.SCHEDULED_UNIT, "scheduled restore drill"),
         "metrics": ("openlmis-host-metrics", "disk and memory metrics")}
 
 
@@ -113,7 +113,8 @@ def config(env: Environment, db: targets.DatabaseTarget, s3: str, cloudwatch: st
                   "PGCONNECT_TIMEOUT": "10"},
         "drill": {
             "image": drill_image, "memory_mb": env.backups.drill_memory_mb,
-            "name": drill.NAME, "label": drill.LABEL, "volume": drill.VOLUME,
+            "name": drill.NAME, "label": f"{drill.LABEL}={drill.SCHEDULED}",
+            "operators": f"{drill.LABEL}={drill.OPERATOR}", "volume": drill.VOLUME,
             "user": drill.USER, "database": drill.DATABASE, "cpu_shares": drill.CPU_SHARES,
             "server_args": [w for s in drill.SETTINGS for w in ("-c", s)],
             "remove": drill.REMOVE, "wait": drill.wait_command(),

@@ -22,7 +22,7 @@ from ops import config, provider
 from ops.aws import identity
 from ops.aws.session import client
 from ops.config import ROOT, Environment
-from ops.db import catalog, dumps, remote, runs
+from ops.db import catalog, drill, dumps, remote, runs
 from ops.db.manifest import now
 from ops.host import schedule
 from ops.host.session import open_host
@@ -191,6 +191,24 @@ def test_the_drill_restores_the_newest_dump_and_records_it(scheduled: Scheduled)
     assert "scheduled drill" in verified.verification.detail
     assert metric(env, "DrillFailed") == [0.0]
     assert on_host(env, "docker ps -aq --filter label=org.openlmis.ops.drill").strip() == ""
+
+
+def test_a_scheduled_drill_leaves_an_operators_drill_alone(scheduled: Scheduled) -> None:
+    env = scheduled.env("*-*-* 02:00:00")
+    install(env)
+    image = provider.of(env).scheduled_drill_image(env).format(major=17)
+    started = on_host(env, f"docker run -d --name {drill.NAME} --label "
+                           f"{drill.LABEL}={drill.OPERATOR} --entrypoint sleep {image} 300 2>&1")
+    assert on_host(env, f"docker ps -q --filter name={drill.NAME}").strip(), started
+    try:
+        on_host(env, "systemctl start openlmis-backup-drill.service")
+        record = runs.latest(env, "drill")
+        assert record is not None and not record.ok
+        assert record.error is not None
+        assert record.error.startswith("an operator's verify-backup is running its drill")
+        assert on_host(env, f"docker ps -q --filter name={drill.NAME}").strip()
+    finally:
+        on_host(env, drill.REMOVE)
 
 
 def test_a_drill_of_a_damaged_dump_fails_and_says_so(scheduled: Scheduled) -> None:

@@ -26,7 +26,7 @@ place=/var/lib/docker 2050 16106127360
 
 
 def facts(dump_free: int, data_free: int, *, shared: bool = False) -> drill.Facts:
-    return drill.Facts(True, 4 * GIB, (drill.Place("/var/tmp/w", "1", dump_free),
+    return drill.Facts(False, True, 4 * GIB, (drill.Place("/var/tmp/w", "1", dump_free),
                                        drill.Place("/var/lib/docker", "1" if shared else "2",
                                                    data_free)))
 
@@ -37,6 +37,13 @@ def test_facts_are_read() -> None:
     assert found.places == (drill.Place("/var/tmp/openlmis-db/session.x1", "2049", 20 * GIB),
                             drill.Place("/var/lib/docker", "2050", 15 * GIB))
     assert not drill.parse_facts("docker=\n").docker
+    assert not found.busy and drill.parse_facts("busy=1\n").busy
+
+
+def test_facts_stop_at_a_running_scheduled_drill_before_removing_anything() -> None:
+    command = drill.facts_command("/var/tmp/w")
+    busy = command.index(f"systemctl is-active --quiet {drill.SCHEDULED_UNIT}.service")
+    assert busy < command.index(drill.REMOVE)
 
 
 def test_the_drill_needs_the_dump_then_the_database_with_growth_and_margin() -> None:
@@ -72,7 +79,7 @@ def test_the_container_is_limited_local_and_labelled_and_its_command_has_no_secr
     argv = shlex.split(drill.run_command("postgis/postgis:17-3.5", GIB, "/w/drill.env"))
     assert argv[:5] == ["docker", "run", "-d", "--name", drill.NAME]
     options = dict(zip(argv[5::2], argv[6::2], strict=False))
-    assert options["--label"] == f"{drill.LABEL}=1"
+    assert options["--label"] == f"{drill.LABEL}={drill.OPERATOR}"
     assert options["--memory"] == options["--memory-swap"] == str(GIB)
     assert options["--publish"] == "127.0.0.1::5432"
     assert options["--env-file"] == "/w/drill.env"
