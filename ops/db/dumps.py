@@ -106,6 +106,14 @@ def incomplete(env: Environment, before: datetime) -> list[str]:
                   if (at := dump_time(i)) is not None and at < before)
 
 
+def completed(env: Environment) -> list[Backup]:
+    """Every complete dump with only what its keys tell (id, and the time its id names): one
+    listing, no manifest read (status's backup age)."""
+    ids = (k.split("/")[1] for k in _keys(env) if k.endswith("/manifest.json"))
+    return [Backup(id=i, kind=DUMP, time=at) for i in sorted(ids)
+            if (at := dump_time(i)) is not None]
+
+
 def _keys(env: Environment) -> set[str]:
     """Every key under dumps/ (none when the bucket does not exist)."""
     bucket = s3(env)

@@ -90,11 +90,12 @@ def latest(env: Environment, kind: str) -> Run | None:
     return None
 
 
-def scheduled(env: Environment, backups: list[Backup], now: datetime) -> dict[str, object]:
+def scheduled(env: Environment, now: datetime) -> dict[str, object]:
     """status's "scheduled backups": the schedule, the last run of each job, and the
-    backup-age condition."""
+    backup-age condition (from the dumps' keys: no manifest is read)."""
     schedule = env.backups.schedule
     return {"schedule": {"dump": schedule.dump, "drill": schedule.drill},
             "last_runs": {kind: (run.as_dict() if (run := latest(env, kind)) else None)
                           for kind in KINDS},
-            "backup_age": backup_age(backups, now, schedule.max_age_hours).as_dict()}
+            "backup_age": backup_age(dumps.completed(env), now,
+                                     schedule.max_age_hours).as_dict()}

@@ -125,14 +125,14 @@ def _scheduled(environment: Environment, resources: list[dict[str, Any]]) -> dic
     """The host's scheduled backups: last runs and the backup-age condition, beside the state
     of the CloudWatch alarms that watch the same (None where there is none), or why they
     cannot be read."""
-    from ops.db import dumps, runs
+    from ops.db import runs
     from ops.db.manifest import now
 
     states = {r["id"]: r["state"] for r in resources}
     alarms = {what: states.get(f"{environment.prefix}-{what}")
               for what in ("backup-age", "drill-failed")}
     try:
-        return {**runs.scheduled(environment, dumps.listed(environment), now()),
+        return {**runs.scheduled(environment, now()),
                 "alarms": alarms, "error": None}
     except OpsError as exc:
         return {"alarms": alarms, "error": exc.message}

@@ -60,7 +60,7 @@ class Scheduled:
 
     def seen(self, env: Environment) -> dict:
         """What status shows of the scheduled backups, read in this process."""
-        return runs.scheduled(env, dumps.listed(env), now())
+        return runs.scheduled(env, now())
 
     def status(self) -> dict:
         """`inv status --json`'s scheduled backups, as an operator runs it."""
