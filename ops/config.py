@@ -162,6 +162,9 @@ InstanceType = Annotated[str, _matching(r"[a-z0-9-]{1,20}\.[a-z0-9-]{1,20}",
                                         "an EC2 instance type (e.g. m6i.xlarge)")]
 
 
+MAX_NODES = 9  # a Swarm larger than this is past what one RDS instance and one config hold
+
+
 class HostConfig(Section):
     # the smallest m6i that holds ref-distro (ops.stack.sizing)
     instance_type: InstanceType = "m6i.xlarge"
@@ -174,6 +177,35 @@ class HostConfig(Section):
     address: HostName | None = None
     swap_gb: Whole = Field(4, ge=0, le=1024)
     docker_source: Literal["official", "distro"] = "official"
+    # Nodes of a Docker Swarm (1: one host, no swarm); managers None: 3 from 3 nodes, else 1.
+    count: Whole = Field(1, ge=1, le=MAX_NODES)
+    managers: Whole | None = Field(None, ge=1, le=MAX_NODES)
+    # mesh: Swarm's own (a virtual IP per service, the ingress routing mesh); host: DNS round
+    # robin and ports published on the node a task runs on, for hosts without IPVS (the lab).
+    routing: Literal["mesh", "host"] = "mesh"
+
+    @property
+    def swarm(self) -> bool:
+        return self.count > 1
+
+    @property
+    def manager_count(self) -> int:
+        if self.managers is not None:
+            return self.managers
+        return 3 if self.count >= 3 else 1
+
+    @model_validator(mode="after")
+    def _nodes(self) -> HostConfig:
+        if self.manager_count > self.count:
+            raise ValueError(f"managers {self.manager_count} is more than count {self.count}")
+        if self.manager_count % 2 == 0:
+            raise ValueError(f"managers {self.manager_count}: give an odd number (Raft keeps a "
+                             "majority of managers; an even number tolerates no more losses "
+                             "than the odd number below it)")
+        if self.count > 1 and self.address:
+            raise ValueError("address names one existing host; count > 1 needs the nodes "
+                             "provision creates: remove address or set count: 1")
+        return self
 
 
 # Far past any OpenLMIS deployment: bounds that keep the sizing's arithmetic in range.
