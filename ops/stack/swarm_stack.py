@@ -4,9 +4,10 @@ The input is the merged model `docker compose -p <project> config --format json`
 release directory (the stack's files and the toolkit's own, ops.stack.override): paths
 absolute, short syntax expanded, settings.env folded into each service's `environment`. So the
 stack file carries settings.env's values, secrets among them: it is written as settings.env is
-(mode 0600, root only). Compose 2.26 (Debian 13's, the lab's hosts) and 2.29.7 (the plugin on
-Amazon Linux) have no `config --no-env-resolution`, which would keep `env_file` instead; and
-docker stack's env-file reader would keep settings.env's single quotes inside the values.
+(mode 0600, root only). Compose 2.26.1 (Debian 13's, the lab's hosts) has no
+`config --no-env-resolution` (today's Compose reference lists it: "Don't resolve service env
+files"), which would keep `env_file` instead; and docker stack's env-file reader (Docker 26.1.5)
+keeps settings.env's single quotes inside the values (A='x y' becomes "'x y'").
 
 `docker stack deploy` reads compose file format 3 and ignores, with a warning, what only
 Compose runs (build, container_name, depends_on, restart, cgroup_parent, devices, links,
