@@ -46,6 +46,7 @@ class Facts:
     swap_bytes: int = 0
     session_pid: int = 0
     boot_id: str = ""
+    swarm: str = ""  # Docker's LocalNodeState: inactive, active… ("" without Docker)
     current: str = ""
     releases: tuple[str, ...] = ()
     containers: tuple[Container, ...] = ()
@@ -81,6 +82,7 @@ def command(packages: list[str], images: list[str], project: str) -> str:
         f"echo current=$(basename \"$(readlink {ROOT}/current 2>/dev/null)\")",
         f"ls -1t {ROOT}/releases 2>/dev/null | grep -v '\\.partial$' | sed 's/^/release=/'",
         "systemctl is-active -q docker 2>/dev/null || exit 0",
+        "echo swarm=$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)",
         f"docker ps -a --filter label=com.docker.compose.project={sh(project)} --format "
         "'container={{.Label \"com.docker.compose.service\"}}\t{{.State}}\t{{.Status}}'",
         f"for i in {imgs}; do printf 'image=%s\\t%s\\n' \"$i\" "
@@ -120,6 +122,7 @@ def parse(text: str) -> Facts:
         swap_bytes=int(values.get("swap_bytes") or 0),
         session_pid=int(values.get("session_pid") or 0),
         boot_id=values.get("boot_id", ""),
+        swarm=values.get("swarm", ""),
         current=values.get("current", ""),
         releases=tuple(releases),
         containers=tuple(containers),

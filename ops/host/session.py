@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 
 from ops import targets
 from ops.config import Environment
@@ -15,7 +15,7 @@ from ops.stack import audit
 
 @contextmanager
 def open_host(env: Environment) -> Iterator[Remote]:
-    """The environment's host over one connection, closed on exit.
+    """The environment's host (node 1) over one connection, closed on exit.
 
     On Ctrl-C, what runs on the host is stopped (the cleanups on the way out have already
     run when it reaches here), and an interrupted task that changes things writes so in the
@@ -25,7 +25,20 @@ def open_host(env: Environment) -> Iterator[Remote]:
     same address, is refused with what the instance printed on its console, so the operator
     can compare fingerprints before accepting the key.
     """
-    host = targets.host(env)
+    with _opened(env, targets.host(env)) as remote:
+        yield remote
+
+
+@contextmanager
+def open_nodes(env: Environment) -> Iterator[list[tuple[targets.HostTarget, Remote]]]:
+    """Every node of the environment (node 1 first), each over its own connection, verified
+    as `open_host` verifies one."""
+    with ExitStack() as stack:
+        yield [(host, stack.enter_context(_opened(env, host))) for host in targets.hosts(env)]
+
+
+@contextmanager
+def _opened(env: Environment, host: targets.HostTarget) -> Iterator[Remote]:
     try:
         connection = connect(host.address, user=host.user, key=host.key,
                              known_hosts=host.known_hosts)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from ops import console, provider, secrets, targets
 from ops.approval import Approval, Scope, granted, scope
@@ -21,8 +21,8 @@ from ops.host import bootstrap, schedule
 from ops.host import facts as host_facts
 from ops.host.facts import Facts
 from ops.host.remote import SLOW, UNLIMITED, Remote, sh
-from ops.host.session import open_host
-from ops.plan import Change, Plan
+from ops.host.session import open_host, open_nodes
+from ops.plan import Action, Change, Plan
 from ops.stack import (
     audit,
     compose,
@@ -40,10 +40,29 @@ from ops.stack import logs as stack_logs
 from ops.stack import prune as image_prune
 from ops.stack.compose import Service
 from ops.stack.release import CURRENT, RELEASES, Release
+from ops.swarm import formation, tidy
+from ops.swarm import stack as swarm
+from ops.targets import HostTarget
 
 UP = ("up", "-d", "--remove-orphans")
+
+
+@dataclass(frozen=True)
+class OnNode:
+    """A change on one node of a swarm (the changes node 1 has as one host carry their
+    payloads bare)."""
+
+    node: int
+    payload: bootstrap.HostSteps | release.Upload | release.Push | release.Compose
+
+
+@dataclass(frozen=True)
+class LeaveSwarm:
+    """Back to one host: remove the stack, leave the swarm (host.count was lowered to 1)."""
+
+
 Payload = (bootstrap.HostSteps | prepare.Payload | release.Payload | credentials.Payload
-           | image_prune.RemoveImage)
+           | image_prune.RemoveImage | OnNode | formation.Payload | swarm.Ready | LeaveSwarm)
 
 
 class RolledBack(OpsError):
@@ -62,10 +81,22 @@ class Session:
     env: Environment
     remote: Remote
     who: str
+    nodes: list[tuple[HostTarget, Remote]] = field(default_factory=list)  # a swarm's, node 1 first
 
     @property
     def project(self) -> str:
         return self.env.project
+
+    @property
+    def swarm(self) -> bool:
+        return bool(self.nodes)
+
+    def node(self, index: int) -> Remote:
+        return next(remote for host, remote in self.nodes if host.node == index)
+
+    def formation_nodes(self) -> list[formation.Node]:
+        return [formation.Node(host.node, host.address, host.private_address or host.address,
+                               host.zone or "") for host, _ in self.nodes]
 
     def compose(self, release_id: str, *args: str) -> str:
         """A `docker compose` command run in a release's directory."""
@@ -74,8 +105,21 @@ class Session:
 
     def assess_health(self, services: list[Service]) -> health.Assessment:
         """The stack's health, its endpoint asked as the load balancer asks."""
+        if self.swarm:
+            return swarm.assess(self.remote.run(swarm.health_command(
+                self.project, override.HEALTH_PORT), what="health check"), services,
+                self.project)
         return health.assess(self.remote.run(health.command(self.project),
                                              what="health check"), services)
+
+    def tidy_consul(self) -> list[str]:
+        """Deregister stale registrations from the stack's Consul; their IDs. On a swarm by
+        the managers' own program (Consul publishes no port there), run once on node 1."""
+        if not self.swarm:
+            return registrations.tidy(self.remote, self.project)
+        out = self.remote.run(tidy.once_command(self.project), check=False,
+                              what="tidying Consul")
+        return [line.split()[-1] for line in out.splitlines() if line.startswith("deregistered")]
 
     def facts(self, images_: list[str]) -> Facts:
         return host_facts.parse(self.remote.run(
@@ -116,6 +160,12 @@ def desired(env: Environment, name: str) -> Release:
 
 @contextmanager
 def session(env: Environment) -> Iterator[Session]:
+    """One host's session, or a swarm's: every node connected, node 1 holding the releases,
+    the lock and the audit log."""
+    if env.host.swarm:
+        with open_nodes(env) as nodes:
+            yield Session(env, nodes[0][1], audit.who(), nodes)
+        return
     with open_host(env) as remote:
         yield Session(env, remote, audit.who())
 
@@ -187,18 +237,89 @@ def _plan(s: Session, wanted: Release,
                                       *prepare.plan(s.env, s.remote, client=client)]
     changes += credentials.plan_changes(s.env, s.remote, wanted.services, client=client)
     drifted = {}
-    if facts.current == wanted.id and facts.docker_active:
+    if s.swarm:
+        changes += _swarm_plan(s, wanted, local)
+        if facts.current == wanted.id and facts.docker_active:
+            drifted = _swarm_drift(s, wanted, facts)
+    elif facts.swarm == "active":
+        changes.append(Change(Action.RUN, "swarm", "remove the stack and leave the swarm "
+                              "(host.count is 1): the release runs as one compose project",
+                              payload=LeaveSwarm()))
+        drifted = {"stack": "on the swarm"}
+    elif facts.current == wanted.id and facts.docker_active:
         out = s.remote.run(s.compose(wanted.id, *UP, "--pull", "never", "--dry-run") + " 2>&1",
                            what="docker compose up --dry-run", timeout=SLOW)
         drifted = release.drift(out, s.project)
     upgraded = release.upgrades(_remote_services(s, facts.current), wanted.services) \
         if facts.current in facts.releases and facts.current != wanted.id else ()
-    changes += release.plan(wanted, facts, drifted=drifted, keep=s.env.stack.keep_releases,
-                            push=local, upgraded=upgraded,
-                            backup=backup.before_change_method(s.env))
+    stack = release.plan(wanted, facts, drifted=drifted, keep=s.env.stack.keep_releases,
+                         push=local, upgraded=upgraded, backup=backup.before_change_method(s.env))
+    changes += [replace(c, target="docker stack deploy") if s.swarm and c.payload is
+                release.Compose.UP else c for c in stack]
     changes += image_prune.unused(s.remote, wanted, facts.releases, [
         c.payload.release_id for c in changes if isinstance(c.payload, release.Prune)])
     return Plan(changes), facts
+
+
+def _swarm_plan(s: Session, wanted: Release,
+                local: dict[str, str] | None) -> list[Change[Payload]]:
+    """What nodes 2..N need (Docker, the release's files and images), the swarm's formation,
+    and the nodes not yet ready for the release (node 1's own needs are planned as one host's).
+    Nodes above host.count are only drained (provision terminates them)."""
+    count = s.env.host.count
+    changes: list[Change[Payload]] = []
+    for host, remote in s.nodes[1:]:
+        if host.node > count:
+            continue
+        facts = host_facts.parse(remote.run(host_facts.command(
+            bootstrap.candidates(s.env), wanted.images, s.project), what="gathering facts"))
+        mine: list[Change[bootstrap.HostSteps | release.Payload]] = [
+            *bootstrap.plan(s.env, facts)]
+        if wanted.id not in facts.releases:
+            mine.append(Change(Action.CREATE, f"release {wanted.id}", "its files (0600 where "
+                               "secret)", payload=release.Upload(wanted.id)))
+        if local is not None:
+            mine += [Change(Action.CREATE, f"image {i}", "push from this machine over SSH",
+                            payload=release.Push(i))
+                     for i in wanted.images if facts.images.get(i) != local.get(i)]
+        elif lacking := [i for i in wanted.images if i not in facts.images]:
+            mine.append(Change(Action.RUN, "docker compose pull", ", ".join(lacking),
+                               payload=release.Compose.PULL))
+        changes += [_on(host.node, c) for c in mine]
+    for host, remote in s.nodes:
+        if host.node <= count:
+            changes += [_on(host.node, c) for c in tidy.changes(
+                s.project, tidy.read(remote), wanted=host.node <= s.env.host.manager_count)]
+    nodes, listed = formation.read([r for _, r in s.nodes], s.formation_nodes())
+    changes += formation.plan(nodes, listed, s.env.host.manager_count, count)
+    labelled = {item.node_id: item.labels for item in listed}
+    label = swarm.ready_label(wanted.id)
+    changes += [Change(Action.RUN, f"node {node.index}: ready for {wanted.id}",
+                       "one-shot images built, their volumes seeded, labelled",
+                       payload=swarm.Ready(node.index, wanted.id))
+                for node in nodes if node.index <= count
+                and labelled.get(node.node_id, {}).get(label) != "true"]
+    return changes
+
+
+def _on(node: int, change: Change[bootstrap.HostSteps | release.Payload]) -> Change[Payload]:
+    """A change of one node's, labelled and addressed to it."""
+    assert isinstance(change.payload, bootstrap.HostSteps | release.Upload | release.Push
+                      | release.Compose)
+    return Change(change.action, f"node {node}: {change.target}", change.detail,
+                  payload=OnNode(node, change.payload))
+
+
+def _swarm_drift(s: Session, wanted: Release, facts: Facts) -> dict[str, str]:
+    """What differs from the live release on the swarm: its services missing from the stack,
+    or the compose project of one host still running on node 1."""
+    drifted = {"compose project": "runs on node 1"} if facts.containers else {}
+    out = s.remote.run(f"docker stack services {sh(s.project)} --format '{{{{.Name}}}}' "
+                       "2>/dev/null || true", what="listing the stack's services")
+    running = {name.removeprefix(f"{s.project}_") for name in out.split()}
+    drifted |= {service.name: "missing" for service in wanted.services
+                if not service.built and service.name not in running}
+    return drifted
 
 
 def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> None:
@@ -206,17 +327,28 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
     database's role and extensions, upload, push or pull, switch and up behind the health
     gate, prune images and releases."""
     for change in plan:
-        if isinstance(change.payload, bootstrap.HostSteps):
+        payload, remote = change.payload, s.remote
+        if isinstance(payload, OnNode):
+            remote = s.node(payload.node)
+            payload = payload.payload
+        if isinstance(payload, bootstrap.HostSteps):
             with console.console.status(change.line()):
-                s.remote.apply(change.payload.steps, change.line())
+                remote.apply(payload.steps, change.line())
             console.ok(change.line())
     if not s.remote.ok("docker compose version"):
         raise OpsError(f"docker compose does not run on {s.remote.address}",
                        hint="check the Docker packages on the host, then deploy again")
     payloads = plan.payloads()
+    if s.swarm:
+        formation.apply([r for _, r in s.nodes], s.formation_nodes(),
+                        [p for p in payloads if isinstance(p, formation.Payload)])
+        _apply_nodes(s, wanted, [p for p in payloads if isinstance(p, OnNode)])
+    elif LeaveSwarm() in payloads:
+        s.remote.run(f"{swarm.leave_command(s.project)} && {tidy.remove_command()}",
+                     what="leaving the swarm", timeout=SLOW)
     prepare.apply(s.env, s.remote, [p for p in payloads if isinstance(p, prepare.Payload)])
     if release.Upload(wanted.id) in payloads:
-        _upload(s, wanted)
+        _upload(s.remote, wanted)
     pushed = [p.image for p in payloads if isinstance(p, release.Push)]
     if pushed:
         with console.console.status(f"pushing {', '.join(pushed)}"):
@@ -231,6 +363,13 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
         taken = backup.take(s.env, method=backup.before_change_method(s.env),
                          reason=f"before upgrading to {wanted.id}")[-1]
         console.ok(f"backed up: {taken}")
+    ready = [p.node for p in payloads if isinstance(p, swarm.Ready)]
+    if ready:
+        config = swarm.model(s.remote, s.project, wanted.id)
+        for index in ready:
+            with console.console.status(f"node {index}: ready for {wanted.id}"):
+                swarm.prepare(s.node(index), s.remote, s.project, wanted.id, config)
+            console.ok(f"node {index}: ready for {wanted.id}")
     previous = facts.current
     try:
         _switch_and_up(s, wanted.id, pull_never=bool(pushed) or not wanted.images)
@@ -257,28 +396,51 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
     console.ok(f"release {wanted.id} is live on {s.remote.address}")
 
 
-def _upload(s: Session, wanted: Release) -> None:
+def _apply_nodes(s: Session, wanted: Release, payloads: list[OnNode]) -> None:
+    """Nodes 2..N: the release's files, then its images, node by node."""
+    for index in sorted({p.node for p in payloads}):
+        remote = s.node(index)
+        mine = [p.payload for p in payloads if p.node == index]
+        if release.Upload(wanted.id) in mine:
+            _upload(remote, wanted)
+        if pushed := [p.image for p in mine if isinstance(p, release.Push)]:
+            with console.console.status(f"node {index}: pushing {', '.join(pushed)}"):
+                images.push(remote, pushed)
+            console.ok(f"node {index}: pushed {', '.join(pushed)}")
+        if release.Compose.PULL in mine:
+            remote.run(s.compose(wanted.id, "pull", "--quiet"), what="docker compose pull",
+                       timeout=UNLIMITED)
+
+
+def _upload(remote: Remote, wanted: Release) -> None:
     partial = f"{wanted.dir}.partial"
     dirs = sorted({f"{partial}/{p.rsplit('/', 1)[0]}" for p in wanted.files if "/" in p})
-    s.remote.run(f"rm -rf {sh(partial)} && install -d -m 0700 {sh(partial)} "
+    remote.run(f"rm -rf {sh(partial)} && install -d -m 0700 {sh(partial)} "
                  + "".join(f"&& install -d -m 0755 {sh(d)} " for d in dirs),
                  what="creating the release directory")
     try:
         for path, data in wanted.files.items():
             secret = path in release.SECRET_FILES or path == ".env"
-            s.remote.put(f"{partial}/{path}", data, 0o600 if secret else 0o644)
+            remote.put(f"{partial}/{path}", data, 0o600 if secret else 0o644)
     except KeyboardInterrupt:  # a partial release holds secrets: not left behind
         with suppress(OpsError):
-            s.remote.run(f"rm -rf {sh(partial)}", what="removing the partial release")
+            remote.run(f"rm -rf {sh(partial)}", what="removing the partial release")
         raise
-    s.remote.run(f"mv -T {sh(partial)} {sh(wanted.dir)}", what="completing the release")
-    console.ok(f"uploaded release {wanted.id}")
+    remote.run(f"mv -T {sh(partial)} {sh(wanted.dir)}", what="completing the release")
+    console.ok(f"uploaded release {wanted.id} to {remote.address}")
 
 
 def _switch_and_up(s: Session, release_id: str, *, pull_never: bool = False) -> None:
     s.remote.run(
         f"ln -sfn {sh(f'releases/{release_id}')} {CURRENT}.new && mv -T {CURRENT}.new {CURRENT} "
         f"&& touch {sh(f'{RELEASES}/{release_id}')}", what="switching current")
+    if s.swarm:
+        with console.console.status(f"docker stack deploy ({release_id})"):
+            config = swarm.model(s.remote, s.project, release_id)
+            swarm.prepare(s.remote, s.remote, s.project, release_id, config)
+            swarm.up(s.remote, s.project, s.env.host.routing, release_id, config)
+        console.ok(f"current → {release_id}; docker stack deploy done")
+        return
     args = [*UP, *(["--pull", "never"] if pull_never else [])]
     with console.console.status(f"docker compose up ({release_id})"):
         s.remote.run(s.compose(release_id, *args), what="docker compose up",
@@ -302,7 +464,7 @@ def _gate(s: Session, services: list[Service]) -> health.Assessment:
         # on every poll, the hold too: a new container registers as it starts, and until it
         # has, its predecessor's registration looks current; once it is stale, its address
         # may already serve another container, which answers (so nginx retries nothing)
-        if consul and (gone := registrations.tidy(s.remote, s.project)):
+        if consul and (gone := s.tidy_consul()):
             console.ok(f"deregistered {len(gone)} stale service registration(s) from Consul")
             since.clear()  # the hold starts again from a clean catalog
         last[:] = [s.assess_health(services)]

@@ -10,8 +10,9 @@ deployment scripts avoid this by `down` then `up`, which restarts everything.
 
 So after `up`, while the health gate waits, deploy deregisters every instance that is not the
 newest of its service (one container per service in these stacks) or whose address is no
-running container of the stack. The pure part is `stale`; Consul is asked on the host, at the
-port the stack publishes it on.
+running container of the stack. The pure part is `stale` (shared with the swarm's own
+tidying, ops.host.consul_tidy); Consul is asked on the host, at the port the stack publishes
+it on.
 """
 
 from __future__ import annotations
@@ -19,20 +20,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ops.host.consul_tidy import stale
 from ops.host.remote import Remote, sh
 
 CONSUL = "http://127.0.0.1:8500"
-
-
-def stale(instances: dict[str, list[dict[str, Any]]], addresses: set[str]) -> list[str]:
-    """The IDs to deregister: by service name, every instance but the newest (CreateIndex),
-    and any whose address no running container of the stack has."""
-    found = []
-    for entries in instances.values():
-        services = sorted((e["Service"] for e in entries), key=lambda s: s.get("CreateIndex", 0))
-        found += [s["ID"] for s in services[:-1]]
-        found += [s["ID"] for s in services[-1:] if s.get("Address") not in addresses]
-    return found
 
 
 def tidy(remote: Remote, project: str) -> list[str]:
