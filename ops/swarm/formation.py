@@ -180,11 +180,17 @@ def plan(nodes: list[Node], listed: list[Listed], managers: int,
                                   ", ".join(f"{k}={v}" for k, v in wanted.items()),
                                   payload=Label(node.index, tuple(wanted.items()))))
     ours = {node.node_id for node in nodes}
+    indexes = {node.index for node in nodes}
     for item in listed:
-        if item.node_id not in ours and item.status != "ready":
+        index = int(item.labels.get("openlmis.node") or 0)
+        if item.node_id in ours or item.status == "ready" or not index:
+            continue
+        if index > count or index in indexes:  # above host.count, or replaced by a new node
             changes.append(Change(Action.DELETE,
                                   f"swarm node {item.hostname} ({item.node_id[:12]})",
-                                  f"{item.status}, not one of the environment's nodes",
+                                  f"{item.status}: node {index} " + (
+                                      "is above host.count" if index > count
+                                      else "is another instance now"),
                                   payload=Remove(item.node_id, item.hostname,
                                                  item.role == "manager")))
     return changes

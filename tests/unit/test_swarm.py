@@ -56,14 +56,21 @@ def test_roles_follow_the_number_of_managers_and_nodes_above_count_are_drained()
     assert "provision then terminates it" in changes[-1].line()
 
 
-def test_a_lost_node_the_swarm_still_lists_is_removed_a_live_stranger_is_not() -> None:
-    nodes = [node(1, "active", "c1", "id1"), node(2, "active", "c1", "id2")]
-    found = [listed("id1", labels=labelled(1)), listed("id2", labels=labelled(2)),
-             listed("gone", status="down"), listed("other", status="ready", role="worker")]
+def test_replaced_and_removed_nodes_leave_the_swarm_a_stopped_one_or_a_stranger_does_not(
+) -> None:
+    nodes = [node(1, "active", "c1", "id1"), node(2)]  # node 2: a new instance, not joined yet
+    found = [listed("id1", labels=labelled(1)), listed("old2", status="down", labels=labelled(2)),
+             listed("old3", status="down", role="worker", labels=labelled(3)),
+             listed("stranger", status="down"), listed("other", status="ready", role="worker")]
     changes = formation.plan(nodes, found, managers=1, count=2)
-    assert [c.payload for c in changes if isinstance(c.payload, Remove)] == [
-        Remove("gone", "host-gone", True)]
-    assert changes[-1].action is Action.DELETE
+    removed = [c for c in changes if isinstance(c.payload, Remove)]
+    assert [c.payload for c in removed] == [Remove("old2", "host-old2", True),
+                                            Remove("old3", "host-old3", False)]
+    assert "node 2 is another instance now" in removed[0].line()
+    assert "node 3 is above host.count" in removed[1].line()
+    stopped = listed("n2", status="down", labels=labelled(2))  # its instance is not running
+    kept = formation.plan(nodes[:1], [found[0], stopped], managers=1, count=2)
+    assert not any(isinstance(c.payload, Remove) for c in kept)  # node 2 stopped: it returns
 
 
 @pytest.mark.parametrize(("second", "said"), [
