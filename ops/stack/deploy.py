@@ -491,7 +491,8 @@ def _recover(s: Session, wanted: Release, previous: str, reason: str, failing: l
     if failing:
         console.say(f"last log lines of {', '.join(sorted(failing))}:", "bold")
         for name in sorted(failing):
-            for line in stack_logs.recent(s.remote, s.project, wanted.id, name, 20):
+            for line in stack_logs.recent(s.remote, s.project, wanted.id, name, 20,
+                                          swarm=s.swarm):
                 console.say(f"{name} | {line}")
     s.audit("deploy", wanted.id, "failed", reason=reason)
     restore = (f"; its services may already have migrated the database schema, which the "
@@ -627,8 +628,24 @@ def pick(releases: tuple[str, ...], current: str, to: str | None) -> str:
 
 
 def stack_status(env: Environment) -> list[dict[str, str]]:
-    """The live release's containers: service, state, status (with health), release."""
-    with session(env) as s:
-        facts = s.facts([])
+    """The live release's containers: service, state, status (with health), release; on a
+    swarm its running tasks, with the node each runs on. Asked of node 1 only: status answers
+    while another node is lost."""
+    with open_host(env) as remote:
+        facts = Session(env, remote, audit.who()).facts([])
+        if env.host.swarm:
+            return [{**task, "release": facts.current}
+                    for task in swarm.tasks(remote.run(swarm.tasks_command(env.project),
+                                                       what="listing the stack's tasks"),
+                                            env.project)]
     return [{"service": c.service, "state": c.state, "status": c.status,
              "release": facts.current} for c in facts.containers]
+
+
+def swarm_nodes(env: Environment) -> list[dict[str, str]]:
+    """The swarm's nodes as node 1 sees them: index, hostname, status, availability, role."""
+    with open_host(env) as remote:
+        listed = formation.parse_listed(remote.run(formation.LISTED, what="listing nodes"))
+    return [{"node": item.labels.get("openlmis.node", "?"), "hostname": item.hostname,
+             "status": item.status, "availability": item.availability, "role": item.role,
+             "zone": item.labels.get("openlmis.zone", "")} for item in listed]

@@ -6,7 +6,9 @@ The OpenLMIS services log through logback's SyslogAppender to the `log` service 
 default file format `TIMESTAMP HOSTNAME MESSAGE`). logback's syslog header names the sending
 host (`InetAddress.getLocalHost().getHostName()`: in a container, its hostname), so a service's
 syslog lines are those whose HOSTNAME is one of its containers'. A stack without that volume
-(the lab's) has container output only.
+(the lab's) has container output only. On a swarm the container output is the service's
+tasks' on every node (`docker service logs`, asked of node 1, a manager); syslog is the `log`
+task's node's own, not read there.
 
 The commands and the parsing are pure; `logs`, `recent` and `stream` run them over a Remote.
 """
@@ -34,6 +36,7 @@ _STAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d
 # grep and sed, line-buffered: awk (mawk) would hold a followed stream's lines back
 _SYSLOG_FILTER = "grep --line-buffered -E \"^[^ ]+ ($hosts) \" | sed -u 's/^/S\\t/'"
 _DOCKER_PREFIX = "sed -u 's/^/D\\t/'"
+SINCE = '"$since"'  # the shell variable the follow command keeps
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,17 @@ def _compose(project: str) -> str:
     return sh("docker", "compose", "--ansi", "never", "-p", project)
 
 
-def snapshot_command(project: str, release_dir: str, service: str, lines: int) -> str:
+def _output(project: str, service: str, swarm: bool, *flags: str) -> str:
+    """The command printing a service's container output, with times, without prefixes."""
+    if swarm:  # `flags` are the toolkit's own, shell words as they are
+        return (sh("docker", "service", "logs", "--no-task-ids", "--no-trunc", "--raw",
+                   "--timestamps") + f" {' '.join(flags)} {sh(f'{project}_{service}')}")
+    return (f"{_compose(project)} logs --no-color --no-log-prefix --timestamps "
+            f"{' '.join(flags)} -- {sh(service)}")
+
+
+def snapshot_command(project: str, release_dir: str, service: str, lines: int, *,
+                     swarm: bool = False) -> str:
     """One command printing the release's services and, if `service` is one of them, its last
     `lines` lines of container output (`D` lines) and of syslog (`S` lines). Read-only."""
     compose, name = _compose(project), sh(service)
@@ -90,19 +103,19 @@ def snapshot_command(project: str, release_dir: str, service: str, lines: int) -
         "  printf 'syslog\\t%s\\t%s\\n' \"$file\" \"$size\"",
         f'  cat "$file.1" "$file" 2>/dev/null | {_SYSLOG_FILTER} | tail -n {lines:d}',
         "fi",
-        f"{compose} logs --no-color --no-log-prefix --timestamps --tail {lines:d} -- {name} "
-        f"2>&1 | {_DOCKER_PREFIX}",
+        f"{_output(project, service, swarm, '--tail', str(lines))} 2>&1 | {_DOCKER_PREFIX}",
     ])
 
 
-def follow_command(project: str, snapshot: Snapshot, service: str) -> str:
+def follow_command(project: str, snapshot: Snapshot, service: str, *,
+                   swarm: bool = False) -> str:
     """One command streaming the service's new lines, from where the snapshot ended, until the
     connection ends."""
     parts = [f"cd {sh(f'{RELEASES}/{snapshot.release}')} || exit 1",
              f"since={sh(snapshot.since)}",
              # compose stops following when the container stops: follow it again once it runs
-             f"while :; do {_compose(project)} logs --follow --no-color --no-log-prefix "
-             f"--timestamps --since \"$since\" -- {sh(service)} </dev/null 2>&1; "
+             f"while :; do {_output(project, service, swarm, '--follow', '--since', SINCE)} "
+             "</dev/null 2>&1; "
              "since=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ); sleep 2; "
              f"done | {_DOCKER_PREFIX} &"]
     if snapshot.syslog and snapshot.hosts:
@@ -171,18 +184,19 @@ def _when(stamp: str) -> datetime.datetime | None:
 
 
 def read(remote: Remote, project: str, release_dir: str, service: str,
-         lines: int) -> Snapshot:
+         lines: int, *, swarm: bool = False) -> Snapshot:
     """The service's last lines in a release on the host (`release_dir`: `current` or one
     release's directory)."""
-    return parse(remote.run(snapshot_command(project, release_dir, service, lines),
+    return parse(remote.run(snapshot_command(project, release_dir, service, lines, swarm=swarm),
                             what=f"reading the logs of {service}"), lines)
 
 
 def recent(remote: Remote, project: str, release_id: str, service: str,
-           lines: int) -> list[str]:
+           lines: int, *, swarm: bool = False) -> list[str]:
     """The service's last lines in a release, rendered: the health gate's failure report,
     which shows what it can and never stands in the way of the rollback."""
-    out = remote.run(snapshot_command(project, f"{RELEASES}/{release_id}", service, lines),
+    out = remote.run(snapshot_command(project, f"{RELEASES}/{release_id}", service, lines,
+                                      swarm=swarm),
                      check=False, what=f"reading the logs of {service}")
     return [item.render() for item in parse(out, lines).lines]
 
@@ -193,14 +207,14 @@ def logs(env: Environment, service: str, *, lines: int = 100, follow: bool = Fal
     if lines < 0:
         raise OpsError(f"--lines {lines}: give a number of lines, 0 or more")
     with open_host(env) as remote:
-        found = read(remote, env.project, CURRENT, service, lines)
+        found = read(remote, env.project, CURRENT, service, lines, swarm=env.host.swarm)
         service_exec.known(found.release, found.services, service, remote.address, env.name)
         for item in found.lines:
             console.say(item.render())
         if follow:
             with suppress(KeyboardInterrupt):  # how following ends: not a failure
-                for item in stream(remote, follow_command(env.project, found, service),
-                                   service):
+                for item in stream(remote, follow_command(env.project, found, service,
+                                                          swarm=env.host.swarm), service):
                     console.say(item.render())
 
 

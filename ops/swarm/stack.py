@@ -132,3 +132,19 @@ def assess(output: str, services: list[Service], project: str) -> Assessment:
         waiting[HEALTH_PATH] = f"HTTP {http or 'no answer'}"
     return Assessment(not waiting, waiting)
 
+
+
+def tasks_command(project: str) -> str:
+    return sh("docker", "stack", "ps", project, "--filter", "desired-state=running",
+              "--format", "{{.Name}}\t{{.Node}}\t{{.CurrentState}}\t{{.Error}}")
+
+
+def tasks(output: str, project: str) -> list[dict[str, str]]:
+    """The stack's running tasks (`tasks_command`): service, node, state, status. Pure."""
+    rows = []
+    for line in output.splitlines():
+        name, node, state, error = [*line.split("\t"), "", "", ""][:4]
+        service = name.removeprefix(f"{project}_").split(".")[0]
+        rows.append({"service": service, "node": node, "state": state.split()[0].lower()
+                     if state else "", "status": error or state})
+    return sorted(rows, key=lambda row: (row["service"], row["node"]))

@@ -103,22 +103,31 @@ def status(c, env=None, json_=False):
     if stack["error"]:
         console.warn(f"stack: {stack['error']}")
     else:
+        if stack.get("nodes"):
+            console.table("swarm nodes", ["node", "hostname", "zone", "status", "availability",
+                                          "role"],
+                          [(n["node"], n["hostname"], n["zone"], n["status"], n["availability"],
+                            n["role"]) for n in stack["nodes"]])
+        where = ["node"] if environment.host.swarm else []
         console.table(f"stack: release {stack['release'] or 'none'}",
-                      ["service", "state", "status"],
-                      [(c["service"], c["state"], c["status"]) for c in stack["containers"]])
+                      ["service", *where, "state", "status"],
+                      [(c["service"], *(c[k] for k in where), c["state"], c["status"])
+                       for c in stack["containers"]])
     _show_scheduled(found["scheduled_backups"])
 
 
 def _stack(environment: Environment) -> dict[str, Any]:
-    """The live release's containers, or why they cannot be seen (no host yet, unreachable)."""
-    from ops.stack.deploy import stack_status
+    """The live release's containers (a swarm's tasks, and its nodes), or why they cannot be
+    seen (no host yet, unreachable)."""
+    from ops.stack.deploy import stack_status, swarm_nodes
 
     try:
         containers = stack_status(environment)
+        nodes = swarm_nodes(environment) if environment.host.swarm else []
     except OpsError as exc:
-        return {"release": None, "containers": [], "error": exc.message}
+        return {"release": None, "containers": [], "nodes": [], "error": exc.message}
     release = containers[0]["release"] if containers else None
-    return {"release": release, "containers": containers, "error": None}
+    return {"release": release, "containers": containers, "nodes": nodes, "error": None}
 
 
 def _scheduled(environment: Environment, resources: list[dict[str, Any]]) -> dict[str, Any]:
