@@ -25,6 +25,7 @@ from ops.errors import OpsError
 from ops.host.remote import QUICK, SLOW, UNLIMITED, Remote
 from ops.host.session import open_host
 from ops.stack import deploy
+from ops.swarm import stack as swarm
 
 # How a line of `pg_restore -l` begins.
 TOC_ENTRY = "^[0-9]+; [0-9]+ [0-9]+"
@@ -127,7 +128,14 @@ def services(remote: Remote, verb: str) -> list[str]:
 def stack_stopped(env: Environment, remote: Remote) -> Iterator[None]:
     """The stack's services stopped around a cut-over, and started again however it ends
     (then the health gate's verdict): the cut-over leaves the old database or the new one,
-    never half of each."""
+    never half of each. On a swarm, the stack's services are scaled to none and back."""
+    if env.host.swarm:
+        try:
+            with swarm.stopped(remote, env.project):
+                yield
+        finally:
+            deploy.settle(env, remote)
+        return
     stopped = services(remote, "stop")
     try:
         yield

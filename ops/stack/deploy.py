@@ -89,7 +89,7 @@ class Session:
 
     @property
     def swarm(self) -> bool:
-        return bool(self.nodes)
+        return self.env.host.swarm
 
     def node(self, index: int) -> Remote:
         return next(remote for host, remote in self.nodes if host.node == index)

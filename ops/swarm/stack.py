@@ -14,16 +14,19 @@ made it ready, instead of tasks that start without their configuration.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
 import yaml
 
+from ops import console
 from ops.host.remote import SLOW, UNLIMITED, Remote, sh
 from ops.stack import swarm_stack
 from ops.stack.compose import Service
 from ops.stack.health import HEALTH_PATH, Assessment
-from ops.stack.release import RELEASES
+from ops.stack.release import CURRENT, RELEASES
 from ops.swarm import formation
 
 STACK_FILE = "docker-stack.yml"  # in the release's directory on node 1 (0600: it holds settings)
@@ -71,7 +74,9 @@ def prepare(remote: Remote, leader: Remote, project: str, release_id: str,
 
 
 def deploy_command(project: str, release_id: str) -> str:
-    return f"cd {sh(f'{RELEASES}/{release_id}')} && " + sh(
+    """`docker stack deploy` of a release's stack file (`release_id` may be `current`)."""
+    directory = CURRENT if release_id == "current" else f"{RELEASES}/{release_id}"
+    return f"cd {sh(directory)} && " + sh(
         "docker", "stack", "deploy", "--resolve-image", "never", "--prune", "--detach=true",
         "-c", STACK_FILE, project)
 
@@ -148,3 +153,29 @@ def tasks(output: str, project: str) -> list[dict[str, str]]:
         rows.append({"service": service, "node": node, "state": state.split()[0].lower()
                      if state else "", "status": error or state})
     return sorted(rows, key=lambda row: (row["service"], row["node"]))
+
+
+@contextmanager
+def stopped(remote: Remote, project: str) -> Iterator[list[str]]:
+    """The stack's replicated services scaled to none around a database cut-over (the global
+    ones, nginx and the health service, use no database and keep answering), and the live
+    release deployed again however it ends: each service gets its replicas back. Yields the
+    services stopped."""
+    names = remote.run(f"docker service ls --filter label=com.docker.stack.namespace="
+                       f"{sh(project)} --filter mode=replicated --format '{{{{.Name}}}}'",
+                       what="listing the stack's services").split()
+    if not names:
+        yield []
+        return
+    try:
+        remote.run(sh("docker", "service", "scale", "--detach", *(f"{n}=0" for n in names)),
+                   what="stopping the stack's services")
+        listing = (f"docker service ls --filter label=com.docker.stack.namespace={sh(project)} "
+                   "--filter mode=replicated --format '{{.Replicas}}'")
+        console.wait_for("the stack's services to stop", lambda: all(
+            replicas.startswith("0/") for replicas in remote.run(
+                listing, what="listing the stack's services").split()), timeout=300, interval=2)
+        yield names
+    finally:
+        remote.run(deploy_command(project, "current"), what="docker stack deploy", check=False,
+                   timeout=SLOW)
