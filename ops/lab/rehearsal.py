@@ -1,7 +1,9 @@
 """The whole lifecycle on the lab, step by step, ending with a table of results.
 
 Each step is a function of the shared Context returning a one-line result; a failing step
-stops the run, and the steps after it are reported as not run.
+stops the run, and the steps after it are reported as not run. The swarm variant
+(SWARM_STEPS) runs the same release on SWARM_NODES lab hosts: spread, restored, a node lost
+and healed by the swarm alone, the node back.
 """
 
 from __future__ import annotations
@@ -232,6 +234,81 @@ def failed_upgrade(ctx: Context) -> str:
 FIRST, NEXT = "3.19.2", "3.20.0-SNAPSHOT"
 
 
+SWARM_NODES = 3
+HEALED_WITHIN_S = 240  # a lost node's services serve again from the others within this
+
+
+def spread(ctx: Context) -> str:
+    """The stack's services run on more than one node, the nodes in both zones."""
+    tasks = deploy.stack_status(ctx.env)
+    nodes = deploy.swarm_nodes(ctx.env)
+    used = {t["node"] for t in tasks}
+    zones = {n["zone"] for n in nodes}
+    if len(nodes) != SWARM_NODES or any(n["status"] != "ready" for n in nodes):
+        raise OpsError(f"the swarm's nodes: {nodes}")
+    if len(used) < 2 or len(zones) < 2:
+        raise OpsError(f"the services run on {sorted(used)} in zones {sorted(zones)}")
+    return f"{len(tasks)} tasks on {len(used)} nodes in {len(zones)} zones"
+
+
+def node_lost(ctx: Context) -> str:
+    """The node running referencedata (node 1's aside: it holds the releases and answers the
+    rehearsal) is stopped as EC2 stops an instance; nothing is run: the swarm starts the lost
+    tasks on the others, the managers' tidying restores Consul's view, and OpenLMIS serves
+    again through node 1."""
+    hostnames = {n["hostname"]: n["node"] for n in deploy.swarm_nodes(ctx.env)}
+    tasks = deploy.stack_status(ctx.env)
+    on = {t["node"] for t in tasks if t["service"] == "referencedata"}
+    counts = {name: sum(t["node"] == name for t in tasks) for name in hostnames}
+    others = sorted((n for n in hostnames if hostnames[n] != "1"), key=lambda n: (
+        n not in on, -counts[n]))
+    lost = others[0]
+    instance = next(t for t in targets.hosts(ctx.env) if str(t.node) == hostnames[lost])
+    ctx.notes["lost"] = instance.instance_id
+    moved = sorted({t["service"] for t in tasks if t["node"] == lost})
+    client(ctx.env, "ec2").stop_instances(InstanceIds=[instance.instance_id])
+    started = time.monotonic()
+
+    def healed() -> bool:
+        if not _answers(ctx):
+            return False
+        with_lost = [t for t in deploy.stack_status(ctx.env) if t["node"] == lost]
+        return not with_lost and _serving(ctx, "referencedata", "15.4.0") != ""
+
+    try:
+        console.wait_for("OpenLMIS to serve again without the lost node", _quiet(healed),
+                         timeout=HEALED_WITHIN_S, interval=3)
+    except console.WaitTimeout:
+        raise OpsError(f"OpenLMIS did not serve again within {HEALED_WITHIN_S}s of losing "
+                       f"node {hostnames[lost]}") from None
+    return (f"node {hostnames[lost]} stopped ({', '.join(moved)}); serving again from the "
+            f"others {time.monotonic() - started:.0f}s later, no command run")
+
+
+def node_back(ctx: Context) -> str:
+    """The lost node started again: it rejoins by itself, and a deploy converges, after which
+    another plans nothing."""
+    client(ctx.env, "ec2").start_instances(InstanceIds=[ctx.notes["lost"]])
+    console.wait_for("the node to be ready in the swarm", _quiet(lambda: all(
+        n["status"] == "ready" for n in deploy.swarm_nodes(ctx.env))), timeout=180, interval=3)
+    done = deploy.deploy(ctx.env, name=FIRST)
+    if left := deploy.deploy(ctx.env, approval=Approval(plan_only=True), name=FIRST):
+        raise OpsError("a second deploy would still change: " + "; ".join(left.lines()))
+    said = f"{len(done)} change(s): " + "; ".join(done.lines()) if done else "no changes"
+    return f"the node rejoined; deploy: {said[:200]}; then nothing to deploy; " + _serving(
+        ctx, "referencedata", "15.4.0")
+
+
+def _quiet(check: Callable[[], bool]) -> Callable[[], bool]:
+    """`check`, a failure to ask (a node restarting, SSH refused) counting as not yet."""
+    def asked() -> bool:
+        try:
+            return check()
+        except (OpsError, OSError):
+            return False
+    return asked
+
+
 def _releases(ctx: Context) -> Path:
     """The environment's own copy of the releases, which the rehearsal edits."""
     found = ctx.env.stack.releases_dir
@@ -282,6 +359,23 @@ def _in_service(ctx: Context, service: str, command: str) -> str:
                           f"{service}) {command}", what=f"reading {service}")
 
 
+SWARM_STEPS = [
+    Step("lab up", lab_up),
+    Step("AWS emulator", emulator_answers),
+    Step("database", database_answers),
+    Step(f"provision {SWARM_NODES} nodes", provision),
+    Step(f"deploy the Reference Distribution {FIRST} on the swarm", deploy_first),
+    Step("the services spread over the nodes and zones", spread),
+    Step("write data as the stack's role", write_data),
+    Step("backup (snapshot + dump)", back_up),
+    Step("damage the data", damage_data),
+    Step("restore the dump (the stack's services scaled to none and back)", restore_dump),
+    Step("data identical", data_identical),
+    Step("a node is lost; OpenLMIS serves again by itself", node_lost),
+    Step("the node comes back; deploy converges", node_back),
+]
+
+
 STEPS = [
     Step("lab up", lab_up),
     Step("AWS emulator", emulator_answers),
@@ -303,9 +397,13 @@ STEPS = [
 ]
 
 
-def rehearse(steps: list[Step] | None = None) -> list[Result]:
-    """Run every step in order; stop at the first failure."""
+def rehearse(steps: list[Step] | None = None, *, swarm: bool = False) -> list[Result]:
+    """Run every step in order (the swarm variant's with `swarm`); stop at the first
+    failure."""
     env = config.load("lab")
+    if swarm:
+        env = env.model_copy(update={"host": env.host.model_copy(
+            update={"count": SWARM_NODES, "managers": None})})
     releases = LabState.current().dir / "releases"  # the environment's copy, edited here
     shutil.rmtree(releases, ignore_errors=True)
     shutil.copytree(compose.stack_dir(env.stack.name) / "releases", releases)
@@ -313,7 +411,7 @@ def rehearse(steps: list[Step] | None = None) -> list[Result]:
         update={"releases_dir": releases})})
     ctx = Context(env=env, lab=Lab.connect())
     results: list[Result] = []
-    for step in steps or STEPS:
+    for step in steps or (SWARM_STEPS if swarm else STEPS):
         if results and not results[-1].ok:
             results.append(Result(step.name, None, "not run (an earlier step failed)", 0.0))
             continue

@@ -43,13 +43,13 @@ def status(c):
     _show(Lab.connect())
 
 
-@task
+@task(help={"swarm": "on a Docker Swarm of lab hosts (host.count 3) instead of one host"})
 @operation
-def rehearse(c):
+def rehearse(c, swarm=False):
     """The whole lifecycle on the lab, step by step, ending with a table of results."""
     from ops.lab import rehearsal
 
-    results = rehearsal.rehearse()
+    results = rehearsal.rehearse(swarm=swarm)
     rehearsal.show(results)
     failed = [r.step for r in results if r.ok is False]
     if failed:
