@@ -39,14 +39,17 @@ def plan(env: Environment, facts: Facts) -> list[Change[HostSteps]]:
     os = facts.os
     docker.check_supported(os)
     changes: list[Change[HostSteps]] = []
-    if facts.daemon_json_sha256 != system.daemon_json_sha256():
+    swarm = env.host.swarm
+    if facts.daemon_json_sha256 != system.daemon_json_sha256(swarm=swarm):
         steps: list[Step] = [("run", "install -d -m 0755 /etc/docker"),
-                             ("put", system.DAEMON_JSON_PATH, system.daemon_json(), 0o644)]
+                             ("put", system.DAEMON_JSON_PATH, system.daemon_json(swarm=swarm),
+                              0o644)]
         if facts.docker_active:
             steps.append(("run", "systemctl restart docker"))  # live-restore keeps containers
         changes.append(Change(Action.UPDATE, system.DAEMON_JSON_PATH,
-                              "json-file logs capped at 5 x 20 MB, live-restore",
-                              payload=HostSteps(tuple(steps))))
+                              "json-file logs capped at 5 x 20 MB, " + (
+                                  "no live-restore (a swarm refuses it)" if swarm
+                                  else "live-restore"), payload=HostSteps(tuple(steps))))
     wanted = [*docker.packages(os, env.host.docker_source), postgres_client(env, os)]
     missing = [p for p in wanted if p not in facts.packages]
     if missing:

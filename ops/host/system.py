@@ -16,15 +16,20 @@ DISTRO_POSTGRES = {"debian-12": "15", "debian-13": "17", "ubuntu-22.04": "14",
                    "ubuntu-24.04": "16"}
 
 
-def daemon_json() -> bytes:
-    """Capped json-file logs (the 30 GB disk no longer fills) and live-restore."""
-    config = {"log-driver": "json-file", "log-opts": {"max-size": "20m", "max-file": "5"},
-              "live-restore": True}
+def daemon_json(*, swarm: bool = False) -> bytes:
+    """Capped json-file logs (the 30 GB disk no longer fills) and live-restore, but on a swarm's
+    node: Docker refuses `swarm init` and `join` with live-restore ("--live-restore daemon
+    configuration is incompatible with swarm mode"; Docker docs, "Live restore": it applies to
+    standalone containers, not swarm services)."""
+    config: dict[str, object] = {"log-driver": "json-file",
+                                 "log-opts": {"max-size": "20m", "max-file": "5"}}
+    if not swarm:
+        config["live-restore"] = True
     return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
 
 
-def daemon_json_sha256() -> str:
-    return hashlib.sha256(daemon_json()).hexdigest()
+def daemon_json_sha256(*, swarm: bool = False) -> str:
+    return hashlib.sha256(daemon_json(swarm=swarm)).hexdigest()
 
 
 def swap_commands(gb: int) -> list[str]:
