@@ -11,7 +11,7 @@ import pytest
 
 from ops import targets
 from ops.approval import Approval
-from ops.aws import calls, compute, inventory, session, tags, topology
+from ops.aws import calls, compute, inventory, session, tags, teardown, topology
 from ops.config import Environment
 from ops.errors import OpsError
 from tests.aws.provisioning import boto, groups, make_env
@@ -150,3 +150,27 @@ def test_node_1_is_the_host_and_two_instances_of_one_node_are_refused(
         targets.instance(env)
     with pytest.raises(OpsError, match="several host instances for node 2"):
         topology.plan(env, checked=False)
+
+
+def test_a_lost_node_is_replaced_after_its_predecessor_and_destroy_removes_every_node(
+        emulator: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env = _count(make_env(emulator, monkeypatch, tmp_path, zone=False), 2)
+    ec2 = boto(emulator)("ec2")
+    topology.provision(env)
+    old = _nodes(ec2, env)
+    ec2.terminate_instances(InstanceIds=[old[2]["InstanceId"]])
+    sent, remove = _tokens()
+    try:
+        topology.provision(env)
+    finally:
+        remove()
+    new = _nodes(ec2, env)
+    assert new[1] == old[1] and new[2]["InstanceId"] != old[2]["InstanceId"]
+    assert sent == [compute.client_token(env, old[2]["SubnetId"], old[2]["InstanceId"], 2)]
+    address = next(a for a in ec2.describe_addresses()["Addresses"]
+                   if {"Key": tags.ROLE, "Value": "host-ip-2"} in a["Tags"])
+    assert address["InstanceId"] == new[2]["InstanceId"]
+
+    teardown.destroy(env)
+    assert ec2.describe_addresses()["Addresses"] == []
+    assert _nodes(ec2, env) == {}
