@@ -94,8 +94,9 @@ def node_instances(ctx: Ctx) -> dict[int, str]:
 def client_token(env: Environment, subnet: str, predecessor: str | None = None,
                  node: int = 1) -> str:
     """run_instances idempotency token: one per environment, network, node and host generation
-    (the instance the new host replaces; None for the first host). At most 64 characters; a
-    node above 1 has -n<i> where node 1's never has a letter, so no two nodes share one."""
+    (the instance the new host replaces; None for the first host). At most 64 characters.
+    Node 1's is the host's as ever; node i's carries -n<i> and a digest that covers i too, so
+    no two nodes share one."""
     if node == 1:
         if predecessor is None:
             return f"{env.prefix}-host-{subnet}"[:64]
