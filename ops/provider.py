@@ -53,7 +53,9 @@ class Provider(Protocol):
         """A session with the credentials to use."""
 
     def host(self, env: Environment, instance: dict[str, Any]) -> HostTarget:
-        """How to reach the host serving a described EC2 instance. Read-only."""
+        """How to reach the host (a node) serving a described EC2 instance: its node index
+        (tag openlmis:node), the address the other nodes reach it at, its availability zone.
+        Read-only."""
 
     def database(self, env: Environment) -> DatabaseTarget:
         """Where the environment's database answers. Read-only."""

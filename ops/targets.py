@@ -1,4 +1,5 @@
-"""Where an environment's host and database are: from config, else asked of its provider."""
+"""Where an environment's host (its nodes) and database are: from config, else asked of its
+provider."""
 
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ class HostTarget:
     key: Path
     known_hosts: Path
     instance_id: str | None = None
+    node: int = 1  # its index among the nodes (host.count); 1 is the host of one-host setups
+    private_address: str | None = None  # where the other nodes reach it
+    zone: str | None = None  # the instance's availability zone
 
 
 @dataclass(frozen=True)
@@ -41,12 +45,24 @@ class DatabaseTarget:
 
 
 def host(env: Environment) -> HostTarget:
-    """The host to deploy to: host.address from config, else the provisioned instance's."""
+    """The host to deploy to (node 1): host.address from config, else the provisioned
+    instance's."""
     cfg = env.host
     if cfg.address:
         return HostTarget(cfg.address, cfg.ssh_user, cfg.ssh_private_key.expanduser(),
-                          cfg.known_hosts.expanduser())
+                          cfg.known_hosts.expanduser(), private_address=cfg.address)
     return provider.of(env).host(env, instance(env))
+
+
+def hosts(env: Environment) -> list[HostTarget]:
+    """Every node, ordered by node index: host.address's one host, else the provisioned
+    instances'."""
+    if env.host.address:
+        return [host(env)]
+    found = nodes(env)
+    if 1 not in found:
+        raise _no_host(env)
+    return [provider.of(env).host(env, found[i]) for i in sorted(found)]
 
 
 def database(env: Environment) -> DatabaseTarget:
@@ -68,13 +84,18 @@ def _instances(env: Environment) -> list[dict[str, Any]]:
 
 
 def instance(env: Environment) -> dict[str, Any]:
-    """The environment's one pending or running host instance, as EC2 describes it."""
-    found = _instances(env)
-    if not found:
-        raise NoHost(f"{env.name} has no host instance and no host.address in its config",
-                       hint="run: inv provision, or set host.address for an existing host")
-    if len(found) > 1:
-        ids = ", ".join(i["InstanceId"] for i in found)
-        raise OpsError(f"{env.name} has several host instances ({ids})",
-                       hint="terminate the extra ones, or set host.address")
-    return found[0]
+    """The environment's pending or running host instance of node 1, as EC2 describes it."""
+    found = nodes(env).get(1)
+    if found is None:
+        raise _no_host(env)
+    return found
+
+
+def nodes(env: Environment) -> dict[int, dict[str, Any]]:
+    """The pending or running host instances by node index; OpsError when two claim one."""
+    return tags.by_node(env, _instances(env), "terminate the extra ones, or set host.address")
+
+
+def _no_host(env: Environment) -> NoHost:
+    return NoHost(f"{env.name} has no host instance and no host.address in its config",
+                  hint="run: inv provision, or set host.address for an existing host")

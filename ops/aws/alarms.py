@@ -164,6 +164,8 @@ def definitions(env: Environment, ids: Mapping[str, Any],
     known yet (the instance or the load balancer before it exists): planned later (pure)."""
     found = [*_host(env, ids.get("instance"), size.host_gib), *_database(env, size),
              *_load_balancer(env, ids.get("lb"), ids.get("tg")), *_backups(env)]
+    for node in range(2, env.host.count + 1):
+        found += _status_checks(env, ids.get(f"instance.{node}"), f"-{node}", f"node {node}")
     return {name(env, what): alarm for what, alarm in found}
 
 
@@ -187,21 +189,29 @@ def _host(env: Environment, instance: str | None, gib: float | None) -> Wanted:
         "kill services; a larger host.instance_type (inv resize) or smaller stack.memory.",
         _metric(NAMESPACE, "MemoryAvailablePercent", here, "Minimum", 300, 2, LT, low,
                 "missing"))))
+    return [*_status_checks(env, instance, "", "host"), *found]
+
+
+def _status_checks(env: Environment, instance: str | None, suffix: str, host: str) -> Wanted:
+    """The instance's status check alarms, host-system and host-instance + `suffix` (a node's
+    above 1: -i). The disk and memory alarms need none per node: every node publishes the
+    same metric, and the worst node's value (Maximum, Minimum) is what they watch."""
+    system, own = f"host-system{suffix}", f"host-instance{suffix}"
     if not instance:
-        return [("host-system", None), ("host-instance", None), *found]
+        return [(system, None), (own, None)]
     checks = {"InstanceId": instance}
-    return [("host-system", _alarm(
-        env, "host-system", "StatusCheckFailed_System for 2 min: recover the instance, notify",
-        "the host's hardware or network failed its status check; EC2 recovers the instance "
+    return [(system, _alarm(
+        env, system, "StatusCheckFailed_System for 2 min: recover the instance, notify",
+        f"the {host}'s hardware or network failed its status check; EC2 recovers the instance "
         "(same id, address and disk) onto healthy hardware.",
         _metric("AWS/EC2", "StatusCheckFailed_System", checks, "Maximum", 60, 2, GE, 1,
                 "missing"), also=(recover_action(env),))),
-        ("host-instance", _alarm(
-            env, "host-instance", "StatusCheckFailed_Instance for 3 min",
-            "the host's operating system failed its status check (memory, disk, network, "
+        (own, _alarm(
+            env, own, "StatusCheckFailed_Instance for 3 min",
+            f"the {host}'s operating system failed its status check (memory, disk, network, "
             "kernel): reboot it from the EC2 console; OpenLMIS comes back by itself.",
             _metric("AWS/EC2", "StatusCheckFailed_Instance", checks, "Maximum", 60, 3, GE, 1,
-                    "missing"))), *found]
+                    "missing")))]
 
 
 def _database(env: Environment, size: Sizing) -> Wanted:

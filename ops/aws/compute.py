@@ -1,7 +1,13 @@
 """The host: key pair, EC2 instance (encrypted gp3 root, IMDSv2 required), Elastic IP.
 
-A lost host is replaced by provision: the launch token of each host follows from the host it
-replaces (its predecessor), so a retried launch finds the instance it launched while a
+With host.count N > 1 the host is N nodes of a swarm: node 1 is the host as it always was;
+node i ≥ 2 is another instance of the same launch request, tagged openlmis:node=i, in public
+subnet public-1 for odd i and public-2 for even i (across the network's two availability
+zones), with an Elastic IP of its own (role host-ip-i). Nodes above the count are terminated
+and their addresses released.
+
+A lost host (or node) is replaced by provision: the launch token of each host follows from
+the host it replaces (its predecessor), so a retried launch finds the instance it launched while a
 replacement launches anew. AWS keeps a terminated instance in DescribeInstances for about an
 hour but holds its launch token for at least 24 hours after; the emulator keeps terminated
 instances for good. So the predecessor is read from what outlives a host: the Elastic IP
@@ -14,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -22,7 +29,7 @@ from botocore.exceptions import ClientError
 from ops import console, provider
 from ops.aws import identity, tags
 from ops.aws.context import Ctx
-from ops.config import Environment
+from ops.config import MAX_NODES, Environment
 from ops.errors import OpsError
 from ops.plan import Action, Change
 from ops.stack import planned, sizing
@@ -53,15 +60,51 @@ class Op(Enum):
     EIP = "eip"
     ASSOCIATE = "associate"
     RECORD = "record"
+    RELEASE = "release"
+    TERMINATE = "terminate"
 
 
-def client_token(env: Environment, subnet: str, predecessor: str | None = None) -> str:
-    """run_instances idempotency token: one per environment, network and host generation (the
-    instance the new host replaces; None for the first host). At most 64 characters."""
-    if predecessor is None:
-        return f"{env.prefix}-host-{subnet}"[:64]
-    digest = hashlib.sha256(f"{env.prefix} {subnet} {predecessor}".encode()).hexdigest()
-    return f"{env.prefix[:20]}-{digest[:12]}-after-{predecessor[:24]}"
+@dataclass(frozen=True)
+class Node:
+    """A change of node i ≥ 2 (node 1's changes are plain Ops, as before there were nodes)."""
+
+    op: Op
+    node: int
+
+
+Payload = Op | Node
+
+
+def subnet_role(node: int) -> str:
+    """The public subnet of a node: public-1 for odd, public-2 for even (pure)."""
+    return "public-1" if node % 2 else "public-2"
+
+
+def key(what: str, node: int) -> str:
+    """The ctx.ids key of a node's 'instance' or 'eip': node 1's as ever, node i's 'what.i'."""
+    return what if node == 1 else f"{what}.{node}"
+
+
+def node_instances(ctx: Ctx) -> dict[int, str]:
+    """The instances of the nodes up to host.count known so far, by node index."""
+    return {i: ctx.ids[key("instance", i)] for i in range(1, ctx.env.host.count + 1)
+            if ctx.ids.get(key("instance", i))}
+
+
+def client_token(env: Environment, subnet: str, predecessor: str | None = None,
+                 node: int = 1) -> str:
+    """run_instances idempotency token: one per environment, network, node and host generation
+    (the instance the new host replaces; None for the first host). At most 64 characters.
+    Node 1's is the host's as ever; node i's carries -n<i> and a digest that covers i too, so
+    no two nodes share one."""
+    if node == 1:
+        if predecessor is None:
+            return f"{env.prefix}-host-{subnet}"[:64]
+        digest = hashlib.sha256(f"{env.prefix} {subnet} {predecessor}".encode()).hexdigest()
+        return f"{env.prefix[:20]}-{digest[:12]}-after-{predecessor[:24]}"
+    digest = hashlib.sha256(f"{env.prefix} {subnet} {predecessor} n{node}".encode()).hexdigest()
+    after = f"-after-{predecessor}" if predecessor else ""
+    return f"{env.prefix[:20]}-n{node}-{digest[:12]}{after}"[:64]
 
 
 def predecessor(gone: list[dict[str, Any]], recorded: str | None) -> str | None:
@@ -73,21 +116,36 @@ def predecessor(gone: list[dict[str, Any]], recorded: str | None) -> str | None:
     return recorded
 
 
-def diff(env: Environment, actual: dict[str, Any], key_file: str) -> list[Change[Op]]:
-    """`actual`: key (bool), instance ({} or id, type, metadata options as read, groups as
-    roles where read), replaces (the lost host a new instance replaces, if any), eip ({} or
-    id, instance, recorded: the instance its tag records, where read)."""
-    changes = []
+def diff(env: Environment, actual: dict[str, Any], key_file: str) -> list[Change[Payload]]:
+    """`actual`: key (bool), node 1's instance ({} or id, type, metadata options as read,
+    groups as roles where read), replaces (the lost host a new instance replaces, if any), eip
+    ({} or id, ip, instance, recorded: the instance its tag records, where read); nodes: the
+    same three for each node i ≥ 2 found or wanted (host.count), by index."""
+    changes: list[Change[Payload]] = []
     if not actual.get("key"):
         changes.append(Change(Action.CREATE, f"key pair {env.prefix}", key_file, payload=Op.KEY))
+    changes += _node(env, 1, actual)
+    nodes = actual.get("nodes", {})
+    for i in range(2, env.host.count + 1):
+        changes += _node(env, i, nodes.get(i, {}))
+    for i in sorted(n for n in nodes if n > env.host.count):
+        changes += _retire(env, i, nodes[i])
+    return changes
+
+
+def _node(env: Environment, node: int, actual: dict[str, Any]) -> list[Change[Payload]]:
+    """One node's instance and Elastic IP (node 1's worded as the host's, as ever)."""
+    changes: list[Change[Payload]] = []
+    name = "host" if node == 1 else f"node {node}"
     instance = actual.get("instance") or {}
     if not instance:
         lost = actual.get("replaces")
-        changes.append(Change(Action.CREATE, "instance host",
+        changes.append(Change(Action.CREATE, f"instance {name}",
                               f"{env.host.instance_type}, {env.host.root_volume_gb} GB encrypted "
                               "gp3, IMDSv2 required"
+                              + ("" if node == 1 else f", subnet {subnet_role(node)}")
                               + (f"; replaces {lost}, which is gone (a new SSH host key)"
-                                 if lost else ""), payload=Op.INSTANCE))
+                                 if lost else ""), payload=_payload(Op.INSTANCE, node)))
     else:
         if drifted := metadata_drift(instance.get("metadata", {})):
             hops = instance.get("metadata", {}).get("HttpPutResponseHopLimit") or 0
@@ -96,24 +154,44 @@ def diff(env: Environment, actual: dict[str, Any], key_file: str) -> list[Change
             changes.append(Change(Action.UPDATE, f"instance {instance['id']}",
                                   f"metadata {drifted} (live: the running host's next metadata "
                                   f"request obeys it; nothing restarts{containers})",
-                                  payload=Op.IMDS))
+                                  payload=_payload(Op.IMDS, node)))
         if instance.get("groups") is not None and instance["groups"] != ["sg.host"]:
             changes.append(Change(Action.UPDATE, f"instance {instance['id']}",
                                   f"security groups {', '.join(instance['groups'])} → sg.host "
                                   "(live: connections the old groups allowed may drop)",
-                                  payload=Op.GROUPS))
+                                  payload=_payload(Op.GROUPS, node)))
     eip = actual.get("eip") or {}
     if not eip:
-        changes.append(Change(Action.CREATE, "elastic ip host", payload=Op.EIP))
+        changes.append(Change(Action.CREATE, f"elastic ip {name}",
+                              payload=_payload(Op.EIP, node)))
     if not eip or not instance or eip.get("instance") != instance.get("id"):
-        changes.append(Change(Action.UPDATE, "elastic ip host", "associate with the instance"
+        changes.append(Change(Action.UPDATE, f"elastic ip {name}", "associate with the instance"
                               + (f" (from {eip['instance']})" if eip.get("instance") else ""),
-                              payload=Op.ASSOCIATE))
+                              payload=_payload(Op.ASSOCIATE, node)))
     elif eip.get("recorded", instance["id"]) != instance["id"]:
-        changes.append(Change(Action.UPDATE, "elastic ip host",
+        changes.append(Change(Action.UPDATE, f"elastic ip {name}",
                               f"record {instance['id']} in tag {HOST_TAG} (a replacement host's "
-                              "launch follows from it)", payload=Op.RECORD))
+                              "launch follows from it)", payload=_payload(Op.RECORD, node)))
     return changes
+
+
+def _retire(env: Environment, node: int, actual: dict[str, Any]) -> list[Change[Payload]]:
+    """A node above host.count: its Elastic IP released, its instance terminated."""
+    changes: list[Change[Payload]] = []
+    why = f"node {node} is above host.count {env.host.count}"
+    if eip := actual.get("eip"):
+        changes.append(Change(Action.DELETE, f"elastic ip node {node}",
+                              f"{eip.get('ip') or eip['id']} released ({why})",
+                              payload=Node(Op.RELEASE, node)))
+    if instance := actual.get("instance"):
+        changes.append(Change(Action.DELETE, f"instance node {node}",
+                              f"{instance['id']} terminated ({why}; its disk goes with it)",
+                              payload=Node(Op.TERMINATE, node)))
+    return changes
+
+
+def _payload(op: Op, node: int) -> Payload:
+    return op if node == 1 else Node(op, node)
 
 
 def metadata_drift(have: dict[str, Any]) -> str:
@@ -149,17 +227,29 @@ def read(ctx: Ctx) -> dict[str, Any]:
     keys = ec2.describe_key_pairs(Filters=tags.filters(env, "key"))["KeyPairs"]
     if keys:
         actual["key"] = ctx.ids["key"] = keys[0]["KeyName"]
-    found = [i for r in ec2.describe_instances(
+    found = tags.by_node(env, [i for r in ec2.describe_instances(
         Filters=[*tags.filters(env, "host"),
                  {"Name": "instance-state-name", "Values": LIVE}])["Reservations"]
-        for i in r["Instances"]]
-    if len(found) > 1:
-        raise OpsError(f"{env.name} has several host instances: "
-                       + ", ".join(i["InstanceId"] for i in found),
-                       hint="terminate the extra ones, then run provision again")
-    if found:
-        instance = found[0]
-        ctx.ids["instance"] = instance["InstanceId"]
+        for i in r["Instances"]], "terminate the extra ones, then run provision again")
+    addresses = _addresses(ec2, env)
+    wanted = set(range(1, env.host.count + 1))
+    gone = _gone(ec2, env) if wanted - set(found) else {}
+    for i in sorted(wanted | set(found) | set(addresses)):
+        node = _read_node(ctx, i, found.get(i), addresses.get(i, {}), gone.get(i, []))
+        if i == 1:
+            actual.update(node)
+        else:
+            actual.setdefault("nodes", {})[i] = node
+    return actual
+
+
+def _read_node(ctx: Ctx, node: int, instance: dict[str, Any] | None, address: dict[str, Any],
+               gone: list[dict[str, Any]]) -> dict[str, Any]:
+    """One node's instance and Elastic IP as read; their ids into ctx."""
+    ec2 = ctx.aws("ec2")
+    actual: dict[str, Any] = {}
+    if instance:
+        ctx.ids[key("instance", node)] = instance["InstanceId"]
         sg_roles = {ctx.ids.get(k): k for k in ("sg.db", "sg.host", "sg.lb")}
         actual["instance"] = {
             "id": instance["InstanceId"], "type": instance["InstanceType"],
@@ -169,33 +259,41 @@ def read(ctx: Ctx) -> dict[str, Any]:
                              for g in instance.get("SecurityGroups", [])),
             "profile": instance.get("IamInstanceProfile", {}).get("Arn", "").rpartition("/")[2],
             "root_encrypted": _root_encrypted(ec2, instance)}
-        for text in warnings(env, actual["instance"]):
-            ctx.warn(text)
-    address = _address(ec2, env)
+        if node <= ctx.env.host.count:
+            for text in warnings(ctx.env, actual["instance"]):
+                ctx.warn(text)
     if address:
-        ctx.ids["eip"] = address["AllocationId"]
+        ctx.ids[key("eip", node)] = address["AllocationId"]
         actual["eip"] = {"id": address["AllocationId"], "ip": address.get("PublicIp"),
                          "instance": address.get("InstanceId"), "recorded": _recorded(address)}
-    if not found:
-        actual["replaces"] = predecessor(_gone(ec2, env), _recorded(address))
+    if not instance and node <= ctx.env.host.count:
+        actual["replaces"] = predecessor(gone, _recorded(address))
     return actual
 
 
-def _address(ec2: Any, env: Environment) -> dict[str, Any]:
-    found = ec2.describe_addresses(Filters=tags.filters(env, "host-ip"))["Addresses"]
-    return found[0] if found else {}
+def _addresses(ec2: Any, env: Environment) -> dict[int, dict[str, Any]]:
+    """The nodes' Elastic IPs by node index (role host-ip for node 1, host-ip-i for node i)."""
+    roles = {tags.node_role("host-ip", i): i for i in range(1, MAX_NODES + 1)}
+    found: dict[int, dict[str, Any]] = {}
+    for address in ec2.describe_addresses(Filters=tags.filters(env, *roles))["Addresses"]:
+        role = {t["Key"]: t["Value"] for t in address.get("Tags", [])}.get(tags.ROLE, "")
+        found.setdefault(roles[role], address)
+    return found
 
 
 def _recorded(address: dict[str, Any]) -> str | None:
     return next((t["Value"] for t in address.get("Tags", []) if t["Key"] == HOST_TAG), None)
 
 
-def _gone(ec2: Any, env: Environment) -> list[dict[str, Any]]:
-    """The environment's host instances that are shutting down or terminated, as still shown."""
-    return [i for r in ec2.describe_instances(
-        Filters=[*tags.filters(env, "host"),
-                 {"Name": "instance-state-name", "Values": GONE}])["Reservations"]
-        for i in r["Instances"]]
+def _gone(ec2: Any, env: Environment) -> dict[int, list[dict[str, Any]]]:
+    """The environment's host instances that are shutting down or terminated, as still shown,
+    by node index."""
+    found: dict[int, list[dict[str, Any]]] = {}
+    for r in ec2.describe_instances(Filters=[*tags.filters(env, "host"), {
+            "Name": "instance-state-name", "Values": GONE}])["Reservations"]:
+        for instance in r["Instances"]:
+            found.setdefault(tags.node(instance.get("Tags", [])), []).append(instance)
+    return found
 
 
 def check(ctx: Ctx) -> None:
@@ -242,47 +340,64 @@ def ami(ctx: Ctx) -> dict[str, Any]:
     return max(found, key=lambda i: i.get("CreationDate", ""))
 
 
-def plan(ctx: Ctx) -> list[Change[Op]]:
+def plan(ctx: Ctx) -> list[Change[Payload]]:
     return diff(ctx.env, read(ctx), str(provider.of(ctx.env).public_key(ctx.env)))
 
 
-def apply(ctx: Ctx, op: Op) -> None:
+def apply(ctx: Ctx, payload: Payload) -> None:
     ec2, env = ctx.aws("ec2"), ctx.env
+    op, node = (payload.op, payload.node) if isinstance(payload, Node) else (payload, 1)
+    instance_key, eip_key = key("instance", node), key("eip", node)
     if op is Op.KEY:
         ctx.ids["key"] = ec2.import_key_pair(
             KeyName=env.prefix, PublicKeyMaterial=public_key(env).encode(),
             TagSpecifications=tags.specifications(env, "key", "key-pair"))["KeyName"]
     elif op is Op.INSTANCE:
-        ctx.ids["instance"] = _run_instance(ctx)
+        ctx.ids[instance_key] = _run_instance(ctx, node)
     elif op is Op.IMDS:
-        ec2.modify_instance_metadata_options(InstanceId=ctx.ids["instance"], **METADATA)
+        ec2.modify_instance_metadata_options(InstanceId=ctx.ids[instance_key], **METADATA)
     elif op is Op.GROUPS:
-        ec2.modify_instance_attribute(InstanceId=ctx.ids["instance"], Groups=[ctx.ids["sg.host"]])
+        ec2.modify_instance_attribute(InstanceId=ctx.ids[instance_key],
+                                      Groups=[ctx.ids["sg.host"]])
     elif op is Op.EIP:
-        ctx.ids["eip"] = ec2.allocate_address(
-            Domain="vpc", TagSpecifications=tags.specifications(env, "host-ip", "elastic-ip"),
+        ctx.ids[eip_key] = ec2.allocate_address(
+            Domain="vpc", TagSpecifications=tags.specifications(
+                env, tags.node_role("host-ip", node), "elastic-ip"),
         )["AllocationId"]
     elif op is Op.ASSOCIATE:
-        instance = ctx.ids["instance"]
+        instance = ctx.ids[instance_key]
         console.wait_for(f"instance {instance} running", lambda: _state(ec2, instance) == "running",
                          timeout=600, interval=3, status=lambda: _state(ec2, instance))
         # From the host it served, if still associated (the emulator keeps a terminated one's).
-        ec2.associate_address(AllocationId=ctx.ids["eip"], InstanceId=instance,
+        ec2.associate_address(AllocationId=ctx.ids[eip_key], InstanceId=instance,
                               AllowReassociation=True)
-        _record(ec2, ctx.ids["eip"], instance)
+        _record(ec2, ctx.ids[eip_key], instance)
     elif op is Op.RECORD:
-        _record(ec2, ctx.ids["eip"], ctx.ids["instance"])
+        _record(ec2, ctx.ids[eip_key], ctx.ids[instance_key])
+    elif op is Op.RELEASE:
+        release(ec2, ctx.ids.pop(eip_key))
+    elif op is Op.TERMINATE:
+        ec2.terminate_instances(InstanceIds=[ctx.ids.pop(instance_key)])
+
+
+def release(ec2: Any, allocation: str) -> None:
+    """Disassociate an Elastic IP from its instance, if it has one, and release it."""
+    found = ec2.describe_addresses(AllocationIds=[allocation])["Addresses"][0]
+    if found.get("AssociationId"):
+        ec2.disassociate_address(AssociationId=found["AssociationId"])
+    ec2.release_address(AllocationId=allocation)
 
 
 def _record(ec2: Any, allocation: str, instance: str) -> None:
     ec2.create_tags(Resources=[allocation], Tags=[{"Key": HOST_TAG, "Value": instance}])
 
 
-def _run_instance(ctx: Ctx) -> str:
+def _run_instance(ctx: Ctx, node: int) -> str:
     ec2, env = ctx.aws("ec2"), ctx.env
     image = ami(ctx)
-    subnet = ctx.ids["subnet.public-1"]
-    lost = predecessor(_gone(ec2, env), _recorded(_address(ec2, env)))
+    subnet = ctx.ids[f"subnet.{subnet_role(node)}"]
+    lost = predecessor(_gone(ec2, env).get(node, []),
+                       _recorded(_addresses(ec2, env).get(node, {})))
     request = dict(
         ImageId=image["ImageId"], InstanceType=env.host.instance_type, MinCount=1, MaxCount=1,
         KeyName=ctx.ids.get("key", env.prefix), SubnetId=subnet,
@@ -292,22 +407,24 @@ def _run_instance(ctx: Ctx) -> str:
             "VolumeSize": env.host.root_volume_gb, "VolumeType": "gp3", "Encrypted": True,
             "DeleteOnTermination": True}}],
         MetadataOptions=METADATA,
-        TagSpecifications=tags.specifications(env, "host", "instance", "volume"))
-    return launch(env, subnet, lost, lambda token: _launch(ec2, {**request, "ClientToken": token}))
+        TagSpecifications=tags.specifications(env, "host", "instance", "volume", node=node))
+    return launch(env, subnet, lost, lambda token: _launch(ec2, {**request, "ClientToken": token}),
+                  node=node)
 
 
 def launch(env: Environment, subnet: str, lost: str | None,
-           run: Callable[[str], dict[str, Any]]) -> str:
+           run: Callable[[str], dict[str, Any]], node: int = 1) -> str:
     """The id of the host launched by `run(token)` (RunInstances' instance) with the token of
     the generation after `lost`. EC2 answers a token it already used with that launch's
     instance: when that one is gone, the token was spent on a host lost since, and the next
     generation's token is tried."""
     for _ in range(SPENT_TOKENS):
-        instance = run(client_token(env, subnet, lost))
+        instance = run(client_token(env, subnet, lost, node))
         if instance["State"]["Name"] not in GONE:
             return str(instance["InstanceId"])
         lost = instance["InstanceId"]
-    raise OpsError(f"EC2 answered {SPENT_TOKENS} launches of {env.name}'s host with instances "
+    what = "host" if node == 1 else f"node {node}"
+    raise OpsError(f"EC2 answered {SPENT_TOKENS} launches of {env.name}'s {what} with instances "
                    f"that are gone (the last: {lost})",
                    hint="inv status shows the host instances; run provision again")
 

@@ -1,11 +1,12 @@
-"""status: every resource of the environment with id, state and endpoints, read-only."""
+"""status: every resource of the environment with id, state and endpoints, read-only; each node
+(host.count) its instance (availability zone, state, addresses) and Elastic IP."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Any
 
-from ops.aws import alarms, dns, mail, topology
+from ops.aws import alarms, dns, mail, tags, topology
 from ops.aws.context import Ctx
 from ops.config import Environment
 
@@ -54,8 +55,10 @@ def _row(ctx: Ctx, key: str, value: str) -> dict[str, str]:
 def _instance(ctx: Ctx, instance: str) -> dict[str, str]:
     found = ctx.aws("ec2").describe_instances(InstanceIds=[instance])["Reservations"][0]
     i = found["Instances"][0]
-    return {"kind": "instance host", "state": i["State"]["Name"],
-            "endpoint": f"{i.get('PublicIpAddress', '')} (private {i.get('PrivateIpAddress')})"}
+    return {"kind": "instance host" + _node(ctx, tags.node(i.get("Tags", []))),
+            "state": i["State"]["Name"],
+            "endpoint": f"{i.get('PublicIpAddress', '')} (private {i.get('PrivateIpAddress')}, "
+                        f"{i.get('Placement', {}).get('AvailabilityZone', 'zone unknown')})"}
 
 
 def _database(ctx: Ctx, name: str) -> dict[str, str]:
@@ -100,8 +103,16 @@ def _alarm(ctx: Ctx, name: str) -> dict[str, str]:
 
 def _address(ctx: Ctx, allocation: str) -> dict[str, str]:
     found = ctx.aws("ec2").describe_addresses(AllocationIds=[allocation])["Addresses"][0]
-    return {"kind": "elastic ip", "state": "associated" if found.get("InstanceId") else "free",
+    role = {t["Key"]: t["Value"] for t in found.get("Tags", [])}.get(tags.ROLE, "host-ip")
+    node = role.rpartition("-")[2]
+    return {"kind": "elastic ip" + _node(ctx, int(node) if node.isdigit() else 1),
+            "state": "associated" if found.get("InstanceId") else "free",
             "endpoint": found.get("PublicIp", "")}
+
+
+def _node(ctx: Ctx, node: int) -> str:
+    """' node i' after a node's resource kind, when there are nodes (host.count or left over)."""
+    return f" node {node}" if node > 1 or ctx.env.host.count > 1 else ""
 
 
 _DESCRIBE = {"instance": _instance, "db": _database, "cert": _certificate,

@@ -4,10 +4,11 @@ nginx timeout, header fields that are not valid HTTP dropped before they reach t
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from enum import Enum
 from typing import Any
 
-from ops.aws import certificates, tags
+from ops.aws import certificates, compute, tags
 from ops.aws.context import Ctx, DnsRecord
 from ops.config import Environment
 from ops.plan import Action, Change
@@ -52,7 +53,9 @@ def idle_timeout(env: Environment) -> int:
 
 def diff(env: Environment, actual: dict[str, Any], cert_issued: bool) -> list[Change[Op]]:
     """`actual`: lb ({} or idle, drop_invalid, groups as roles), tg ({} or health settings),
-    registered (bool), others (ids of other targets not already leaving: a replaced host's),
+    registered (bool: every node's instance is), unregistered (the node indices that are not,
+    where known), others (ids of other targets not already leaving: a replaced host's, a node's
+    above host.count),
     listeners (port → {'redirect': bool} or {'cert': arn, 'forward': bool,
     'target': 'tg' when it forwards to the target group, 'policy': TLS policy})."""
     lb_name, tg_name = names(env)
@@ -80,11 +83,15 @@ def diff(env: Environment, actual: dict[str, Any], cert_issued: bool) -> list[Ch
         changes.append(Change(Action.UPDATE, f"target group {tg_name}",
                               f"health check {HEALTH['HealthCheckPath']}", payload=Op.HEALTH))
     if not actual.get("registered"):
-        changes.append(Change(Action.CREATE, f"target group {tg_name}", "register the host",
+        missing = actual.get("unregistered") or []
+        whom = ("the host" if env.host.count == 1 else
+                f"nodes {', '.join(map(str, missing))}" if missing else "the nodes")
+        changes.append(Change(Action.CREATE, f"target group {tg_name}", f"register {whom}",
                               payload=Op.REGISTER))
     if actual.get("others"):
         changes.append(Change(Action.DELETE, f"target group {tg_name}",
-                              f"deregister {', '.join(actual['others'])} (not the host)",
+                              f"deregister {', '.join(actual['others'])} "
+                              f"(not {'the host' if env.host.count == 1 else 'a node'})",
                               payload=Op.DEREGISTER))
     listeners = actual.get("listeners", {})
     if not listeners.get(80, {}).get("redirect"):
@@ -105,11 +112,12 @@ def diff(env: Environment, actual: dict[str, Any], cert_issued: bool) -> list[Ch
     return changes
 
 
-def others(described: list[dict[str, Any]], host: str | None) -> list[dict[str, Any]]:
-    """The targets (Id, Port), of those DescribeTargetHealth lists, that are not the host and
-    are not leaving already (pure): a replaced host's, which ELB has not deregistered itself."""
+def others(described: list[dict[str, Any]], nodes: Collection[str]) -> list[dict[str, Any]]:
+    """The targets (Id, Port), of those DescribeTargetHealth lists, that are not a node's
+    instance and are not leaving already (pure): a replaced host's, which ELB has not
+    deregistered itself, or a node's above host.count."""
     return sorted((t["Target"] for t in described
-                   if t["Target"]["Id"] != host and t["TargetHealth"]["State"] != "draining"),
+                   if t["Target"]["Id"] not in nodes and t["TargetHealth"]["State"] != "draining"),
                   key=lambda t: str(t["Id"]))
 
 
@@ -141,10 +149,13 @@ def read(ctx: Ctx) -> dict[str, Any]:
         ctx.ids["tg"] = tg["TargetGroupArn"]
         actual["tg"] = {k: tg.get(k) for k in HEALTH}
         targets = elb.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])
-        actual["registered"] = any(t["Target"]["Id"] == ctx.ids.get("instance")
-                                   for t in targets["TargetHealthDescriptions"])
+        present = {t["Target"]["Id"] for t in targets["TargetHealthDescriptions"]}
+        nodes = compute.node_instances(ctx)
+        actual["unregistered"] = [i for i in range(1, env.host.count + 1)
+                                  if nodes.get(i) not in present]
+        actual["registered"] = not actual["unregistered"]
         actual["others"] = [t["Id"] for t in others(targets["TargetHealthDescriptions"],
-                                                    ctx.ids.get("instance"))]
+                                                    set(nodes.values()))]
     try:
         lb = elb.describe_load_balancers(Names=[lb_name])["LoadBalancers"][0]
     except elb.exceptions.LoadBalancerNotFoundException:
@@ -222,11 +233,11 @@ def apply(ctx: Ctx, op: Op) -> None:
     elif op is Op.HEALTH:
         elb.modify_target_group(TargetGroupArn=ctx.ids["tg"], **HEALTH)
     elif op is Op.REGISTER:
-        elb.register_targets(TargetGroupArn=ctx.ids["tg"],
-                             Targets=[{"Id": ctx.ids["instance"], "Port": 80}])
+        elb.register_targets(TargetGroupArn=ctx.ids["tg"], Targets=[
+            {"Id": instance, "Port": 80} for instance in compute.node_instances(ctx).values()])
     elif op is Op.DEREGISTER:
         leaving = others(elb.describe_target_health(TargetGroupArn=ctx.ids["tg"])[
-            "TargetHealthDescriptions"], ctx.ids["instance"])
+            "TargetHealthDescriptions"], set(compute.node_instances(ctx).values()))
         if leaving:
             elb.deregister_targets(TargetGroupArn=ctx.ids["tg"], Targets=leaving)
     elif op is Op.HTTP:

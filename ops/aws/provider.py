@@ -96,7 +96,10 @@ class AwsProvider:
                            "address", hint="run: inv provision (it attaches an Elastic IP)")
         cfg = env.host
         return HostTarget(address, cfg.ssh_user, cfg.ssh_private_key.expanduser(),
-                          cfg.known_hosts.expanduser(), instance["InstanceId"])
+                          cfg.known_hosts.expanduser(), instance["InstanceId"],
+                          node=tags.node(instance.get("Tags", [])),
+                          private_address=instance.get("PrivateIpAddress"),
+                          zone=instance.get("Placement", {}).get("AvailabilityZone"))
 
     def database(self, env: Environment) -> DatabaseTarget:
         instance_id = tags.db_instance_id(env)

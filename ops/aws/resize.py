@@ -4,7 +4,8 @@ Provision creates both at the configured size but never changes them on a runnin
 each change is an outage, for a maintenance window. resize backs the database up first, then:
 - the database's class changes with ApplyImmediately: RDS restarts it (minutes of downtime);
 - the host is stopped, retyped and started: an EC2 type changes only while the instance is
-  stopped; its disk and elastic IP stay.
+  stopped; its disk and elastic IP stay. Several nodes (host.count) change one at a time, each
+  running again before the next one stops.
 Then it waits for the stack's health gate: the stack's restart policies bring it back with no
 deploy. A run interrupted anywhere converges when run again: it starts from what AWS reports.
 """
@@ -48,9 +49,10 @@ class Host:
 Payload = Backup | Database | Host
 
 
-def plan(env: Environment, db: dict[str, Any] | None, host: dict[str, Any] | None,
+def plan(env: Environment, db: dict[str, Any] | None, hosts: list[dict[str, Any]],
          backup_method: str) -> Plan[Payload]:
-    """What resize would change, from what AWS reports (pure)."""
+    """What resize would change, from what AWS reports (pure); `hosts`: the nodes' instances
+    as described, in node order."""
     changes: Plan[Payload] = Plan()
     wanted_class = database.instance_class(env)
     if db and db["DBInstanceClass"] != wanted_class:
@@ -61,12 +63,17 @@ def plan(env: Environment, db: dict[str, Any] | None, host: dict[str, Any] | Non
             f"class {db['DBInstanceClass']} → {wanted_class} (RDS restarts it: minutes of "
             "downtime)", payload=Database(db["DBInstanceIdentifier"], wanted_class)))
     wanted_type = env.host.instance_type
-    if host and host["InstanceType"] != wanted_type:
-        changes.add(Change(
-            Action.UPDATE, f"host {host['InstanceId']}",
-            f"type {host['InstanceType']} → {wanted_type} (stopped, retyped, started: "
-            "OpenLMIS is down meanwhile; disk and elastic IP stay)",
-            payload=Host(host["InstanceId"], wanted_type, host["State"]["Name"])))
+    down = ("OpenLMIS is down meanwhile" if len(hosts) < 2
+            else "one node at a time: the others serve meanwhile")
+    for host in hosts:
+        if host["InstanceType"] != wanted_type:
+            node = tags.node(host.get("Tags", []))
+            changes.add(Change(
+                Action.UPDATE, f"host {host['InstanceId']}" + (f" (node {node})"
+                                                              if len(hosts) > 1 else ""),
+                f"type {host['InstanceType']} → {wanted_type} (stopped, retyped, started: "
+                f"{down}; disk and elastic IP stay)",
+                payload=Host(host["InstanceId"], wanted_type, host["State"]["Name"])))
     return changes
 
 
@@ -76,7 +83,7 @@ def resize(env: Environment, approval: Approval | None = None, *, lock_wait: flo
     provision and destroy) and wait for the stack."""
     approval = approval or granted()
     method = backup.before_change_method(env)
-    changes = plan(env, _database(env), _host(env), method)
+    changes = plan(env, _database(env), _hosts(env), method)
     if not approval.review(scope(env), f"{env.name}: resize", changes.changed()):
         return changes
     with lock.held(env, "resize", wait=lock_wait, break_lock=break_lock):
@@ -148,15 +155,14 @@ def _database(env: Environment) -> dict[str, Any] | None:
         return None
 
 
-def _host(env: Environment) -> dict[str, Any] | None:
+def _hosts(env: Environment) -> list[dict[str, Any]]:
+    """The nodes' instances up to host.count, in node order (those above it provision
+    terminates)."""
     if env.host.address:  # a host the toolkit does not manage: not resized here
-        return None
-    found = [i for r in client(env, "ec2").describe_instances(Filters=[
+        return []
+    found = tags.by_node(env, [i for r in client(env, "ec2").describe_instances(Filters=[
         *tags.filters(env, "host"),
         {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
-    ])["Reservations"] for i in r["Instances"]]
-    if len(found) > 1:
-        raise OpsError(f"{env.name} has several host instances: "
-                       + ", ".join(i["InstanceId"] for i in found),
-                       hint="terminate the extra ones, then run provision again")
-    return found[0] if found else None
+    ])["Reservations"] for i in r["Instances"]],
+        "terminate the extra ones, then run provision again")
+    return [found[i] for i in sorted(found) if i <= env.host.count]

@@ -1,6 +1,7 @@
 """Security groups, least privilege: LB 80/443 from anywhere; host HTTP and the health service's
-port from the LB, SSH from the admin networks; database 5432 from the host. Any other ingress
-rule found is revoked."""
+port from the LB, SSH from the admin networks; database 5432 from the host; with several nodes
+(host.count > 1) the swarm's ports between the nodes, from the host group itself. Any other
+ingress rule found is revoked."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from ops.stack.override import HEALTH_PORT
 GROUPS = {"lb": "load balancer: HTTP/HTTPS from anywhere",
           "host": "OpenLMIS host: HTTP from the load balancer, SSH from admins",
           "db": "RDS PostgreSQL: 5432 from the host"}
+# What Docker Swarm's nodes need of each other (Docker's "Getting started with swarm mode"):
+# cluster management, node communication (TCP and UDP), overlay network traffic (VXLAN).
+SWARM = (("tcp", 2377), ("tcp", 7946), ("udp", 7946), ("udp", 4789))
 
 
 class Rule(NamedTuple):
@@ -65,7 +69,9 @@ def desired(env: Environment) -> dict[str, set[Rule]]:
         "lb": {Rule("tcp", 80, 80, "cidr:0.0.0.0/0"), Rule("tcp", 443, 443, "cidr:0.0.0.0/0")},
         "host": {Rule("tcp", 80, 80, "sg:lb"),
                  Rule("tcp", HEALTH_PORT, HEALTH_PORT, "sg:lb")}  # the target group's check
-        | {Rule("tcp", 22, 22, f"cidr:{c}") for c in env.network.admin_cidrs},
+        | {Rule("tcp", 22, 22, f"cidr:{c}") for c in env.network.admin_cidrs}
+        | ({Rule(proto, port, port, "sg:host") for proto, port in SWARM}
+           if env.host.swarm else set()),
         "db": {Rule("tcp", 5432, 5432, "sg:host")},
     }
 

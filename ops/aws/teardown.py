@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from ops import config, console
 from ops.approval import Approval, granted, scope
-from ops.aws import alarms, dns, identity, lock, mail, network, tags, tier, topology
+from ops.aws import alarms, compute, dns, identity, lock, mail, network, tags, tier, topology
 from ops.aws.context import Ctx, DnsRecord
 from ops.config import Environment
 from ops.errors import OpsError
@@ -79,8 +79,11 @@ def listing(env: Environment, survey: Survey) -> Listing:
                         if k.startswith("subscription."))
         remove.append(f"sns topic {alarms.topic_name(env)}"
                       + (f" and its subscriptions ({', '.join(emails)})" if emails else ""))
-    named = [("lb", "load balancer"), ("tg", "target group"), ("eip", "elastic ip"),
-             ("instance", "instance"), ("key", "key pair")]
+    named = [("lb", "load balancer"), ("tg", "target group"),
+             *((compute.key(kind, i), f"{what}{'' if i == 1 else f' (node {i})'}")
+               for i in _nodes(ids) for kind, what in (("eip", "elastic ip"),
+                                                       ("instance", "instance"))),
+             ("key", "key pair")]
     remove += [f"{what} {tier.resource(str(ids[key])) if key in ('lb', 'tg') else ids[key]}"
                for key, what in named if ids.get(key)]
     if ids.get("db"):
@@ -114,6 +117,12 @@ def listing(env: Environment, survey: Survey) -> Listing:
     if ids.get("db"):
         keep.append("the final database snapshot, and earlier snapshots")
     return Listing(remove, keep)
+
+
+def _nodes(ids: dict[str, Any]) -> list[int]:
+    """The node indices whose instance or Elastic IP the ids hold, in order."""
+    return sorted({1} | {int(k.partition(".")[2]) for k in ids
+                         if k.startswith(("instance.", "eip."))})
 
 
 def refusal(env: Environment, survey: Survey, *, force: bool,
@@ -266,17 +275,21 @@ def _load_balancer(ctx: Ctx, run: _Run) -> None:
 
 
 def _host(ctx: Ctx, _: _Run) -> None:
+    """Every node: its Elastic IP released, its instance terminated."""
     ec2 = ctx.aws("ec2")
-    if allocation := ctx.ids.get("eip"):
-        found = ec2.describe_addresses(AllocationIds=[allocation])["Addresses"][0]
-        if found.get("AssociationId"):
-            ec2.disassociate_address(AssociationId=found["AssociationId"])
-        ec2.release_address(AllocationId=allocation)
-    if instance := ctx.ids.get("instance"):
-        ec2.terminate_instances(InstanceIds=[instance])
-        console.wait_for(f"instance {instance} terminated", lambda: ec2.describe_instances(
-            InstanceIds=[instance])["Reservations"][0]["Instances"][0]["State"]["Name"]
-            == "terminated", timeout=900, interval=5)
+    nodes = _nodes(ctx.ids)
+    for i in nodes:
+        if allocation := ctx.ids.get(compute.key("eip", i)):
+            compute.release(ec2, allocation)
+    instances = [ctx.ids[compute.key("instance", i)] for i in nodes
+                 if ctx.ids.get(compute.key("instance", i))]
+    if instances:
+        ec2.terminate_instances(InstanceIds=instances)
+        console.wait_for(f"instance{'s' if len(instances) > 1 else ''} "
+                         f"{', '.join(instances)} terminated", lambda: all(
+                             i["State"]["Name"] == "terminated" for r in ec2.describe_instances(
+                                 InstanceIds=instances)["Reservations"] for i in r["Instances"]),
+                         timeout=900, interval=5)
     if key := ctx.ids.get("key"):
         ec2.delete_key_pair(KeyName=key)
 

@@ -135,26 +135,29 @@ def quotas(env: Environment) -> list[Check]:
     vpcs = ec2.describe_vpcs()["Vpcs"]
     have_vpc = env.network.existing_vpc_id or any(
         tags.is_ours(env, v.get("Tags", [])) and _role(v) == "vpc" for v in vpcs)
+    count = 0 if env.host.address else env.host.count  # the nodes provision makes
     addresses = ec2.describe_addresses()["Addresses"]
-    have_address = any(tags.is_ours(env, a.get("Tags", [])) for a in addresses)
+    have_addresses = sum(tags.is_ours(env, a.get("Tags", [])) for a in addresses)
     instances = [i for page in ec2.get_paginator("describe_instances").paginate(
         Filters=[{"Name": "instance-state-name", "Values": LIVE}])
         for r in page["Reservations"] for i in r["Instances"]]
-    have_host = bool(env.host.address) or any(
-        tags.is_ours(env, i.get("Tags", [])) and _role(i) == "host" for i in instances)
+    have_hosts = sum(tags.is_ours(env, i.get("Tags", [])) and _role(i) == "host"
+                     for i in instances)
     code = vcpu_quota(env.host.instance_type)
     vcpus = _vcpus(ec2, {env.host.instance_type} | {i["InstanceType"] for i in instances})
     used = sum(vcpus.get(i["InstanceType"], 0) for i in instances
                if vcpu_quota(i["InstanceType"]) == code)
     cpu = Quota(f"On-Demand vCPUs ({env.host.instance_type}'s family)", "ec2", code,
                 f"host.instance_type {env.host.instance_type} runs "
-                f"{vcpus.get(env.host.instance_type, '?')} vCPUs")
+                f"{vcpus.get(env.host.instance_type, '?')} vCPUs"
+                + (f", on each of {env.host.count} nodes" if env.host.count > 1 else ""))
     databases = session.client(env, "rds").describe_db_instances()["DBInstances"]
     have_db = any(d["DBInstanceIdentifier"] == tags.db_instance_id(env) for d in databases)
     return [
         _quota(env, VPCS, len(vpcs), 0 if have_vpc else 1),
-        _quota(env, ADDRESSES, len(addresses), 0 if have_host or have_address else 1),
-        _quota(env, cpu, used, 0 if have_host else vcpus.get(env.host.instance_type, 0)),
+        _quota(env, ADDRESSES, len(addresses), max(0, count - max(have_hosts, have_addresses))),
+        _quota(env, cpu, used,
+               max(0, count - have_hosts) * vcpus.get(env.host.instance_type, 0)),
         _quota(env, DB_INSTANCES, len(databases), 0 if have_db else 1),
     ]
 

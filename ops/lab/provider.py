@@ -70,8 +70,11 @@ class LabProvider:
 
     def host(self, env: Environment, instance: dict[str, Any]) -> HostTarget:
         found = Lab.connect().instance_host(instance["InstanceId"])
+        # The lab hosts reach each other on the lab network, at the address this machine uses.
         return HostTarget(found.address, found.user, found.key, found.known_hosts,
-                          instance["InstanceId"])
+                          instance["InstanceId"], node=tags.node(instance.get("Tags", [])),
+                          private_address=found.address,
+                          zone=instance.get("Placement", {}).get("AvailabilityZone"))
 
     def database(self, env: Environment) -> DatabaseTarget:
         lab = Lab.connect()

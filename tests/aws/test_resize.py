@@ -53,7 +53,7 @@ def test_resize_plans_then_backs_up_and_changes_the_class(
 def test_the_host_is_stopped_retyped_and_started() -> None:
     env = config.load("example")  # host.instance_type m6i.xlarge
     running = {"InstanceId": "i-1", "InstanceType": "m5.large", "State": {"Name": "running"}}
-    [change] = resize.plan(env, None, running, "snapshot")
+    [change] = resize.plan(env, None, [running], "snapshot")
     assert change.payload == resize.Host("i-1", "m6i.xlarge", "running")
     assert "m5.large → m6i.xlarge (stopped, retyped, started" in change.line()
-    assert not resize.plan(env, None, {**running, "InstanceType": "m6i.xlarge"}, "snapshot")
+    assert not resize.plan(env, None, [{**running, "InstanceType": "m6i.xlarge"}], "snapshot")

@@ -96,8 +96,8 @@ def _health(instance: str, state: str) -> dict[str, Any]:
 def test_the_replaced_hosts_target_is_deregistered_unless_already_leaving() -> None:
     described = [_health("i-old", "unused"), _health("i-new", "initial"),
                  _health("i-older", "draining")]
-    assert loadbalancer.others(described, "i-new") == [{"Id": "i-old", "Port": 80}]
-    assert loadbalancer.others(described, None) == [{"Id": "i-new", "Port": 80},
+    assert loadbalancer.others(described, {"i-new"}) == [{"Id": "i-old", "Port": 80}]
+    assert loadbalancer.others(described, set()) == [{"Id": "i-new", "Port": 80},
                                                     {"Id": "i-old", "Port": 80}]
     env = environment()
     done = {"tg": dict(loadbalancer.HEALTH), "registered": True, "others": [],
