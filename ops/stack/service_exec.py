@@ -1,4 +1,5 @@
-"""One command in a running service container of the live release: `docker compose exec`.
+"""One command in a running service container of the live release: `docker compose exec`,
+or on a swarm `docker exec` in one of the service's tasks, on the node it runs on.
 
 The commands and the parsing are pure; `run` checks the service over the toolkit's own
 connection, then runs the command on the operator's terminal (ops.host.terminal).
@@ -20,25 +21,34 @@ from ops.stack.release import CURRENT
 
 @dataclass(frozen=True)
 class Services:
-    """The live release and its services, and which of them run."""
+    """The live release and its services, and which of them run (on a swarm: on which node,
+    by its `openlmis.node` index)."""
 
     release: str
     services: tuple[str, ...]
     running: tuple[str, ...]
+    nodes: tuple[tuple[str, str], ...] = ()  # (service, node index) of each running task
 
 
 def _compose(project: str) -> str:
     return sh("docker", "compose", "--ansi", "never", "-p", project)
 
 
-def services_command(project: str) -> str:
-    """Print the live release (nothing when none), its services and its running ones."""
+def services_command(project: str, *, swarm: bool = False) -> str:
+    """Print the live release (nothing when none), its services and its running ones (on a
+    swarm each running task's service and node index)."""
     compose = _compose(project)
+    running = (
+        f"docker stack ps {sh(project)} --filter desired-state=running --format "
+        "'{{.Name}} {{.Node}}' | while read -r task host; do printf 'running\\t%s\\t%s\\n' "
+        f"\"$(echo \"${{task%%.*}}\" | sed 's/^{project}_//')\" \"$(docker node inspect "
+        "\"$host\" --format '{{index .Spec.Labels \"openlmis.node\"}}')\"; done"
+    ) if swarm else f"{compose} ps --services --status running | sed 's/^/running\\t/'"
     return "\n".join([
         f"cd {CURRENT} 2>/dev/null || exit 0",
         "printf 'release\\t%s\\n' \"$(basename \"$(pwd -P)\")\"",
         f"{compose} config --services | sed 's/^/service\\t/'",
-        f"{compose} ps --services --status running | sed 's/^/running\\t/'",
+        running,
     ])
 
 
@@ -49,8 +59,10 @@ def parse(output: str) -> Services:
         kind, _, value = line.partition("\t")
         if value:
             found.setdefault(kind, []).append(value)
+    tasks = [tuple(value.split("\t", 1)) for value in found.get("running", [])]
     return Services((found.get("release") or [""])[0], tuple(found.get("service", [])),
-                    tuple(found.get("running", [])))
+                    tuple(dict.fromkeys(task[0] for task in tasks)),
+                    tuple((task[0], task[1]) for task in tasks if len(task) == 2))
 
 
 def known(release: str, services: Iterable[str], service: str, address: str,
@@ -74,9 +86,15 @@ def check(found: Services, service: str, address: str, env_name: str) -> None:
 
 
 def exec_command(project: str, service: str, command: list[str], *, tty: bool,
-                 login: str) -> str:
+                 login: str, swarm: bool = False) -> str:
     """The shell command running `command` in the service's container, as root on the host
-    (Docker's socket is root's): `-T` without a terminal, so piped input still reaches it."""
+    (Docker's socket is root's): `-T` without a terminal, so piped input still reaches it. On a
+    swarm, in the service's task on the node the command runs on."""
+    if swarm:
+        task = ("$(docker ps -q --filter "
+                + sh(f"label=com.docker.swarm.service.name={project}_{service}") + " | head -1)")
+        return as_root("docker exec " + sh(*(["-it"] if tty else ["-i"])) + f" {task} "
+                       + sh(*command), login)
     line = f"cd {CURRENT} && " + _compose(project) + " exec " + sh(
         *([] if tty else ["-T"]), "--", service, *command)
     return as_root(line, login)
@@ -86,10 +104,16 @@ def run(env: Environment, service: str, command: list[str]) -> int:
     """Run `command` in the service's running container; its exit status."""
     if not command:
         raise OpsError("no command to run", hint=f"inv exec --env {env.name} {service} -- CMD...")
-    host = targets.host(env)
+    swarm = env.host.swarm
     with open_host(env) as remote:
-        found = parse(remote.run(services_command(env.project), what="listing the services"))
+        found = parse(remote.run(services_command(env.project, swarm=swarm),
+                                 what="listing the services"))
     check(found, service, remote.address, env.name)
+    host = targets.host(env)
+    if swarm:
+        on = min(node for name, node in found.nodes if name == service)  # node 1's if it runs there
+        host = next((h for h in targets.hosts(env) if str(h.node) == on), host)
     tty = terminal.interactive()
     return terminal.attached(terminal.argv(
-        host, exec_command(env.project, service, command, tty=tty, login=host.user), tty=tty))
+        host, exec_command(env.project, service, command, tty=tty, login=host.user,
+                           swarm=swarm), tty=tty))

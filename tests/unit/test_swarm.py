@@ -10,6 +10,7 @@ import pytest
 from ops.errors import OpsError
 from ops.host import consul_tidy
 from ops.plan import Action
+from ops.stack import service_exec
 from ops.stack.compose import Service
 from ops.swarm import formation, tidy
 from ops.swarm import stack as swarm
@@ -144,3 +145,15 @@ def test_stale_registrations_and_services_whose_registration_consul_lost() -> No
     assert consul_tidy.lost(remembered, {"auth"}, since, now=1000.0 + consul_tidy.GRACE_S) == [
         "p_dhis2-integration"]
     assert consul_tidy.lost(remembered, {"auth"}, since, now=1001.0) == []
+
+
+def test_exec_on_a_swarm_finds_the_task_on_its_node() -> None:
+    found = service_exec.parse("release\tr1\nservice\tauth\nservice\tnginx\nrunning\tauth\t2\n"
+                               "running\tnginx\t2\nrunning\tnginx\t1\n")
+    assert found.running == ("auth", "nginx")
+    assert found.nodes == (("auth", "2"), ("nginx", "2"), ("nginx", "1"))
+    line = service_exec.exec_command("openlmis", "auth", ["psql", "-c", "select 1"], tty=False,
+                                     login="ubuntu", swarm=True)
+    assert "label=com.docker.swarm.service.name=openlmis_auth" in line
+    assert line.startswith("sudo -n ") and "docker exec -i " in line
+    assert "docker stack ps openlmis" in service_exec.services_command("openlmis", swarm=True)
