@@ -1,8 +1,14 @@
-"""deploy, rollback, status: desired → facts → plan → apply → verify, over ONE connection.
+"""deploy, rollback, status: desired → facts → plan → apply → verify, over ONE connection
+(on a swarm, one per node).
 
 Apply order survives interruption: the release directory appears atomically (written as
 `<id>.partial`, then renamed), images are loaded, `current` is switched atomically, then
 `docker compose up`. A re-run finds whatever was done and converges from there.
+
+With host.count > 1 the release runs on a Docker Swarm (ops.swarm): node 1 keeps the releases,
+`current`, the lock and the audit log as one host does; every node gets Docker, the release's
+directory and images; the swarm is formed; each node is made ready for the release; then
+`docker stack deploy` from node 1 takes the place of `docker compose up`, behind the same gate.
 """
 
 from __future__ import annotations
