@@ -398,6 +398,16 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
         s.remote.run(f"rm -rf {sh(f'{RELEASES}/{old}')}", what=f"removing release {old}")
     if pruned:
         s.remote.run(release.unnamed_builds_command(s.project), what="removing unused builds")
+    removed = [p.image for p in payloads if isinstance(p, image_prune.RemoveImage)]
+    if s.swarm and pruned:
+        s.remote.run(swarm.unlabel_command([swarm.ready_label(old) for old in pruned]),
+                     what="removing pruned releases' node labels")
+    for host, remote in s.nodes[1:]:  # what node 1 pruned, the others had copies of
+        if pruned and host.node <= s.env.host.count:
+            remote.run(" ; ".join([*(f"rm -rf {sh(f'{RELEASES}/{old}')}" for old in pruned),
+                                   *(f"docker image rm {sh(i)} >/dev/null 2>&1" for i in removed),
+                                   release.unnamed_builds_command(s.project), "true"]),
+                       what=f"pruning node {host.node}")
     s.audit("deploy", wanted.id, "ok", previous=previous)
     console.ok(f"release {wanted.id} is live on {s.remote.address}")
 

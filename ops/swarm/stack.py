@@ -45,6 +45,13 @@ def ready_label(release_id: str) -> str:
     return "openlmis.release-" + re.sub(r"[^a-z0-9-]", "-", release_id.lower())
 
 
+def unlabel_command(labels: list[str]) -> str:
+    """Remove the ready labels of pruned releases from every node (absent ones are fine)."""
+    removes = " ".join(f"--label-rm {sh(label)}" for label in labels)
+    return (f"for n in $(docker node ls -q); do docker node update {removes} \"$n\" "
+            ">/dev/null 2>&1; done; true")
+
+
 def config_command(project: str, release_id: str) -> str:
     """The release's compose model as Compose resolves it (files merged, .env interpolated,
     env files read): what the stack file is made from."""
