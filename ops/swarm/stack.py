@@ -46,10 +46,10 @@ def ready_label(release_id: str) -> str:
 
 
 def unlabel_command(labels: list[str]) -> str:
-    """Remove the ready labels of pruned releases from every node (absent ones are fine)."""
-    removes = " ".join(f"--label-rm {sh(label)}" for label in labels)
-    return (f"for n in $(docker node ls -q); do docker node update {removes} \"$n\" "
-            ">/dev/null 2>&1; done; true")
+    """Remove the ready labels of pruned releases from every node, one by one (Docker refuses
+    to remove a label a node lacks)."""
+    return (f"for n in $(docker node ls -q); do for l in {' '.join(sh(x) for x in labels)}; "
+            "do docker node update --label-rm \"$l\" \"$n\" >/dev/null 2>&1; done; done; true")
 
 
 def config_command(project: str, release_id: str) -> str:
