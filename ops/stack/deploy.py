@@ -248,9 +248,9 @@ def _plan(s: Session, wanted: Release,
         if facts.current == wanted.id and facts.docker_active:
             drifted = _swarm_drift(s, wanted, facts)
     elif facts.swarm == "active":
-        changes.append(Change(Action.RUN, "swarm", "remove the stack and leave the swarm "
-                              "(host.count is 1): the release runs as one compose project",
-                              payload=LeaveSwarm()))
+        changes.insert(0, Change(Action.RUN, "swarm", "remove the stack and leave the swarm "
+                                 "(host.count is 1): the release runs as one compose project",
+                                 payload=LeaveSwarm()))
         drifted = {"stack": "on the swarm"}
     elif facts.current == wanted.id and facts.docker_active:
         out = s.remote.run(s.compose(wanted.id, *UP, "--pull", "never", "--dry-run") + " 2>&1",
@@ -331,7 +331,13 @@ def _swarm_drift(s: Session, wanted: Release, facts: Facts) -> dict[str, str]:
 def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> None:
     """Carry out the plan from its payloads (the lines only label progress): host steps, the
     database's role and extensions, upload, push or pull, switch and up behind the health
-    gate, prune images and releases."""
+    gate, prune images and releases. Leaving a swarm comes first: Docker does not start with
+    the live-restore of one host's daemon.json while it is still a swarm's node."""
+    if LeaveSwarm() in plan.payloads():
+        with console.console.status("leaving the swarm"):
+            s.remote.run(f"{swarm.leave_command(s.project)} && {tidy.remove_command()}",
+                         what="leaving the swarm", timeout=SLOW)
+        console.ok("left the swarm: the stack is removed, node 1 is one host again")
     for change in plan:
         payload, remote = change.payload, s.remote
         if isinstance(payload, OnNode):
@@ -349,9 +355,6 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
         formation.apply([r for _, r in s.nodes], s.formation_nodes(),
                         [p for p in payloads if isinstance(p, formation.Payload)])
         _apply_nodes(s, wanted, [p for p in payloads if isinstance(p, OnNode)])
-    elif LeaveSwarm() in payloads:
-        s.remote.run(f"{swarm.leave_command(s.project)} && {tidy.remove_command()}",
-                     what="leaving the swarm", timeout=SLOW)
     prepare.apply(s.env, s.remote, [p for p in payloads if isinstance(p, prepare.Payload)])
     if release.Upload(wanted.id) in payloads:
         _upload(s.remote, wanted)
