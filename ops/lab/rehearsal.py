@@ -3,7 +3,7 @@
 Each step is a function of the shared Context returning a one-line result; a failing step
 stops the run, and the steps after it are reported as not run. The swarm variant
 (SWARM_STEPS) runs the same release on SWARM_NODES lab hosts: spread, restored, a node lost
-and healed by the swarm alone, the node back.
+and healed by the swarm alone, the node back, Consul started afresh and its catalog refilled.
 """
 
 from __future__ import annotations
@@ -299,6 +299,23 @@ def node_back(ctx: Context) -> str:
         ctx, "referencedata", "15.4.0")
 
 
+def consul_afresh(ctx: Context) -> str:
+    """Consul's task started afresh, as when its node is lost: its catalog is empty and no
+    service registers again by itself; the managers' tidying restarts the services whose
+    registration it lost (ops.host.consul_tidy), and OpenLMIS serves again."""
+    with open_host(ctx.env) as remote:
+        remote.run(f"docker service update --force --detach {ctx.env.project}_consul",
+                   what="restarting Consul")
+    started = time.monotonic()
+    console.wait_for("Consul's catalog to be empty", _quiet(lambda: not _answers(ctx)),
+                     timeout=60, interval=1)
+    console.wait_for("OpenLMIS to serve again", _quiet(
+        lambda: _serving(ctx, "referencedata", "15.4.0") != ""), timeout=HEALED_WITHIN_S,
+        interval=3)
+    return (f"the services registered again, serving {time.monotonic() - started:.0f}s after "
+            "Consul restarted, no command run")
+
+
 def _quiet(check: Callable[[], bool]) -> Callable[[], bool]:
     """`check`, a failure to ask (a node restarting, SSH refused) counting as not yet."""
     def asked() -> bool:
@@ -373,6 +390,7 @@ SWARM_STEPS = [
     Step("data identical", data_identical),
     Step("a node is lost; OpenLMIS serves again by itself", node_lost),
     Step("the node comes back; deploy converges", node_back),
+    Step("Consul starts afresh; the services register again by themselves", consul_afresh),
 ]
 
 
