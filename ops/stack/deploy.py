@@ -46,20 +46,11 @@ from ops.stack import logs as stack_logs
 from ops.stack import prune as image_prune
 from ops.stack.compose import Service
 from ops.stack.release import CURRENT, RELEASES, Release
-from ops.swarm import formation, tidy
+from ops.stack.upload import upload
+from ops.swarm import formation, nodes, tidy
 from ops.swarm import stack as swarm
-from ops.targets import HostTarget
 
 UP = ("up", "-d", "--remove-orphans")
-
-
-@dataclass(frozen=True)
-class OnNode:
-    """A change on one node of a swarm (the changes node 1 has as one host carry their
-    payloads bare)."""
-
-    node: int
-    payload: bootstrap.HostSteps | release.Upload | release.Push | release.Compose
 
 
 @dataclass(frozen=True)
@@ -68,7 +59,7 @@ class LeaveSwarm:
 
 
 Payload = (bootstrap.HostSteps | prepare.Payload | release.Payload | credentials.Payload
-           | image_prune.RemoveImage | OnNode | formation.Payload | swarm.Ready | LeaveSwarm)
+           | image_prune.RemoveImage | nodes.OnNode | formation.Payload | swarm.Ready | LeaveSwarm)
 
 
 class RolledBack(OpsError):
@@ -87,7 +78,7 @@ class Session:
     env: Environment
     remote: Remote
     who: str
-    nodes: list[tuple[HostTarget, Remote]] = field(default_factory=list)  # a swarm's, node 1 first
+    nodes: nodes.Nodes = field(default_factory=list)  # a swarm's, node 1 first
 
     @property
     def project(self) -> str:
@@ -99,10 +90,6 @@ class Session:
 
     def node(self, index: int) -> Remote:
         return next(remote for host, remote in self.nodes if host.node == index)
-
-    def formation_nodes(self) -> list[formation.Node]:
-        return [formation.Node(host.node, host.address, host.private_address or host.address,
-                               host.zone or "") for host, _ in self.nodes]
 
     def compose(self, release_id: str, *args: str) -> str:
         """A `docker compose` command run in a release's directory."""
@@ -169,8 +156,8 @@ def session(env: Environment) -> Iterator[Session]:
     """One host's session, or a swarm's: every node connected, node 1 holding the releases,
     the lock and the audit log."""
     if env.host.swarm:
-        with open_nodes(env) as nodes:
-            yield Session(env, nodes[0][1], audit.who(), nodes)
+        with open_nodes(env) as every:
+            yield Session(env, every[0][1], audit.who(), every)
         return
     with open_host(env) as remote:
         yield Session(env, remote, audit.who())
@@ -244,9 +231,9 @@ def _plan(s: Session, wanted: Release,
     changes += credentials.plan_changes(s.env, s.remote, wanted.services, client=client)
     drifted = {}
     if s.swarm:
-        changes += _swarm_plan(s, wanted, local)
+        changes += nodes.plan(s.env, s.nodes, wanted, local)
         if facts.current == wanted.id and facts.docker_active:
-            drifted = _swarm_drift(s, wanted, facts)
+            drifted = nodes.drift(s.remote, s.project, wanted, facts)
     elif facts.swarm == "active":
         changes.insert(0, Change(Action.RUN, "swarm", "remove the stack and leave the swarm "
                                  "(host.count is 1): the release runs as one compose project",
@@ -267,67 +254,6 @@ def _plan(s: Session, wanted: Release,
     return Plan(changes), facts
 
 
-def _swarm_plan(s: Session, wanted: Release,
-                local: dict[str, str] | None) -> list[Change[Payload]]:
-    """What nodes 2..N need (Docker, the release's files and images), the swarm's formation,
-    and the nodes not yet ready for the release (node 1's own needs are planned as one host's).
-    Nodes above host.count are only drained (provision terminates them)."""
-    count = s.env.host.count
-    changes: list[Change[Payload]] = []
-    for host, remote in s.nodes[1:]:
-        if host.node > count:
-            continue
-        facts = host_facts.parse(remote.run(host_facts.command(
-            bootstrap.candidates(s.env), wanted.images, s.project), what="gathering facts"))
-        mine: list[Change[bootstrap.HostSteps | release.Payload]] = [
-            *bootstrap.plan(s.env, facts)]
-        if wanted.id not in facts.releases:
-            mine.append(Change(Action.CREATE, f"release {wanted.id}", "its files (0600 where "
-                               "secret)", payload=release.Upload(wanted.id)))
-        if local is not None:
-            mine += [Change(Action.CREATE, f"image {i}", "push from this machine over SSH",
-                            payload=release.Push(i))
-                     for i in wanted.images if facts.images.get(i) != local.get(i)]
-        elif lacking := [i for i in wanted.images if i not in facts.images]:
-            mine.append(Change(Action.RUN, "docker compose pull", ", ".join(lacking),
-                               payload=release.Compose.PULL))
-        changes += [_on(host.node, c) for c in mine]
-    for host, remote in s.nodes:
-        if host.node <= count:
-            changes += [_on(host.node, c) for c in tidy.changes(
-                s.project, tidy.read(remote), wanted=host.node <= s.env.host.manager_count)]
-    nodes, listed = formation.read([r for _, r in s.nodes], s.formation_nodes())
-    changes += formation.plan(nodes, listed, s.env.host.manager_count, count)
-    labelled = {item.node_id: item.labels for item in listed}
-    label = swarm.ready_label(wanted.id)
-    changes += [Change(Action.RUN, f"node {node.index}: ready for {wanted.id}",
-                       "one-shot images built, their volumes seeded, labelled",
-                       payload=swarm.Ready(node.index, wanted.id))
-                for node in nodes if node.index <= count
-                and labelled.get(node.node_id, {}).get(label) != "true"]
-    return changes
-
-
-def _on(node: int, change: Change[bootstrap.HostSteps | release.Payload]) -> Change[Payload]:
-    """A change of one node's, labelled and addressed to it."""
-    assert isinstance(change.payload, bootstrap.HostSteps | release.Upload | release.Push
-                      | release.Compose)
-    return Change(change.action, f"node {node}: {change.target}", change.detail,
-                  payload=OnNode(node, change.payload))
-
-
-def _swarm_drift(s: Session, wanted: Release, facts: Facts) -> dict[str, str]:
-    """What differs from the live release on the swarm: its services missing from the stack,
-    or the compose project of one host still running on node 1."""
-    drifted = {"compose project": "runs on node 1"} if facts.containers else {}
-    out = s.remote.run(f"docker stack services {sh(s.project)} --format '{{{{.Name}}}}' "
-                       "2>/dev/null || true", what="listing the stack's services")
-    running = {name.removeprefix(f"{s.project}_") for name in out.split()}
-    drifted |= {service.name: "missing" for service in wanted.services
-                if not service.built and service.name not in running}
-    return drifted
-
-
 def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> None:
     """Carry out the plan from its payloads (the lines only label progress): host steps, the
     database's role and extensions, upload, push or pull, switch and up behind the health
@@ -340,7 +266,7 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
         console.ok("left the swarm: the stack is removed, node 1 is one host again")
     for change in plan:
         payload, remote = change.payload, s.remote
-        if isinstance(payload, OnNode):
+        if isinstance(payload, nodes.OnNode):
             remote = s.node(payload.node)
             payload = payload.payload
         if isinstance(payload, bootstrap.HostSteps):
@@ -352,12 +278,12 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
                        hint="check the Docker packages on the host, then deploy again")
     payloads = plan.payloads()
     if s.swarm:
-        formation.apply([r for _, r in s.nodes], s.formation_nodes(),
+        formation.apply([r for _, r in s.nodes], nodes.formation_nodes(s.nodes),
                         [p for p in payloads if isinstance(p, formation.Payload)])
-        _apply_nodes(s, wanted, [p for p in payloads if isinstance(p, OnNode)])
+        nodes.apply(s.nodes, wanted, [p for p in payloads if isinstance(p, nodes.OnNode)])
     prepare.apply(s.env, s.remote, [p for p in payloads if isinstance(p, prepare.Payload)])
     if release.Upload(wanted.id) in payloads:
-        _upload(s.remote, wanted)
+        upload(s.remote, wanted)
     pushed = [p.image for p in payloads if isinstance(p, release.Push)]
     if pushed:
         with console.console.status(f"pushing {', '.join(pushed)}"):
@@ -401,52 +327,11 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
         s.remote.run(f"rm -rf {sh(f'{RELEASES}/{old}')}", what=f"removing release {old}")
     if pruned:
         s.remote.run(release.unnamed_builds_command(s.project), what="removing unused builds")
-    removed = [p.image for p in payloads if isinstance(p, image_prune.RemoveImage)]
     if s.swarm and pruned:
-        s.remote.run(swarm.unlabel_command([swarm.ready_label(old) for old in pruned]),
-                     what="removing pruned releases' node labels")
-    for host, remote in s.nodes[1:]:  # what node 1 pruned, the others had copies of
-        if pruned and host.node <= s.env.host.count:
-            remote.run(" ; ".join([*(f"rm -rf {sh(f'{RELEASES}/{old}')}" for old in pruned),
-                                   *(f"docker image rm {sh(i)} >/dev/null 2>&1" for i in removed),
-                                   release.unnamed_builds_command(s.project), "true"]),
-                       what=f"pruning node {host.node}")
+        nodes.prune(s.nodes, s.project, s.env.host.count, pruned, [
+            p.image for p in payloads if isinstance(p, image_prune.RemoveImage)])
     s.audit("deploy", wanted.id, "ok", previous=previous)
     console.ok(f"release {wanted.id} is live on {s.remote.address}")
-
-
-def _apply_nodes(s: Session, wanted: Release, payloads: list[OnNode]) -> None:
-    """Nodes 2..N: the release's files, then its images, node by node."""
-    for index in sorted({p.node for p in payloads}):
-        remote = s.node(index)
-        mine = [p.payload for p in payloads if p.node == index]
-        if release.Upload(wanted.id) in mine:
-            _upload(remote, wanted)
-        if pushed := [p.image for p in mine if isinstance(p, release.Push)]:
-            with console.console.status(f"node {index}: pushing {', '.join(pushed)}"):
-                images.push(remote, pushed)
-            console.ok(f"node {index}: pushed {', '.join(pushed)}")
-        if release.Compose.PULL in mine:
-            remote.run(s.compose(wanted.id, "pull", "--quiet"), what="docker compose pull",
-                       timeout=UNLIMITED)
-
-
-def _upload(remote: Remote, wanted: Release) -> None:
-    partial = f"{wanted.dir}.partial"
-    dirs = sorted({f"{partial}/{p.rsplit('/', 1)[0]}" for p in wanted.files if "/" in p})
-    remote.run(f"rm -rf {sh(partial)} && install -d -m 0700 {sh(partial)} "
-                 + "".join(f"&& install -d -m 0755 {sh(d)} " for d in dirs),
-                 what="creating the release directory")
-    try:
-        for path, data in wanted.files.items():
-            secret = path in release.SECRET_FILES or path == ".env"
-            remote.put(f"{partial}/{path}", data, 0o600 if secret else 0o644)
-    except KeyboardInterrupt:  # a partial release holds secrets: not left behind
-        with suppress(OpsError):
-            remote.run(f"rm -rf {sh(partial)}", what="removing the partial release")
-        raise
-    remote.run(f"mv -T {sh(partial)} {sh(wanted.dir)}", what="completing the release")
-    console.ok(f"uploaded release {wanted.id} to {remote.address}")
 
 
 def _switch_and_up(s: Session, release_id: str, *, pull_never: bool = False) -> None:
