@@ -3,7 +3,8 @@
 Each step is a function of the shared Context returning a one-line result; a failing step
 stops the run, and the steps after it are reported as not run. The swarm variant
 (SWARM_STEPS) runs the same release on SWARM_NODES lab hosts: spread, restored, a node lost
-and healed by the swarm alone, the node back, Consul started afresh and its catalog refilled.
+and healed by the swarm alone, the node back, Consul started afresh and its catalog refilled,
+a broken upgrade rolled back.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ def provision(ctx: Context) -> str:
 
 def deploy_first(ctx: Context) -> str:
     deploy.deploy(ctx.env, name=FIRST)
+    ctx.notes["referencedata"] = "15.4.0"
     return _serving(ctx, "referencedata", "15.4.0")
 
 
@@ -205,6 +207,7 @@ def upgrade(ctx: Context) -> str:
     backups = [p for p in plan.payloads() if isinstance(p, release.Backup)]
     if not backups:
         raise OpsError("the upgrade took no backup first")
+    ctx.notes["referencedata"] = "15.5.0-SNAPSHOT"
     return f"backed up first ({len(backups[0].upgrades)} services change); " + _serving(
         ctx, "referencedata", "15.5.0-SNAPSHOT")
 
@@ -227,7 +230,7 @@ def failed_upgrade(ctx: Context) -> str:
         if f"inv restore-db --env {ctx.env.name} --from " not in str(exc):
             raise OpsError(f"the rollback does not say how to restore: {exc}") from None
         return (f"refused by the health gate, rolled back to {exc.restored}, the restore "
-                "command named; " + _serving(ctx, "referencedata", "15.5.0-SNAPSHOT"))
+                "command named; " + _serving(ctx, "referencedata", ctx.notes["referencedata"]))
     raise OpsError("the broken release passed its health gate")
 
 
@@ -391,6 +394,7 @@ SWARM_STEPS = [
     Step("a node is lost; OpenLMIS serves again by itself", node_lost),
     Step("the node comes back; deploy converges", node_back),
     Step("Consul starts afresh; the services register again by themselves", consul_afresh),
+    Step("a failed upgrade rolls back on the swarm and says how to restore", failed_upgrade),
 ]
 
 
