@@ -13,6 +13,7 @@ import pytest
 from moto import settings as moto_settings
 
 from ops import config
+from ops.aws import session
 from ops.config import Environment
 
 REGION = "eu-west-1"
@@ -86,3 +87,14 @@ def ingress(group: dict[str, Any], names: dict[str, str]) -> set[tuple[int, str]
                   for p in perm.get("UserIdGroupPairs", [])}
         assert not perm.get("Ipv6Ranges")
     return rules
+
+
+def tokens() -> tuple[list[str], Any]:
+    """The ClientToken of every RunInstances sent, and the hook's remover."""
+    sent: list[str] = []
+
+    def before(model: Any, params: dict[str, Any], **_: Any) -> None:
+        if model.name == "RunInstances":
+            sent.append(params["body"]["ClientToken"])
+
+    return sent, session.add_hook("before-call", before)

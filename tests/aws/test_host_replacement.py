@@ -9,20 +9,9 @@ from typing import Any
 import pytest
 
 from ops.approval import Approval
-from ops.aws import calls, compute, session, topology
+from ops.aws import calls, compute, topology
 from ops.config import Environment
-from tests.aws.provisioning import boto, make_env
-
-
-def _tokens() -> tuple[list[str], Any]:
-    """The ClientToken of every RunInstances sent, and the hook's remover."""
-    sent: list[str] = []
-
-    def before(model: Any, params: dict[str, Any], **_: Any) -> None:
-        if model.name == "RunInstances":
-            sent.append(params["body"]["ClientToken"])
-
-    return sent, session.add_hook("before-call", before)
+from tests.aws.provisioning import boto, make_env, tokens
 
 
 def _host(ec2: Any, env: Environment) -> list[dict[str, Any]]:
@@ -38,7 +27,7 @@ def test_a_terminated_host_is_replaced_and_everything_follows_it(
     env = make_env(emulator, monkeypatch, tmp_path)
     aws = boto(emulator)
     ec2, elb = aws("ec2"), aws("elbv2")
-    sent, remove = _tokens()
+    sent, remove = tokens()
     try:
         topology.provision(env)
         [old] = _host(ec2, env)

@@ -11,10 +11,10 @@ import pytest
 
 from ops import targets
 from ops.approval import Approval
-from ops.aws import calls, compute, inventory, session, tags, teardown, topology
+from ops.aws import calls, compute, inventory, tags, teardown, topology
 from ops.config import Environment
 from ops.errors import OpsError
-from tests.aws.provisioning import boto, groups, make_env
+from tests.aws.provisioning import boto, groups, make_env, tokens
 
 SWARM = {("tcp", 2377), ("tcp", 7946), ("udp", 7946), ("udp", 4789)}
 
@@ -41,16 +41,6 @@ def _self_rules(group: dict[str, Any]) -> set[tuple[str, int]]:
             if any(g["GroupId"] == group["GroupId"] for g in p.get("UserIdGroupPairs", []))}
 
 
-def _tokens() -> tuple[list[str], Any]:
-    sent: list[str] = []
-
-    def before(model: Any, params: dict[str, Any], **_: Any) -> None:
-        if model.name == "RunInstances":
-            sent.append(params["body"]["ClientToken"])
-
-    return sent, session.add_hook("before-call", before)
-
-
 def test_three_nodes_are_provisioned_across_the_zones_and_shrink_back_to_one(
         emulator: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,7 +48,7 @@ def test_three_nodes_are_provisioned_across_the_zones_and_shrink_back_to_one(
     three = _count(one, 3)
     aws = boto(emulator)
     ec2, elb = aws("ec2"), aws("elbv2")
-    sent, remove = _tokens()
+    sent, remove = tokens()
     try:
         topology.provision(three)
     finally:
@@ -159,7 +149,7 @@ def test_a_lost_node_is_replaced_after_its_predecessor_and_destroy_removes_every
     topology.provision(env)
     old = _nodes(ec2, env)
     ec2.terminate_instances(InstanceIds=[old[2]["InstanceId"]])
-    sent, remove = _tokens()
+    sent, remove = tokens()
     try:
         topology.provision(env)
     finally:
