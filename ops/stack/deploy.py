@@ -303,7 +303,7 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
         config = swarm.model(s.remote, s.project, wanted.id)
         for index in ready:
             with console.console.status(f"node {index}: ready for {wanted.id}"):
-                swarm.prepare(s.node(index), s.remote, s.project, wanted.id, config)
+                swarm.prepare(s.node(index), s.remote, wanted.id, config)
             console.ok(f"node {index}: ready for {wanted.id}")
     previous = facts.current
     try:
@@ -341,7 +341,7 @@ def _switch_and_up(s: Session, release_id: str, *, pull_never: bool = False) -> 
     if s.swarm:
         with console.console.status(f"docker stack deploy ({release_id})"):
             config = swarm.model(s.remote, s.project, release_id)
-            swarm.prepare(s.remote, s.remote, s.project, release_id, config)
+            swarm.prepare(s.remote, s.remote, release_id, config)
             swarm.up(s.remote, s.project, s.env.host.routing, release_id, config)
         console.ok(f"current → {release_id}; docker stack deploy done")
         return

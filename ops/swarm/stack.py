@@ -60,12 +60,12 @@ def config_command(project: str, release_id: str) -> str:
 
 
 def model(remote: Remote, project: str, release_id: str) -> dict[str, object]:
+    """The release's compose model, read on a node holding its directory."""
     out = remote.run(config_command(project, release_id), what="docker compose config")
     return dict(yaml.safe_load(out))
 
 
-def prepare(remote: Remote, leader: Remote, project: str, release_id: str,
-            config: dict[str, object]) -> None:
+def prepare(remote: Remote, leader: Remote, release_id: str, config: dict[str, object]) -> None:
     """Make a node ready for a release whose directory and images it holds: build each
     one-shot's image and seed its volumes where missing, then the label."""
     for seed in swarm_stack.seeds(config):
@@ -145,7 +145,6 @@ def assess(output: str, services: list[Service], project: str) -> Assessment:
     return Assessment(not waiting, waiting)
 
 
-
 def tasks_command(project: str) -> str:
     return sh("docker", "stack", "ps", project, "--filter", "desired-state=running",
               "--format", "{{.Name}}\t{{.Node}}\t{{.CurrentState}}\t{{.Error}}")
@@ -163,16 +162,15 @@ def tasks(output: str, project: str) -> list[dict[str, str]]:
 
 
 @contextmanager
-def stopped(remote: Remote, project: str) -> Iterator[list[str]]:
+def stopped(remote: Remote, project: str) -> Iterator[None]:
     """The stack's replicated services scaled to none around a database cut-over (the global
     ones, nginx and the health service, use no database and keep answering), and the live
-    release deployed again however it ends: each service gets its replicas back. Yields the
-    services stopped."""
+    release deployed again however it ends: each service gets its replicas back."""
     names = remote.run(f"docker service ls --filter label=com.docker.stack.namespace="
                        f"{sh(project)} --filter mode=replicated --format '{{{{.Name}}}}'",
                        what="listing the stack's services").split()
     if not names:
-        yield []
+        yield
         return
     try:
         remote.run(sh("docker", "service", "scale", "--detach", *(f"{n}=0" for n in names)),
@@ -182,7 +180,7 @@ def stopped(remote: Remote, project: str) -> Iterator[list[str]]:
         console.wait_for("the stack's services to stop", lambda: all(
             replicas.startswith("0/") for replicas in remote.run(
                 listing, what="listing the stack's services").split()), timeout=300, interval=2)
-        yield names
+        yield
     finally:
         remote.run(deploy_command(project, "current"), what="docker stack deploy", check=False,
                    timeout=SLOW)
