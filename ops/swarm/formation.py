@@ -105,6 +105,7 @@ def parse_state(text: str) -> dict[str, object]:
 
 
 def parse_listed(text: str) -> list[Listed]:
+    """The swarm's nodes from LISTED's output."""
     found = []
     for line in text.splitlines():
         parts = line.split("\t")
