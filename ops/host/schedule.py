@@ -142,6 +142,14 @@ def wanted(env: Environment, db: targets.DatabaseTarget, password: str, metadata
                           "metrics": METRICS_EVERY}, spread_s)
 
 
+def metrics(w: Wanted) -> Wanted:
+    """Of `w`, the metrics alone: the program and its configuration (no secret in it), the
+    metrics timer, the dump's and the drill's removed if found. Pure."""
+    return Wanted({path: w.files[path] for path in (JOB, CONFIG)},
+                  {job: calendar if job == "metrics" else None
+                   for job, calendar in w.calendars.items()}, w.spread_s)
+
+
 def facts_command(w: Wanted) -> str:
     """Each managed file's sha256 (empty when absent), each timer's state, and what the host's
     systemd says of each calendar (`ok`, or its first line of complaint). Read-only."""
@@ -195,7 +203,9 @@ def changes(w: Wanted, facts: Facts, address: str) -> list[Change[HostSteps]]:
         new = not any(facts.sha256.get(p) for p in w.files)
         found.append(Change(Action.CREATE if new else Action.UPDATE, CONF_DIR,
                             "the scheduled job, its configuration and database credentials "
-                            "(root only)", payload=HostSteps(tuple(steps))))
+                            "(root only)" if PGPASS in w.files else
+                            "the scheduled job and its configuration (root only)",
+                            payload=HostSteps(tuple(steps))))
     for job, calendar in w.calendars.items():
         name, what = JOBS[job]
         timer = f"{name}.timer"
@@ -226,12 +236,18 @@ def remove_command(name: str) -> str:
             f"rm -f {UNITS}/{name}.timer {UNITS}/{name}.service && systemctl daemon-reload")
 
 
-def plan(env: Environment, remote_: Remote) -> list[Change[HostSteps]]:
-    """The host's scheduled jobs as changes, its facts read with one command."""
+def plan(env: Environment, remote_: Remote, *, metrics_only: bool = False
+         ) -> list[Change[HostSteps]]:
+    """The host's scheduled jobs as changes, its facts read with one command. `metrics_only`
+    (a swarm's nodes beyond the first, whose disks and memory the same alarms watch): the
+    program, its configuration and the metrics timer, no database credentials, no dump or
+    drill."""
     seam = provider.of(env)
     password = secrets.resolve(env, "database.master_password", env.database.master_password)
     w = wanted(env, targets.database(env), password, seam.metadata_url(), seam.timer_spread_s,
                endpoints(env), seam.scheduled_drill_image(env))
+    if metrics_only:
+        w = metrics(w)
     facts = parse_facts(remote_.run(facts_command(w), what="reading the scheduled jobs"))
     return changes(w, facts, remote_.address)
 

@@ -1,6 +1,7 @@
 """Deploy's work on each node of a swarm: what nodes 2..N need (Docker, the release's files and
-images), the managers' Consul tidying, the formation, the nodes to make ready for the release;
-its application; what differs from a live release; pruning what node 1 pruned.
+images, the host metrics the alarms watch), the managers' Consul tidying, the formation, the
+nodes to make ready for the release; its application; what differs from a live release;
+pruning what node 1 pruned.
 
 Node 1's own needs are planned as one host's (ops.stack.deploy); nodes above host.count are
 only drained (provision then terminates them).
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from ops import console
 from ops.config import Environment
-from ops.host import bootstrap
+from ops.host import bootstrap, schedule
 from ops.host import facts as host_facts
 from ops.host.facts import Facts
 from ops.host.remote import UNLIMITED, Remote, sh
@@ -55,7 +56,8 @@ def plan(env: Environment, nodes: Nodes, wanted: Release,
             continue
         facts = host_facts.parse(remote.run(host_facts.command(
             bootstrap.candidates(env), wanted.images, env.project), what="gathering facts"))
-        changes += [_on(host.node, c) for c in _node(env, facts, wanted, local)]
+        changes += [_on(host.node, c) for c in [*_node(env, facts, wanted, local),
+                                                 *schedule.plan(env, remote, metrics_only=True)]]
     for host, remote in nodes:
         if host.node <= count:
             changes += [_on(host.node, c) for c in tidy.changes(

@@ -111,6 +111,18 @@ def test_a_changed_file_or_a_stopped_timer_is_put_right() -> None:
     assert "enable --now openlmis-host-metrics.timer" in again.payload.steps[-1][1]
 
 
+def test_a_swarms_other_nodes_get_the_metrics_alone_without_credentials() -> None:
+    w = schedule.metrics(wanted(dump="*-*-* 02:00:00", drill="Sun *-*-* 04:00:00"))
+    assert set(w.files) == {schedule.JOB, schedule.CONFIG}
+    assert b"PGPASSWORD" not in w.files[schedule.CONFIG][0] and PASSWORD.encode() not in (
+        w.files[schedule.CONFIG][0])
+    fresh = schedule.changes(w, schedule.Facts({}, {}, {}), "h")
+    assert [c.line() for c in fresh] == [
+        "+ /etc/openlmis-ops/backup: the scheduled job and its configuration (root only)",
+        "+ openlmis-host-metrics.timer: disk and memory metrics, every 5 minutes"]
+    assert schedule.changes(w, facts_of(w), "h") == []
+
+
 def test_a_null_schedule_removes_its_timer() -> None:
     before = wanted(dump="*-*-* 02:00:00")
     after = wanted(dump=None)
