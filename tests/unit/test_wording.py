@@ -213,7 +213,8 @@ def test_the_rehearsal_knows_a_rollback_by_its_type(monkeypatch: pytest.MonkeyPa
     env = environment()
     env = env.model_copy(update={"name": "lab", "stack": env.stack.model_copy(
         update={"releases_dir": tmp_path})})
-    ctx = rehearsal.Context(env, lab=None)  # type: ignore[arg-type]
+    ctx = rehearsal.Context(env, lab=None,  # type: ignore[arg-type]
+                            notes={"referencedata": "15.5.0-SNAPSHOT"})  # as the upgrade left
     monkeypatch.setattr(rehearsal, "_serving", lambda ctx, name, version: f"{name} {version}")
 
     def fails(error: OpsError) -> None:
