@@ -131,11 +131,13 @@ def tidy(project: str, *, acting: bool) -> list[str]:
     consul = Consul(namespace(project), consul_at)
     names = sorted(n for n in consul.get("/v1/catalog/services") if n != "consul")
     instances = {name: consul.get(f"/v1/health/service/{name}") for name in names}
-    remembered = _remembered()
-    remembered |= {name: services[e["Service"]["Address"]] for name, entries in instances.items()
-                   for e in entries if e["Service"].get("Address") in services}
-    STATE.parent.mkdir(parents=True, exist_ok=True)
-    STATE.write_text(json.dumps(remembered, sort_keys=True))
+    known = _remembered()
+    remembered = known | {name: services[e["Service"]["Address"]]
+                          for name, entries in instances.items()
+                          for e in entries if e["Service"].get("Address") in services}
+    if remembered != known:
+        STATE.parent.mkdir(parents=True, exist_ok=True)
+        STATE.write_text(json.dumps(remembered, sort_keys=True))
     if not acting:
         return []
     done = []
