@@ -243,8 +243,7 @@ HEALED_WITHIN_S = 240  # a lost node's services serve again from the others with
 
 def spread(ctx: Context) -> str:
     """The stack's services run on more than one node, the nodes in both zones."""
-    tasks = deploy.stack_status(ctx.env)
-    nodes = deploy.swarm_nodes(ctx.env)
+    tasks, nodes = deploy.stack_status(ctx.env)
     used = {t["node"] for t in tasks}
     zones = {n["zone"] for n in nodes}
     if len(nodes) != SWARM_NODES or any(n["status"] != "ready" for n in nodes):
@@ -259,8 +258,8 @@ def node_lost(ctx: Context) -> str:
     rehearsal) is stopped as EC2 stops an instance; nothing is run: the swarm starts the lost
     tasks on the others, the managers' tidying restores Consul's view, and OpenLMIS serves
     again through node 1."""
-    hostnames = {n["hostname"]: n["node"] for n in deploy.swarm_nodes(ctx.env)}
-    tasks = deploy.stack_status(ctx.env)
+    tasks, nodes = deploy.stack_status(ctx.env)
+    hostnames = {n["hostname"]: n["node"] for n in nodes}
     on = {t["node"] for t in tasks if t["service"] == "referencedata"}
     counts = {name: sum(t["node"] == name for t in tasks) for name in hostnames}
     others = sorted((n for n in hostnames if hostnames[n] != "1"), key=lambda n: (
@@ -275,7 +274,7 @@ def node_lost(ctx: Context) -> str:
     def healed() -> bool:
         if not _answers(ctx):
             return False
-        with_lost = [t for t in deploy.stack_status(ctx.env) if t["node"] == lost]
+        with_lost = [t for t in deploy.stack_status(ctx.env)[0] if t["node"] == lost]
         return not with_lost and _serving(ctx, "referencedata", "15.4.0") != ""
 
     try:
@@ -293,7 +292,8 @@ def node_back(ctx: Context) -> str:
     another plans nothing."""
     client(ctx.env, "ec2").start_instances(InstanceIds=[ctx.notes["lost"]])
     console.wait_for("the node to be ready in the swarm", _quiet(lambda: all(
-        n["status"] == "ready" for n in deploy.swarm_nodes(ctx.env))), timeout=180, interval=3)
+        n["status"] == "ready" for n in deploy.stack_status(ctx.env)[1])), timeout=180,
+        interval=3)
     done = deploy.deploy(ctx.env, name=FIRST)
     if left := deploy.deploy(ctx.env, approval=Approval(plan_only=True), name=FIRST):
         raise OpsError("a second deploy would still change: " + "; ".join(left.lines()))

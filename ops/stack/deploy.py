@@ -531,25 +531,20 @@ def pick(releases: tuple[str, ...], current: str, to: str | None) -> str:
     return older[0]
 
 
-def stack_status(env: Environment) -> list[dict[str, str]]:
-    """The live release's containers: service, state, status (with health), release; on a
-    swarm its running tasks, with the node each runs on. Asked of node 1 only: status answers
-    while another node is lost."""
+def stack_status(env: Environment) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The live release's containers (service, state, status with health, release) and, on a
+    swarm, its running tasks with the node each runs on, and the swarm's nodes (index,
+    hostname, zone, status, availability, role). Asked of node 1 only, over one connection:
+    status answers while another node is lost."""
     with open_host(env) as remote:
         facts = Session(env, remote, audit.who()).facts([])
-        if env.host.swarm:
-            return [{**task, "release": facts.current}
-                    for task in swarm.tasks(remote.run(swarm.tasks_command(env.project),
-                                                       what="listing the stack's tasks"),
-                                            env.project)]
-    return [{"service": c.service, "state": c.state, "status": c.status,
-             "release": facts.current} for c in facts.containers]
-
-
-def swarm_nodes(env: Environment) -> list[dict[str, str]]:
-    """The swarm's nodes as node 1 sees them: index, hostname, status, availability, role."""
-    with open_host(env) as remote:
+        if not env.host.swarm:
+            return [{"service": c.service, "state": c.state, "status": c.status,
+                     "release": facts.current} for c in facts.containers], []
+        tasks = swarm.tasks(remote.run(swarm.tasks_command(env.project),
+                                       what="listing the stack's tasks"), env.project)
         listed = formation.parse_listed(remote.run(formation.LISTED, what="listing nodes"))
-    return [{"node": item.labels.get("openlmis.node", "?"), "hostname": item.hostname,
-             "status": item.status, "availability": item.availability, "role": item.role,
-             "zone": item.labels.get("openlmis.zone", "")} for item in listed]
+    return ([{**task, "release": facts.current} for task in tasks],
+            [{"node": item.labels.get("openlmis.node", "?"), "hostname": item.hostname,
+              "status": item.status, "availability": item.availability, "role": item.role,
+              "zone": item.labels.get("openlmis.zone", "")} for item in listed])

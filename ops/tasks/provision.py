@@ -119,11 +119,10 @@ def status(c, env=None, json_=False):
 def _stack(environment: Environment) -> dict[str, Any]:
     """The live release's containers (a swarm's tasks, and its nodes), or why they cannot be
     seen (no host yet, unreachable)."""
-    from ops.stack.deploy import stack_status, swarm_nodes
+    from ops.stack.deploy import stack_status
 
     try:
-        containers = stack_status(environment)
-        nodes = swarm_nodes(environment) if environment.host.swarm else []
+        containers, nodes = stack_status(environment)
     except OpsError as exc:
         return {"release": None, "containers": [], "nodes": [], "error": exc.message}
     release = containers[0]["release"] if containers else None
