@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,12 +90,17 @@ def ingress(group: dict[str, Any], names: dict[str, str]) -> set[tuple[int, str]
     return rules
 
 
-def tokens() -> tuple[list[str], Any]:
-    """The ClientToken of every RunInstances sent, and the hook's remover."""
+@contextmanager
+def tokens() -> Iterator[list[str]]:
+    """The ClientToken of every RunInstances sent while inside."""
     sent: list[str] = []
 
     def before(model: Any, params: dict[str, Any], **_: Any) -> None:
         if model.name == "RunInstances":
             sent.append(params["body"]["ClientToken"])
 
-    return sent, session.add_hook("before-call", before)
+    remove = session.add_hook("before-call", before)
+    try:
+        yield sent
+    finally:
+        remove()

@@ -27,8 +27,7 @@ def test_a_terminated_host_is_replaced_and_everything_follows_it(
     env = make_env(emulator, monkeypatch, tmp_path)
     aws = boto(emulator)
     ec2, elb = aws("ec2"), aws("elbv2")
-    sent, remove = tokens()
-    try:
+    with tokens() as sent:
         topology.provision(env)
         [old] = _host(ec2, env)
         [address] = ec2.describe_addresses()["Addresses"]
@@ -51,8 +50,6 @@ def test_a_terminated_host_is_replaced_and_everything_follows_it(
         assert f"- target group openlmis-awstest-host: deregister {stray} (not the host)" in out
 
         topology.provision(env)
-    finally:
-        remove()
     [new] = _host(ec2, env)
     assert new["InstanceId"] != old["InstanceId"]
     assert sent == [compute.client_token(env, old["SubnetId"]),

@@ -48,11 +48,8 @@ def test_three_nodes_are_provisioned_across_the_zones_and_shrink_back_to_one(
     three = _count(one, 3)
     aws = boto(emulator)
     ec2, elb = aws("ec2"), aws("elbv2")
-    sent, remove = tokens()
-    try:
+    with tokens() as sent:
         topology.provision(three)
-    finally:
-        remove()
 
     nodes = _nodes(ec2, three)
     assert sorted(nodes) == [1, 2, 3]
@@ -149,11 +146,8 @@ def test_a_lost_node_is_replaced_after_its_predecessor_and_destroy_removes_every
     topology.provision(env)
     old = _nodes(ec2, env)
     ec2.terminate_instances(InstanceIds=[old[2]["InstanceId"]])
-    sent, remove = tokens()
-    try:
+    with tokens() as sent:
         topology.provision(env)
-    finally:
-        remove()
     new = _nodes(ec2, env)
     assert new[1] == old[1] and new[2]["InstanceId"] != old[2]["InstanceId"]
     assert sent == [compute.client_token(env, old[2]["SubnetId"], old[2]["InstanceId"], 2)]
