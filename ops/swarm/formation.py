@@ -207,9 +207,19 @@ def read(remotes: list[Remote], nodes: list[Node]) -> tuple[list[Node], list[Lis
 
 
 def apply(remotes: list[Remote], nodes: list[Node], payloads: list[Payload]) -> None:
-    """Carry the formation's payloads out, in order; node ids are read afresh where a join
-    made them."""
+    """Carry the formation's payloads out, in order (`remotes` and `nodes` alike, node 1
+    first, found by index: a stopped node leaves a gap). A node's swarm id is read once, after
+    the init or join that gives it one."""
     leader = remotes[0]
+    remote = {node.index: r for node, r in zip(nodes, remotes, strict=True)}
+    node = {n.index: n for n in nodes}
+    ids = {n.index: n.node_id for n in nodes if n.node_id}
+
+    def id_of(index: int) -> str:
+        if index not in ids:
+            ids[index] = node_id(remote[index])
+        return ids[index]
+
     for payload in payloads:
         if isinstance(payload, Init):
             leader.run(sh("docker", "swarm", "init", "--advertise-addr", nodes[0].private),
@@ -217,25 +227,24 @@ def apply(remotes: list[Remote], nodes: list[Node], payloads: list[Payload]) -> 
         elif isinstance(payload, Join):
             token = leader.run(sh("docker", "swarm", "join-token", "-q", payload.role),
                                what="reading the swarm's join token").strip()
-            node = nodes[payload.node - 1]
             body = json.dumps({"ListenAddr": f"0.0.0.0:{SWARM_PORT}",
-                               "AdvertiseAddr": node.private,
+                               "AdvertiseAddr": node[payload.node].private,
                                "RemoteAddrs": [f"{nodes[0].private}:{SWARM_PORT}"],
                                "JoinToken": token})
-            remotes[payload.node - 1].execute(_JOIN, what=f"joining node {payload.node} to the "
-                                              "swarm", stdin=[body.encode()])
+            remote[payload.node].execute(_JOIN, what=f"joining node {payload.node} to the "
+                                         "swarm", stdin=[body.encode()])
+            ids.pop(payload.node, None)  # a node that left a swarm has a new id now
         elif isinstance(payload, Promote):
             verb = "promote" if payload.role == "manager" else "demote"
-            leader.run(sh("docker", "node", verb, node_id(remotes[payload.node - 1])),
+            leader.run(sh("docker", "node", verb, id_of(payload.node)),
                        what=f"making node {payload.node} a {payload.role}")
         elif isinstance(payload, Label):
             adds = [arg for k, v in payload.labels for arg in ("--label-add", f"{k}={v}")]
-            leader.run(sh("docker", "node", "update", *adds, node_id(remotes[payload.node - 1])),
+            leader.run(sh("docker", "node", "update", *adds, id_of(payload.node)),
                        what=f"labelling node {payload.node}")
         elif isinstance(payload, Drain):
             leader.run(sh("docker", "node", "update", "--availability", "drain",
-                          node_id(remotes[payload.node - 1])),
-                       what=f"draining node {payload.node}")
+                          id_of(payload.node)), what=f"draining node {payload.node}")
         elif isinstance(payload, Remove):
             if payload.manager:
                 leader.run(sh("docker", "node", "demote", payload.node_id),
