@@ -79,6 +79,7 @@ class Session:
     remote: Remote
     who: str
     nodes: nodes.Nodes = field(default_factory=list)  # a swarm's, node 1 first
+    _models: dict[str, dict[str, object]] = field(default_factory=dict, repr=False)
 
     @property
     def project(self) -> str:
@@ -104,6 +105,13 @@ class Session:
                 self.project)
         return health.assess(self.remote.run(health.command(self.project),
                                              what="health check"), services)
+
+    def model(self, release_id: str) -> dict[str, object]:
+        """A release's compose model on a swarm (what its stack file is made from), read on
+        node 1 once per session."""
+        if release_id not in self._models:
+            self._models[release_id] = swarm.model(self.remote, self.project, release_id)
+        return self._models[release_id]
 
     def tidy_consul(self) -> list[str]:
         """Deregister stale registrations from the stack's Consul; their IDs. On a swarm by
@@ -298,13 +306,10 @@ def _apply(s: Session, wanted: Release, plan: Plan[Payload], facts: Facts) -> No
         taken = backup.take(s.env, method=backup.before_change_method(s.env),
                          reason=f"before upgrading to {wanted.id}")[-1]
         console.ok(f"backed up: {taken}")
-    ready = [p.node for p in payloads if isinstance(p, swarm.Ready)]
-    if ready:
-        config = swarm.model(s.remote, s.project, wanted.id)
-        for index in ready:
-            with console.console.status(f"node {index}: ready for {wanted.id}"):
-                swarm.prepare(s.node(index), s.remote, wanted.id, config)
-            console.ok(f"node {index}: ready for {wanted.id}")
+    for index in [p.node for p in payloads if isinstance(p, swarm.Ready)]:
+        with console.console.status(f"node {index}: ready for {wanted.id}"):
+            swarm.prepare(s.node(index), s.remote, wanted.id, s.model(wanted.id))
+        console.ok(f"node {index}: ready for {wanted.id}")
     previous = facts.current
     try:
         _switch_and_up(s, wanted.id, pull_never=bool(pushed) or not wanted.images)
@@ -340,9 +345,8 @@ def _switch_and_up(s: Session, release_id: str, *, pull_never: bool = False) -> 
         f"&& touch {sh(f'{RELEASES}/{release_id}')}", what="switching current")
     if s.swarm:
         with console.console.status(f"docker stack deploy ({release_id})"):
-            config = swarm.model(s.remote, s.project, release_id)
-            swarm.prepare(s.remote, s.remote, release_id, config)
-            swarm.up(s.remote, s.project, s.env.host.routing, release_id, config)
+            swarm.prepare(s.remote, s.remote, release_id, s.model(release_id))
+            swarm.up(s.remote, s.project, s.env.host.routing, release_id, s.model(release_id))
         console.ok(f"current → {release_id}; docker stack deploy done")
         return
     args = [*UP, *(["--pull", "never"] if pull_never else [])]
