@@ -222,8 +222,10 @@ def failed_upgrade(ctx: Context) -> str:
     pins.write_text(pins.read_text().replace("OL_REFERENCEDATA_VERSION=15.5.0-SNAPSHOT",
                                              "OL_REFERENCEDATA_VERSION=15.5.1-SNAPSHOT"))
     (broken / "config" / "log" / "logback.xml").write_text("<configuration>\n  <root")
+    # on a swarm the rollback's stack deploy replaces every service's task one by one, and
+    # Consul's registrations follow: its gate (with the same timeout) needs longer than 60 s
     impatient = ctx.env.model_copy(update={"stack": ctx.env.stack.model_copy(
-        update={"health_timeout_s": 60})})
+        update={"health_timeout_s": 120 if ctx.env.host.swarm else 60})})
     try:
         deploy.deploy(impatient, name=broken.name)
     except deploy.RolledBack as exc:
